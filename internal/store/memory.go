@@ -1,0 +1,246 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cachedsql/cachedsql/internal/clock"
+)
+
+// DefaultMaxBytes is the default [MemoryOptions.MaxBytes]: 64 MiB.
+const DefaultMaxBytes = 64 << 20
+
+// Tuning of the expiry sweep: every sweepEvery calls to Set, up to
+// sweepSample items are looked at and the expired ones dropped.
+const (
+	sweepEvery  = 64
+	sweepSample = 32
+)
+
+// MemoryOptions configures a [Memory] store. The zero value means all
+// defaults.
+type MemoryOptions struct {
+	// MaxBytes bounds the bytes of keys and values held, in bytes (default
+	// [DefaultMaxBytes]; zero or negative means the default). Per-item
+	// bookkeeping is not counted, so real memory use is somewhat higher.
+	MaxBytes int64
+	// Clock tells the time for TTL expiry (default [clock.System]).
+	Clock clock.Clock
+}
+
+// Memory is an in-process [Store], the default when no Redis is configured.
+// It is safe for concurrent use and starts no goroutine.
+//
+// Expiry is lazy: an expired entry is dropped when read, and every few
+// writes a small sample of entries is checked and the expired ones dropped.
+//
+// When keys and values exceed MaxBytes, entries are evicted in least
+// recently used order (exact LRU: Fetch and Set refresh an entry). Tokens
+// are never evicted: they are small, one per table, and evicting one would
+// turn every entry that depends on it into a miss. Tokens count toward
+// MaxBytes, so entries make room for them; if tokens alone exceed MaxBytes,
+// the store holds tokens and no entries.
+//
+// Set copies the value, and Fetch returns a copy: callers may keep or
+// modify either.
+type Memory struct {
+	maxBytes int64
+	clock    clock.Clock
+	base     time.Time // times are kept as durations since base
+
+	// mu guards the fields inside it.
+	mu struct {
+		sync.Mutex
+		items map[string]*item
+		lru   item  // sentinel of the ring of entries, most recent first
+		bytes int64 // len(key)+len(value) over items
+		sets  uint32
+	}
+}
+
+var _ Store = (*Memory)(nil)
+
+// item is one key of a [Memory]: an entry with a TTL, in the LRU ring, or a
+// pinned token without TTL, outside the ring.
+type item struct {
+	key     string
+	value   []byte // never modified once stored; never nil
+	pinned  bool
+	token   uint64        // the token of a pinned item
+	expires time.Duration // since Memory.base, for an entry
+
+	prev, next *item // LRU ring links of an entry
+}
+
+// tokenValue is the token that the item reads as.
+func (it *item) tokenValue() uint64 {
+	if it.pinned {
+		return it.token
+	}
+	return decodeToken(it.value)
+}
+
+func (it *item) size() int64 { return int64(len(it.key) + len(it.value)) }
+
+// NewMemory returns an empty [Memory] configured by o.
+func NewMemory(o MemoryOptions) *Memory {
+	m := &Memory{maxBytes: o.MaxBytes, clock: o.Clock}
+	if m.maxBytes <= 0 {
+		m.maxBytes = DefaultMaxBytes
+	}
+	if m.clock == nil {
+		m.clock = clock.System
+	}
+	m.base = m.clock.Now()
+	m.mu.items = make(map[string]*item)
+	m.mu.lru.next, m.mu.lru.prev = &m.mu.lru, &m.mu.lru
+	return m
+}
+
+func (m *Memory) now() time.Duration { return m.clock.Now().Sub(m.base) }
+
+// Fetch implements [Store.Fetch] under one lock acquisition.
+func (m *Memory) Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap("fetch", err)
+	}
+	if len(tokens) != len(tokenKeys) {
+		return nil, wrap("fetch", errTokenLen)
+	}
+	now := m.now()
+	m.mu.Lock()
+	var value []byte
+	if it := m.getLocked(key, now); it != nil {
+		value = it.value
+		m.touchLocked(it)
+	}
+	for i, k := range tokenKeys {
+		tokens[i] = 0
+		if it := m.getLocked(k, now); it != nil {
+			tokens[i] = it.tokenValue()
+		}
+	}
+	m.mu.Unlock()
+	// Stored values are never modified, so the copy can be made unlocked.
+	return bytes.Clone(value), nil
+}
+
+// EnsureTokens implements [Store.EnsureTokens].
+func (m *Memory) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []uint64) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("ensure tokens", err)
+	}
+	if len(tokens) != len(tokenKeys) {
+		return wrap("ensure tokens", errTokenLen)
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, k := range tokenKeys {
+		it := m.getLocked(k, now)
+		if it == nil {
+			it = newTokenItem(k)
+			m.putLocked(it)
+		}
+		tokens[i] = it.tokenValue()
+	}
+	m.evictLocked()
+	return nil
+}
+
+// Bump implements [Store.Bump].
+func (m *Memory) Bump(ctx context.Context, tokenKeys []string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("bump", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range tokenKeys {
+		m.putLocked(newTokenItem(k))
+	}
+	m.evictLocked()
+	return nil
+}
+
+func newTokenItem(key string) *item {
+	v := newToken()
+	enc := encodeToken(v)
+	return &item{key: key, value: enc[:], pinned: true, token: v}
+}
+
+// Set implements [Store.Set]. A value whose key and value alone exceed
+// MaxBytes is not kept (any previous value at key is removed).
+func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("set", err)
+	}
+	if ttl <= 0 {
+		return wrap("set", errBadTTL)
+	}
+	now := m.now()
+	it := &item{key: key, value: append([]byte{}, value...), expires: now + ttl}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if it.size() > m.maxBytes {
+		m.removeLocked(key)
+		return nil
+	}
+	m.putLocked(it)
+	m.mu.sets++
+	if m.mu.sets%sweepEvery == 0 {
+		m.sweepLocked(now)
+	}
+	m.evictLocked()
+	return nil
+}
+
+// Delete implements [Store.Delete].
+func (m *Memory) Delete(ctx context.Context, keys ...string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("delete", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		m.removeLocked(k)
+	}
+	return nil
+}
+
+// Scan implements [Store.Scan]. It lists the matching keys first and calls
+// fn without holding the lock, so fn may use the store (to delete, say).
+func (m *Memory) Scan(ctx context.Context, prefix string, fn func(key string) bool) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("scan", err)
+	}
+	now := m.now()
+	var keys []string
+	m.mu.Lock()
+	for k, it := range m.mu.items {
+		if strings.HasPrefix(k, prefix) && !it.expiredAt(now) {
+			keys = append(keys, k)
+		}
+	}
+	m.mu.Unlock()
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return wrap("scan", err)
+		}
+		if !fn(k) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Ping implements [Store.Ping]: a Memory is always reachable, so Ping
+// reports only a done ctx.
+func (m *Memory) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("ping", err)
+	}
+	return nil
+}

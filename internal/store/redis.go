@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisClient is the part of a go-redis client that [Redis] uses.
+// [*redis.Client], [*redis.ClusterClient], [*redis.Ring] and
+// [redis.UniversalClient] all satisfy it.
+type RedisClient interface {
+	Pipeline() redis.Pipeliner
+	Set(ctx context.Context, key string, value any, expiration time.Duration) *redis.StatusCmd
+	Del(ctx context.Context, keys ...string) *redis.IntCmd
+	Scan(ctx context.Context, cursor uint64, match string, count int64) *redis.ScanCmd
+	Ping(ctx context.Context) *redis.StatusCmd
+}
+
+var (
+	_ RedisClient = (*redis.Client)(nil)
+	_ RedisClient = (*redis.ClusterClient)(nil)
+	_ RedisClient = (*redis.Ring)(nil)
+	_ RedisClient = redis.UniversalClient(nil)
+
+	_ masterRanger = (*redis.ClusterClient)(nil)
+	_ shardRanger  = (*redis.Ring)(nil)
+)
+
+// masterRanger is a client spread over several nodes, such as
+// [*redis.ClusterClient]: Scan walks every master.
+type masterRanger interface {
+	ForEachMaster(ctx context.Context, fn func(ctx context.Context, c *redis.Client) error) error
+}
+
+// shardRanger is a client spread over several shards, such as
+// [*redis.Ring]: Scan walks every shard.
+type shardRanger interface {
+	ForEachShard(ctx context.Context, fn func(ctx context.Context, c *redis.Client) error) error
+}
+
+// scanCount is the COUNT hint of each SCAN call.
+const scanCount = 1000
+
+// Redis is a [Store] in Redis, standalone, Sentinel or Cluster. Every step
+// that touches several keys is a pipeline of single-key commands, never a
+// multi-key command, a transaction or a script, so a Cluster works
+// unchanged. It is safe for concurrent use.
+type Redis struct {
+	c RedisClient
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a [Redis] store using c, which stays owned by the caller
+// (NewRedis never closes it). It panics if c is nil.
+//
+// NOTE: go-redis applies a ctx deadline to socket reads and writes only when
+// the client was created with ContextTimeoutEnabled set in its options;
+// otherwise a call waits for the client's own read and write timeouts
+// whatever the ctx says. NewRedis cannot check this: set it.
+func NewRedis(c RedisClient) *Redis {
+	if c == nil {
+		panic("store: NewRedis with nil client")
+	}
+	return &Redis{c: c}
+}
+
+// Fetch implements [Store.Fetch] with one pipeline of GETs.
+func (r *Redis) Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error) {
+	if len(tokens) != len(tokenKeys) {
+		return nil, wrap("fetch", errTokenLen)
+	}
+	pipe := r.c.Pipeline()
+	pipe.Get(ctx, key)
+	for _, k := range tokenKeys {
+		pipe.Get(ctx, k)
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("fetch", err)
+	}
+	// Exec reports only the first failure, which may be a harmless
+	// redis.Nil ahead of a real error: look at every command.
+	var value []byte
+	for i, cmd := range cmds {
+		s, ok, err := stringResult(cmd)
+		switch {
+		case err != nil:
+			return nil, wrap("fetch", err)
+		case i == 0 && ok:
+			value = ownedBytes(cmd.(*redis.StringCmd), s)
+		case i > 0 && ok:
+			tokens[i-1] = decodeToken(s)
+		case i > 0:
+			tokens[i-1] = 0
+		}
+	}
+	return value, nil
+}
+
+// ownedBytes returns the value s of a GET reply as a slice the caller owns.
+// go-redis reads each reply into a fresh buffer and its Bytes method returns
+// that buffer without copying, so no copy is needed here. Bytes of an empty
+// reply may be nil, which would read as a miss: return an empty slice.
+func ownedBytes(sc *redis.StringCmd, s string) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	b, _ := sc.Bytes()
+	return b
+}
+
+// stringResult returns the reply of a GET, with ok false for a missing key.
+func stringResult(cmd redis.Cmder) (s string, ok bool, err error) {
+	sc, isString := cmd.(*redis.StringCmd)
+	if !isString {
+		return "", false, errors.New("unexpected reply type")
+	}
+	s, err = sc.Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	return s, err == nil, err
+}
+
+// EnsureTokens implements [Store.EnsureTokens] with one pipeline: a SET NX of
+// a fresh token for every key, then a GET of every key.
+func (r *Redis) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []uint64) error {
+	if len(tokens) != len(tokenKeys) {
+		return wrap("ensure tokens", errTokenLen)
+	}
+	if len(tokenKeys) == 0 {
+		return nil
+	}
+	pipe := r.c.Pipeline()
+	for i, k := range tokenKeys {
+		tokens[i] = newToken()
+		enc := encodeToken(tokens[i])
+		pipe.SetNX(ctx, k, enc[:], 0)
+	}
+	for _, k := range tokenKeys {
+		pipe.Get(ctx, k)
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return wrap("ensure tokens", err)
+	}
+	for _, cmd := range cmds[:len(tokenKeys)] {
+		if err := cmd.Err(); err != nil {
+			return wrap("ensure tokens", err)
+		}
+	}
+	for i, cmd := range cmds[len(tokenKeys):] {
+		s, ok, err := stringResult(cmd)
+		if err != nil {
+			return wrap("ensure tokens", err)
+		}
+		// A key deleted between our SET NX and GET reads as missing: keep
+		// the value we proposed. It may not be the one that ends up stored,
+		// which costs a miss later, but it is never 0 and so never matches
+		// a missing token.
+		if ok {
+			tokens[i] = decodeToken(s)
+		}
+	}
+	return nil
+}
+
+// Bump implements [Store.Bump] with one pipeline of SETs.
+func (r *Redis) Bump(ctx context.Context, tokenKeys []string) error {
+	if len(tokenKeys) == 0 {
+		return nil
+	}
+	pipe := r.c.Pipeline()
+	for _, k := range tokenKeys {
+		enc := encodeToken(newToken())
+		pipe.Set(ctx, k, enc[:], 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap("bump", err)
+	}
+	return nil
+}
+
+// Set implements [Store.Set]. A TTL below the millisecond resolution of
+// Redis is rounded up to one millisecond.
+func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return wrap("set", errBadTTL)
+	}
+	ttl = max(ttl, time.Millisecond)
+	if err := r.c.Set(ctx, key, value, ttl).Err(); err != nil {
+		return wrap("set", err)
+	}
+	return nil
+}
+
+// Delete implements [Store.Delete]. Several keys go as a pipeline of
+// single-key DELs, since one DEL of keys in different Cluster slots fails.
+func (r *Redis) Delete(ctx context.Context, keys ...string) error {
+	var err error
+	switch len(keys) {
+	case 0:
+		return nil
+	case 1:
+		err = r.c.Del(ctx, keys[0]).Err()
+	default:
+		pipe := r.c.Pipeline()
+		for _, k := range keys {
+			pipe.Del(ctx, k)
+		}
+		_, err = pipe.Exec(ctx)
+	}
+	if err != nil {
+		return wrap("delete", err)
+	}
+	return nil
+}
+
+// Ping implements [Store.Ping] with PING.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return wrap("ping", err)
+	}
+	return nil
+}

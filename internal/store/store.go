@@ -1,0 +1,137 @@
+// Package store holds the key-value stores behind the cache: [Redis], over
+// any go-redis client, and [Memory], the in-process default. Both keep the
+// same contract, checked by the storetest suite.
+//
+// # Values and tokens
+//
+// A cached entry is an opaque byte string stored with a TTL. A generation
+// token is a random non-zero uint64 stored without a TTL at its own key, one
+// per table plus one for the namespace epoch. Tokens are written as 16
+// lower-case hex digits.
+//
+// A token key may hold something this package did not write (a foreign or
+// garbled value). Such a value is read as a token derived from its bytes: a
+// hash with the top bit set, so never 0 and the same for every reader. It is
+// not overwritten: readers agree on it without a write race, and an entry
+// recorded under it stays valid exactly until [Store.Bump] replaces it.
+//
+// # Errors
+//
+// A missing key is not an error. Every other error is wrapped with %w under
+// the operation name, such as "store: fetch: …".
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Store is what the caching layer needs from a key-value store.
+// Implementations are safe for concurrent use.
+type Store interface {
+	// Fetch returns the value at key (nil, no error, when missing) and writes
+	// into tokens[i] the current value of tokenKeys[i] (0 when missing), in
+	// one round trip. len(tokens) must equal len(tokenKeys). The returned
+	// slice belongs to the caller; a present empty value is a non-nil empty
+	// slice.
+	Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error)
+	// EnsureTokens writes into tokens the current value of each token key,
+	// first creating each missing one with a fresh random non-zero value.
+	// Concurrent callers agree on one value per key.
+	EnsureTokens(ctx context.Context, tokenKeys []string, tokens []uint64) error
+	// Bump replaces each token key with a fresh random non-zero value, in one
+	// round trip.
+	Bump(ctx context.Context, tokenKeys []string) error
+	// Set stores value at key with the TTL, which must be positive.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete removes keys; missing keys are fine.
+	Delete(ctx context.Context, keys ...string) error
+	// Scan calls fn for every key with the prefix until fn returns false.
+	// It is meant for tools and test cleanup, not for the hot path.
+	Scan(ctx context.Context, prefix string, fn func(key string) bool) error
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+}
+
+// tokenLen is the length of an encoded token: 16 hex digits.
+const tokenLen = 16
+
+const hexDigits = "0123456789abcdef"
+
+var (
+	errTokenLen = errors.New("len(tokens) != len(tokenKeys)")
+	errBadTTL   = errors.New("ttl must be positive")
+)
+
+// wrap names the failed operation in err.
+func wrap(op string, err error) error {
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// newToken returns a fresh random non-zero token. It is random rather than a
+// counter so that a value never repeats after the store is flushed or fails
+// over.
+func newToken() uint64 {
+	for {
+		if v := rand.Uint64(); v != 0 {
+			return v
+		}
+	}
+}
+
+// encodeToken writes v as 16 lower-case hex digits.
+func encodeToken(v uint64) [tokenLen]byte {
+	var b [tokenLen]byte
+	for i := tokenLen - 1; i >= 0; i-- {
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+	return b
+}
+
+// decodeToken reads the token value of a present key. A value that is not 16 lower-case hex digits of a non-zero number is
+// foreign: it decodes to a hash of its bytes with the top bit set, so that
+// it is never 0 and every reader sees the same token.
+func decodeToken[S string | []byte](s S) uint64 {
+	if v, ok := parseToken(s); ok {
+		return v
+	}
+	return foreignToken(s)
+}
+
+func parseToken[S string | []byte](s S) (uint64, bool) {
+	if len(s) != tokenLen {
+		return 0, false
+	}
+	var v uint64
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, v != 0
+}
+
+// foreignToken hashes s with 64-bit FNV-1a and sets the top bit.
+func foreignToken[S string | []byte](s S) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := range len(s) {
+		h ^= uint64(s[i])
+		h *= prime
+	}
+	return h | 1<<63
+}
