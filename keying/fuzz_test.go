@@ -1,0 +1,86 @@
+package keying
+
+import (
+	"database/sql/driver"
+	"math"
+	"strings"
+	"testing"
+)
+
+// FuzzAnalyze checks that Analyze never panics, that normalizing twice
+// changes nothing, and that whitespace and comments added between tokens
+// keep the normalized text and the fingerprint.
+func FuzzAnalyze(f *testing.F) {
+	for _, c := range readGolden(f, "../testdata/keying/analyze.txt") {
+		f.Add(c.sql)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		st := Analyze(query)
+		again := Analyze(st.Normalized)
+		if again.Normalized != st.Normalized {
+			t.Fatalf("not idempotent:\nquery %q\nonce  %q\ntwice %q", query, st.Normalized, again.Normalized)
+		}
+		if st.Cacheable && st.Kind != KindRead {
+			t.Fatalf("%q: cacheable %v statement", query, st.Kind)
+		}
+		if st.Kind == KindOther && !st.AllTables {
+			t.Fatalf("%q: KindOther without AllTables", query)
+		}
+		if spaced := spread(query); Analyze(spaced).Fingerprint != st.Fingerprint {
+			t.Fatalf("padding changed the fingerprint:\nquery  %q\npadded %q\nnorm   %q\nnorm'  %q",
+				query, spaced, st.Normalized, Analyze(spaced).Normalized)
+		}
+	})
+}
+
+// spread inserts whitespace and a comment at every token boundary of query.
+// It leaves unterminated text alone, since there the boundaries are unclear.
+func spread(query string) string {
+	lx := lex(query)
+	if lx.unterminated || lx.oddComment {
+		return query
+	}
+	var b strings.Builder
+	prev := 0
+	for _, t := range lx.toks {
+		b.WriteString(query[prev:t.start])
+		b.WriteString(" \n/* c */\t")
+		b.WriteString(query[t.start:t.end])
+		prev = t.end
+	}
+	b.WriteString(query[prev:])
+	return b.String()
+}
+
+// FuzzHashArgs checks that changing any one argument changes the hash.
+func FuzzHashArgs(f *testing.F) {
+	f.Add("a", int64(1), 1.5, true, []byte("x"), "b", int64(2))
+	f.Add("", int64(0), 0.0, false, []byte{}, "", int64(0))
+	f.Add("0", int64(-1), math.Inf(1), true, []byte(nil), "1", int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, s string, i int64, fl float64, b bool, raw []byte, s2 string, i2 int64) {
+		args := []any{s, i, fl, b, raw}
+		h1, err := HashArgs(positional(args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := []any{s2, i2, math.Float64frombits(math.Float64bits(fl) ^ 1), !b, append([]byte{0}, raw...)}
+		for k := range args {
+			if k == 0 && s2 == s || k == 1 && i2 == i {
+				continue
+			}
+			mod := append([]any(nil), args...)
+			mod[k] = changed[k]
+			h2, err := HashArgs(positional(mod...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h1 == h2 {
+				t.Fatalf("changing argument %d from %#v to %#v kept hash %v", k+1, args[k], mod[k], h1)
+			}
+		}
+		var nv []driver.NamedValue
+		if h0, _ := HashArgs(nv); h0 == h1 {
+			t.Fatal("no arguments and five arguments hash alike")
+		}
+	})
+}
