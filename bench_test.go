@@ -1,0 +1,203 @@
+package cachedsql_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
+)
+
+// The read benchmarks compare, for one query, on one database, in one run:
+//
+//	bare       the parent driver alone
+//	norule     through the wrapper with no matching rule (the wrapper's own overhead)
+//	memory-hit a hit from the in-process store
+//	redis-hit  a hit from Redis
+//	redis-get  a raw go-redis GET of the same entry bytes (the floor of a Redis hit)
+//
+// and hit-vs-get alternates a Redis hit and a raw GET in each iteration, reporting both medians and
+// their ratio, so that the comparison does not depend on how busy the machine was.
+
+const benchOrders = 100_000
+
+type benchDB struct {
+	name, driver, dsn string
+	q                 func(string) string
+}
+
+var sinkRows int
+
+func benchDatabases(b *testing.B) []benchDB {
+	dir := b.TempDir()
+	dbs := []benchDB{{name: "sqlite", driver: "sqlite3", dsn: filepath.Join(dir, "bench.db"), q: func(s string) string { return s }}}
+	dbs = append(dbs, benchDB{name: "postgres", driver: "pgx", dsn: testenv.Postgres(b), q: dollar})
+	for _, d := range dbs {
+		bare, err := sql.Open(d.driver, d.dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seedBench(b, bare, d)
+		bare.Close()
+	}
+	return dbs
+}
+
+// dollar turns ? placeholders into $n.
+func dollar(s string) string {
+	var sb strings.Builder
+	n := 0
+	for _, r := range s {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&sb, "$%d", n)
+			continue
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}
+
+func seedBench(b *testing.B, db *sql.DB, d benchDB) {
+	mustExec(b, db, `CREATE TABLE bench_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, score INTEGER NOT NULL, created TIMESTAMP NOT NULL)`)
+	mustExec(b, db, `CREATE TABLE bench_orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, amount INTEGER NOT NULL)`)
+	if d.driver == "pgx" {
+		mustExec(b, db, `INSERT INTO bench_users SELECT i, 'user ' || i, 'u' || i || '@example.com', i % 100, TIMESTAMP '2026-01-01' + i * INTERVAL '1 minute' FROM generate_series(1, 1000) i`)
+		mustExec(b, db, fmt.Sprintf(`INSERT INTO bench_orders SELECT i, 1 + i %% 1000, i %% 97 FROM generate_series(1, %d) i`, benchOrders))
+		mustExec(b, db, `ANALYZE`)
+		return
+	}
+	mustExec(b, db, `WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 1000)
+		INSERT INTO bench_users SELECT i, 'user ' || i, 'u' || i || '@example.com', i % 100, datetime('2026-01-01', '+' || i || ' minutes') FROM s`)
+	mustExec(b, db, fmt.Sprintf(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d)
+		INSERT INTO bench_orders SELECT i, 1 + i %% 1000, i %% 97 FROM s`, benchOrders))
+}
+
+var benchQueries = []struct {
+	name, sql string
+	args      []any
+}{
+	{"pk", `SELECT id, name, email, score, created FROM bench_users WHERE id = ?`, []any{42}},
+	{"aggregate", `SELECT user_id % 10, count(*), sum(amount) FROM bench_orders GROUP BY user_id % 10 ORDER BY 1`, nil},
+}
+
+func BenchmarkRead(b *testing.B) {
+	rdb := testenv.Redis(b)
+	for _, d := range benchDatabases(b) {
+		for _, q := range benchQueries {
+			b.Run(d.name+"/"+q.name, func(b *testing.B) {
+				benchQuery(b, d, rdb, d.q(q.sql), q.args)
+			})
+		}
+	}
+}
+
+func benchQuery(b *testing.B, d benchDB, rdb *redis.Client, query string, args []any) {
+	ctx := context.Background()
+	open := func(opts cachedsql.Options) *sql.DB {
+		db, err := cachedsql.Open(d.driver, d.dsn, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db
+	}
+	bare, err := sql.Open(d.driver, d.dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { bare.Close() })
+	ns := strings.TrimSuffix(testenv.Prefix(b), ":")
+	norule := open(cachedsql.Options{})
+	memory := open(cachedsql.Options{Rules: cacheAll(b)})
+	viaRedis := open(cachedsql.Options{Rules: cacheAll(b), Redis: rdb, Namespace: ns})
+
+	run := func(db *sql.DB) func(*testing.B) {
+		return func(b *testing.B) {
+			readAllB(b, ctx, db, query, args) // warm: fills the cache where there is one
+			b.ReportAllocs()
+			for b.Loop() {
+				readAllB(b, ctx, db, query, args)
+			}
+		}
+	}
+	b.Run("bare", run(bare))
+	b.Run("norule", run(norule))
+	b.Run("memory-hit", run(memory))
+	b.Run("redis-hit", run(viaRedis))
+	key := entryKey(b, rdb, ns)
+	b.Run("redis-get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v, err := rdb.Get(ctx, key).Bytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			sinkRows += len(v)
+		}
+	})
+	b.Run("hit-vs-get", func(b *testing.B) {
+		var hits, gets []time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			readAllB(b, ctx, viaRedis, query, args)
+			t1 := time.Now()
+			if _, err := rdb.Get(ctx, key).Bytes(); err != nil {
+				b.Fatal(err)
+			}
+			hits, gets = append(hits, t1.Sub(t0)), append(gets, time.Since(t1))
+		}
+		h, g := medianOf(hits), medianOf(gets)
+		b.ReportMetric(float64(h.Nanoseconds()), "hit-ns")
+		b.ReportMetric(float64(g.Nanoseconds()), "get-ns")
+		b.ReportMetric(float64(h)/float64(g), "hit/get")
+	})
+}
+
+// entryKey finds the one result entry stored under namespace ns.
+func entryKey(b *testing.B, rdb *redis.Client, ns string) string {
+	b.Helper()
+	keys, err := rdb.Keys(context.Background(), ns+":q:*").Result()
+	if err != nil || len(keys) != 1 {
+		b.Fatalf("entries under %s: %v, %v; want exactly one", ns, keys, err)
+	}
+	return keys[0]
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+func readAllB(b *testing.B, ctx context.Context, db *sql.DB, query string, args []any) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			b.Fatal(err)
+		}
+		sinkRows++
+	}
+	if err := rows.Close(); err != nil {
+		b.Fatal(err)
+	}
+}

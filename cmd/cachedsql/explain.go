@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// runExplain prints how each statement is classified: what a rule can match on, and whether it may
+// be cached.
+func runExplain(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("explain: give one or more SQL statements")
+	}
+	for i, q := range args {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		st := keying.Analyze(q)
+		fmt.Fprintf(out, "statement:   %s\n", strings.Join(strings.Fields(q), " "))
+		fmt.Fprintf(out, "normalized:  %s\n", st.Normalized)
+		fmt.Fprintf(out, "fingerprint: %s\n", st.Fingerprint)
+		if st.Name != "" {
+			fmt.Fprintf(out, "query name:  %s\n", st.Name)
+		}
+		fmt.Fprintf(out, "kind:        %s\n", st.Kind)
+		if len(st.Reads) > 0 {
+			fmt.Fprintf(out, "reads:       %s\n", strings.Join(st.Reads, ", "))
+		}
+		switch {
+		case st.AllTables:
+			fmt.Fprintf(out, "writes:      every table (the database's epoch)\n")
+		case len(st.Writes) > 0:
+			fmt.Fprintf(out, "writes:      %s\n", strings.Join(st.Writes, ", "))
+		}
+		if st.Cacheable {
+			fmt.Fprintf(out, "cacheable:   yes, when a rule matches\n")
+		} else if st.Kind == keying.KindRead {
+			fmt.Fprintf(out, "cacheable:   no (%s)\n", st.Reason)
+		}
+	}
+	return nil
+}

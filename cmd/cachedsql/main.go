@@ -1,0 +1,48 @@
+// Command cachedsql shows and inspects the cachedsql driver wrapper.
+//
+// Usage:
+//
+//	cachedsql demo [-pg DSN] [-redis URL] [-rows N]   run the demo (default: SQLite + in-memory store)
+//	cachedsql explain SQL…                            show how statements are classified and keyed
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "cachedsql:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  cachedsql demo [-pg DSN] [-redis URL] [-rows N]
+  cachedsql explain SQL...
+`
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(out, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "demo":
+		return runDemo(ctx, args[1:], out)
+	case "explain":
+		return runExplain(args[1:], out)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}

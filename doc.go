@@ -1,0 +1,58 @@
+// Package cachedsql wraps a database/sql driver so that reads matching configured rules are served
+// from Redis (or an in-process store), and writes made through the wrapper keep every cached read fresh.
+//
+// # Opening a database
+//
+// Any of these gives a *sql.DB that caches:
+//
+//	db, err := cachedsql.Open("pgx", dsn, cachedsql.Options{Redis: rdb, Rules: rules})
+//
+//	cachedsql.Register("pgx+cache", stdlib.GetDefaultDriver(), opts) // then sql.Open("pgx+cache", dsn)
+//
+//	c, err := cachedsql.WrapConnector(stdlib.GetConnector(cfg), cachedsql.Options{Identity: "orders-db", …})
+//	db := sql.OpenDB(c)
+//
+// With Options.Redis nil the cache lives in process memory.
+//
+// # What gets cached and when
+//
+// Every statement is analysed once per distinct text (package keying): its kind (read, write, DDL,
+// session change, transaction control), the tables it reads and writes, and whether a read may be cached
+// at all. Reads that call non-deterministic functions (now(), random(), nextval() …), lock rows (FOR
+// UPDATE), read system catalogs, or hold several statements are never cached. A cacheable read is cached
+// only when a [Rule] matches it (by sqlc query name, fingerprint, regular expression or tables read);
+// the first matching rule wins. Reads inside a transaction, and on a connection whose session was changed
+// (SET, search_path, PRAGMA), go to the database.
+//
+// A cache key holds the database identity, the normalized statement and the typed arguments, hashed
+// with SHA-256: no argument value appears in a key.
+//
+// WARNING: a key must include everything that changes a result. The wrapper cannot see state that lives
+// outside the statement and its connection's session: row-level security that depends on a role set by
+// the connection pool, or a function whose result depends on the time. Do not write rules for such reads.
+//
+// # Staleness
+//
+// Every table of every database has a generation token in the store; a cached entry records the tokens
+// read before its query ran, and is served only while they are all current. A write made through the
+// wrapper replaces the tokens of the tables it writes before it returns (in a transaction: after Commit),
+// so once a write has returned no reader in any process sharing the store sees older data. DDL, and writes
+// whose tables are unknown, replace the database's epoch, which every entry records. Writes made outside
+// the wrapper are seen when the entry's TTL ends.
+//
+// # When the store fails
+//
+// The cache never makes a statement fail. Each store call is bounded by Options.StoreTimeout; a failure
+// or timeout sends the read to the database, and repeated failures open a circuit breaker for
+// Options.BreakerCooldown. A token that could not be replaced after a write is kept pending in memory:
+// this process bypasses the cache for that table until the token reaches the store. A process that cannot
+// reach the store at all cannot tell other processes of its writes: they are bounded by the TTL.
+//
+// # Per-call control
+//
+// [WithBypass], [WithRefresh] and [WithTTL] change what one call does through its context.
+//
+// # Seeing it work
+//
+// [StatsOf] (or [Connector.Stats]) returns counters; Options.Logger and Options.Observer report events.
+package cachedsql

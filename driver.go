@@ -1,0 +1,324 @@
+package cachedsql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cachedsql/cachedsql/internal/store"
+	"github.com/cachedsql/cachedsql/internal/wrap"
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// Options configures a wrapped driver or connector. The zero value of every field means its default, so
+// Options{} caches nothing (no rules) and Options{Rules: r} caches in process memory.
+type Options struct {
+	// Rules decide which reads are cached and for how long. Nil caches nothing: every statement goes to the
+	// database, and writes still replace generation tokens (so other processes sharing the store stay fresh).
+	Rules *Rules
+
+	// Redis is the shared store. Any go-redis client works: *redis.Client, *redis.ClusterClient (every
+	// multi-key step is a pipeline of single-key commands), a Sentinel failover client or *redis.Ring.
+	// Enable ContextTimeoutEnabled on it so that StoreTimeout also cuts socket I/O.
+	// Nil uses an in-process memory store (see MemoryMaxBytes): correct within one process, not shared.
+	Redis redis.UniversalClient
+
+	// Namespace prefixes every key this wrapper writes: "<Namespace>:". Default "cachedsql".
+	Namespace string
+
+	// Identity names the database for keys and generation tokens: every process that shares a store
+	// and a database must use the same Identity, and different databases must not. Default: derived from
+	// the data source name (host, port, database, user and parameters; never the password) by Open,
+	// Register and WrapDriver. WrapConnector has no data source name and requires it.
+	Identity string
+
+	// StoreTimeout bounds each store round trip; a slower store is treated as failed and the statement
+	// goes to the database. Default 20ms.
+	StoreTimeout time.Duration
+
+	// BreakerThreshold is how many consecutive store failures open the circuit breaker, after which the
+	// store is not tried for BreakerCooldown. Default 5; negative disables the breaker.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker waits before one trial call. Default 2s.
+	BreakerCooldown time.Duration
+
+	// MaxPending caps the generation tokens kept in memory while the store is unreachable. Past it the
+	// whole namespace epoch is bumped instead when the store returns. Default 1024.
+	MaxPending int
+
+	// MemoryMaxBytes bounds the in-process store used when Redis is nil. Default 64 MiB.
+	MemoryMaxBytes int64
+
+	// Logger receives store failures and breaker transitions (Warn) and per-statement decisions (Debug).
+	// Default: no logging.
+	Logger *slog.Logger
+
+	// Observer is told about every read decision, invalidation and store failure. Default none.
+	Observer Observer
+
+	// testStore replaces the store (tests only).
+	testStore store.Store
+}
+
+const (
+	defaultNamespace        = "cachedsql"
+	defaultStoreTimeout     = 20 * time.Millisecond
+	defaultBreakerThreshold = 5
+	defaultBreakerCooldown  = 2 * time.Second
+	defaultMaxPending       = 1024
+	defaultMemoryMaxBytes   = 64 << 20
+)
+
+// ErrNoIdentity is returned by WrapConnector when Options.Identity is empty.
+var ErrNoIdentity = errors.New("cachedsql: Options.Identity is required when there is no data source name")
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Namespace == "" {
+		o.Namespace = defaultNamespace
+	}
+	if o.StoreTimeout == 0 {
+		o.StoreTimeout = defaultStoreTimeout
+	}
+	if o.BreakerThreshold == 0 {
+		o.BreakerThreshold = defaultBreakerThreshold
+	}
+	if o.BreakerCooldown == 0 {
+		o.BreakerCooldown = defaultBreakerCooldown
+	}
+	if o.MaxPending == 0 {
+		o.MaxPending = defaultMaxPending
+	}
+	if o.MemoryMaxBytes == 0 {
+		o.MemoryMaxBytes = defaultMemoryMaxBytes
+	}
+	switch {
+	case o.StoreTimeout < 0:
+		return o, errors.New("cachedsql: Options.StoreTimeout must not be negative")
+	case o.BreakerCooldown < 0:
+		return o, errors.New("cachedsql: Options.BreakerCooldown must not be negative")
+	case o.MaxPending < 0:
+		return o, errors.New("cachedsql: Options.MaxPending must not be negative")
+	case o.MemoryMaxBytes < 0:
+		return o, errors.New("cachedsql: Options.MemoryMaxBytes must not be negative")
+	}
+	return o, nil
+}
+
+// Open opens a database through the driver registered as driverName, with caching: a drop-in for
+// [sql.Open]. The parent driver must already be registered (import it as usual). The returned *sql.DB
+// closes the cache's resources when closed; a Redis client passed in Options is not closed.
+func Open(driverName, dsn string, opts Options) (*sql.DB, error) {
+	parent, err := lookupDriver(driverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newConnector(parent, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+// lookupDriver finds a registered driver by name: database/sql has no lookup API, but an opened (never
+// connected) *sql.DB reports its driver. The real dsn is used because some drivers parse it in sql.Open.
+func lookupDriver(name, dsn string) (driver.Driver, error) {
+	db, err := sql.Open(name, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("cachedsql: %w", err)
+	}
+	defer db.Close()
+	d := db.Driver()
+	if cd, ok := d.(*cachingDriver); ok {
+		return nil, fmt.Errorf("cachedsql: driver %q is already a caching driver (wrapping %T)", name, cd.parent)
+	}
+	return d, nil
+}
+
+// Register makes a caching driver over parent available to [sql.Open] as name. Every *sql.DB opened with
+// it gets its own cache over its own data source name. Like [sql.Register], it panics if name is taken or
+// parent is nil; invalid options also panic (they are a setup mistake).
+func Register(name string, parent driver.Driver, opts Options) {
+	d, err := WrapDriver(parent, opts)
+	if err != nil {
+		panic(err)
+	}
+	sql.Register(name, d)
+}
+
+// WrapDriver returns a caching driver over parent, for [sql.Register] or direct use. Each data source name
+// opened through it (as a connector) gets its own cache. It fails for invalid options.
+func WrapDriver(parent driver.Driver, opts Options) (driver.Driver, error) {
+	if parent == nil {
+		panic("cachedsql: WrapDriver: nil parent driver")
+	}
+	if _, err := opts.withDefaults(); err != nil {
+		return nil, err
+	}
+	return &cachingDriver{parent: parent, opts: opts}, nil
+}
+
+// WrapConnector returns a caching connector over parent, for [sql.OpenDB]. Options.Identity is required,
+// since a connector does not expose the database it connects to.
+func WrapConnector(parent driver.Connector, opts Options) (*Connector, error) {
+	if parent == nil {
+		panic("cachedsql: WrapConnector: nil parent connector")
+	}
+	if opts.Identity == "" {
+		return nil, ErrNoIdentity
+	}
+	eng, err := newEngine(opts, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Connector{parent: parent, eng: eng}, nil
+}
+
+func newConnector(parent driver.Driver, dsn string, opts Options) (*Connector, error) {
+	eng, err := newEngine(opts, dsn)
+	if err != nil {
+		return nil, err
+	}
+	c := &Connector{eng: eng}
+	if dc, ok := parent.(driver.DriverContext); ok {
+		pc, err := dc.OpenConnector(dsn)
+		if err != nil {
+			eng.close()
+			return nil, err
+		}
+		c.parent = pc
+	} else {
+		c.parent = dsnConnector{dsn: dsn, d: parent}
+	}
+	return c, nil
+}
+
+// cachingDriver is the wrapper registered under a name. It always implements driver.DriverContext so that
+// database/sql opens one Connector (one cache) per *sql.DB.
+type cachingDriver struct {
+	parent driver.Driver
+	opts   Options
+}
+
+// Open opens one connection outside any *sql.DB; its cache lives as long as the connection.
+func (d *cachingDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := d.OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.Connect(context.Background())
+	if err != nil {
+		c.(*Connector).Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (d *cachingDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	return newConnector(d.parent, dsn, d.opts)
+}
+
+// dsnConnector adapts a driver without DriverContext, as database/sql does.
+type dsnConnector struct {
+	dsn string
+	d   driver.Driver
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return c.d }
+
+// Connector is a caching [driver.Connector]: pass it to [sql.OpenDB]. It is safe for concurrent use.
+// Closing the *sql.DB closes it.
+type Connector struct {
+	parent driver.Connector
+	eng    *engine
+}
+
+var (
+	_ driver.Connector    = (*Connector)(nil)
+	_ io.Closer           = (*Connector)(nil)
+	_ driver.DriverContext = (*cachingDriver)(nil)
+)
+
+// Connect opens a parent connection and wraps it.
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
+	pc, err := c.parent.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.eng.wrapConn(pc), nil
+}
+
+// Driver returns a driver that reports this connector's cache (see [StatsOf]) and opens connections of
+// the parent driver through it.
+func (c *Connector) Driver() driver.Driver {
+	return &connectorDriver{parent: c.parent.Driver(), eng: c.eng}
+}
+
+// Close closes the parent connector if it has a Close method, and releases the cache's resources.
+func (c *Connector) Close() error {
+	c.eng.close()
+	if cl, ok := c.parent.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the connector's counters.
+func (c *Connector) Stats() Stats { return c.eng.stats.snapshot(c.eng) }
+
+// connectorDriver is what (*sql.DB).Driver returns for a caching DB.
+type connectorDriver struct {
+	parent driver.Driver
+	eng    *engine
+}
+
+func (d *connectorDriver) Open(dsn string) (driver.Conn, error) {
+	pc, err := d.parent.Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return d.eng.wrapConn(pc), nil
+}
+
+// StatsOf returns the counters of the cache behind db, and false if db was not opened through this package.
+func StatsOf(db *sql.DB) (Stats, bool) {
+	if d, ok := db.Driver().(*connectorDriver); ok {
+		return d.eng.stats.snapshot(d.eng), true
+	}
+	return Stats{}, false
+}
+
+// Unwrap returns the parent driver connection of a connection made by this package, for use inside
+// [sql.Conn.Raw]; it returns conn itself if it is not one of ours.
+func Unwrap(conn any) any {
+	if u, ok := conn.(interface{ Unwrap() driver.Conn }); ok {
+		return u.Unwrap()
+	}
+	return conn
+}
+
+func (e *engine) wrapConn(pc driver.Conn) driver.Conn {
+	dc, core := wrap.WrapConn(pc, e)
+	core.State = &connState{}
+	return dc
+}
+
+// identityFor returns the configured identity, or one derived from dsn.
+func identityFor(opts Options, dsn string) string {
+	if opts.Identity != "" {
+		return opts.Identity
+	}
+	return IdentityOf(dsn)
+}
+
+// IdentityOf returns the database identity that [Open] and [Register] derive from a data source name:
+// host, port, database, user and parameters, never the password. Use it for Options.Identity with
+// [WrapConnector] so that processes opening the same database either way share invalidations.
+func IdentityOf(dsn string) string { return keying.Identity("", dsn) }

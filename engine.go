@@ -1,0 +1,152 @@
+package cachedsql
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cachedsql/cachedsql/internal/store"
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// engine is the cache behind one connector: one database identity, one store, one rule set.
+// It implements wrap.Interceptor. It is safe for concurrent use.
+type engine struct {
+	opts   Options
+	st     store.Store
+	layout keying.Layout
+	rules  *Rules
+	log    *slog.Logger
+	now    func() time.Time
+
+	plans  planCache
+	stats  stats
+	health health
+
+	closeOnce sync.Once
+}
+
+func newEngine(opts Options, dsn string) (*engine, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{
+		opts:   opts,
+		layout: keying.NewLayout(opts.Namespace, identityFor(opts, dsn)),
+		rules:  opts.Rules,
+		log:    opts.Logger,
+		now:    time.Now,
+	}
+	switch {
+	case opts.testStore != nil:
+		e.st = opts.testStore
+	case opts.Redis != nil:
+		e.st = store.NewRedis(opts.Redis)
+	default:
+		e.st = store.NewMemory(store.MemoryOptions{MaxBytes: opts.MemoryMaxBytes})
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	e.stats.init(e.rules)
+	e.health.init(opts)
+	e.plans.init(e)
+	return e, nil
+}
+
+func (e *engine) close() {
+	e.closeOnce.Do(func() {})
+}
+
+// plan is everything learnt once per distinct statement text.
+type plan struct {
+	st    *keying.Statement
+	rule  *Rule // nil: not cached
+	rstat *ruleCounters
+	// readKeys are the generation tokens a cached entry of this statement records: the epoch first.
+	readKeys []string
+	// writeKeys are the tokens a write by this statement replaces.
+	writeKeys []string
+	// reason says why a read is not cached (when rule is nil).
+	reason bypassReason
+}
+
+// maxPlans bounds the memo of analysed statements. Applications that inline literals produce endless
+// distinct texts; past the bound the memo starts over, which costs only re-analysis.
+const maxPlans = 8192
+
+// planCache memoizes statement analysis by exact text.
+type planCache struct {
+	e *engine
+
+	// mu guards m.
+	mu sync.RWMutex
+	m  map[string]*plan
+}
+
+func (pc *planCache) init(e *engine) {
+	pc.e = e
+	pc.m = make(map[string]*plan)
+}
+
+func (pc *planCache) get(query string) *plan {
+	pc.mu.RLock()
+	p, ok := pc.m[query]
+	pc.mu.RUnlock()
+	if ok {
+		return p
+	}
+	p = pc.e.newPlan(query)
+	pc.mu.Lock()
+	if len(pc.m) >= maxPlans {
+		clear(pc.m)
+	}
+	pc.m[query] = p
+	pc.mu.Unlock()
+	return p
+}
+
+func (e *engine) newPlan(query string) *plan {
+	st := keying.Analyze(query)
+	p := &plan{st: st}
+	switch st.Kind {
+	case keying.KindRead:
+		p.readKeys = make([]string, 0, 1+len(st.Reads))
+		p.readKeys = append(p.readKeys, e.layout.Epoch())
+		for _, t := range st.Reads {
+			p.readKeys = append(p.readKeys, e.layout.Token(t))
+		}
+		switch {
+		case !st.Cacheable:
+			p.reason = bypassNotCacheable
+		case e.rules == nil:
+			p.reason = bypassNoRule
+		default:
+			if r := e.rules.Match(st); r == nil {
+				p.reason = bypassNoRule
+			} else if r.Disabled {
+				p.reason = bypassRuleDisabled
+				p.rstat = e.stats.rule(r.Name)
+			} else {
+				p.rule = r
+				p.rstat = e.stats.rule(r.Name)
+			}
+		}
+	case keying.KindWrite, keying.KindDDL, keying.KindOther:
+		if st.AllTables || st.Kind != keying.KindWrite || len(st.Writes) == 0 {
+			p.writeKeys = []string{e.layout.Epoch()}
+		} else {
+			for _, t := range st.Writes {
+				p.writeKeys = append(p.writeKeys, e.layout.Token(t))
+			}
+		}
+	}
+	return p
+}
+
+// storeCtx bounds one store round trip.
+func (e *engine) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.opts.StoreTimeout)
+}

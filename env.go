@@ -1,0 +1,115 @@
+package cachedsql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Environment variables read by [RegisterFromEnv] and [OptionsFromEnv].
+const (
+	// EnvRules lists rule files or folders, separated by the OS path list separator (":" on Unix).
+	EnvRules = "CACHEDSQL_RULES"
+	// EnvRedisURL is a Redis URL such as redis://user:pass@host:6379/0 or rediss://…; a URL with
+	// several addr= parameters opens a cluster client. Unset: the in-process store.
+	EnvRedisURL = "CACHEDSQL_REDIS_URL"
+	// EnvNamespace is the key prefix (Options.Namespace).
+	EnvNamespace = "CACHEDSQL_NAMESPACE"
+)
+
+// OptionsFromEnv builds Options from the CACHEDSQL_* environment variables. The Redis client it may
+// create has ContextTimeoutEnabled set and is owned by the caller.
+func OptionsFromEnv() (Options, error) {
+	var o Options
+	o.Namespace = os.Getenv(EnvNamespace)
+	if paths := os.Getenv(EnvRules); paths != "" {
+		rs, err := LoadRules(filepath.SplitList(paths)...)
+		if err != nil {
+			return o, fmt.Errorf("cachedsql: %s: %w", EnvRules, err)
+		}
+		o.Rules = rs
+	}
+	if u := os.Getenv(EnvRedisURL); u != "" {
+		c, err := redisFromURL(u)
+		if err != nil {
+			return o, fmt.Errorf("cachedsql: %s: %w", EnvRedisURL, err)
+		}
+		o.Redis = c
+	}
+	return o, nil
+}
+
+func redisFromURL(u string) (redis.UniversalClient, error) {
+	if strings.Count(u, "addr=") > 0 {
+		co, err := redis.ParseClusterURL(u)
+		if err != nil {
+			return nil, err
+		}
+		co.ContextTimeoutEnabled = true
+		return redis.NewClusterClient(co), nil
+	}
+	o, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	o.ContextTimeoutEnabled = true
+	return redis.NewClient(o), nil
+}
+
+// RegisterFromEnv registers, as name, a caching driver over parent configured from the environment
+// (see [OptionsFromEnv]) when the first database is opened with it. A bad configuration is reported
+// then, by sql.Open's first use (a rule file error names its file and line). It panics, as
+// [sql.Register] does, if name is taken.
+func RegisterFromEnv(name string, parent driver.Driver) {
+	if parent == nil {
+		panic("cachedsql: RegisterFromEnv: nil parent driver")
+	}
+	sql.Register(name, &envDriver{parent: parent})
+}
+
+// envDriver reads its options once, on first use.
+type envDriver struct {
+	parent driver.Driver
+	once   sync.Once
+	drv    *cachingDriver
+	err    error
+}
+
+func (d *envDriver) load() (*cachingDriver, error) {
+	d.once.Do(func() {
+		opts, err := OptionsFromEnv()
+		if err != nil {
+			d.err = err
+			return
+		}
+		if _, err := opts.withDefaults(); err != nil {
+			d.err = err
+			return
+		}
+		d.drv = &cachingDriver{parent: d.parent, opts: opts}
+	})
+	return d.drv, d.err
+}
+
+func (d *envDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := d.OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return c.Connect(context.Background())
+}
+
+func (d *envDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	drv, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	return drv.OpenConnector(dsn)
+}

@@ -1,0 +1,438 @@
+package cachedsql
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// Defaults for the zero values of [Rule] fields.
+const (
+	defaultTTL      = 60 * time.Second
+	defaultMaxRows  = 10000
+	defaultMaxBytes = 1 << 20
+)
+
+// Rule says whether and how one kind of read is cached. The zero value of
+// each field means its default.
+type Rule struct {
+	// Name identifies the rule in messages and metrics; names are unique in a
+	// set. Rule files must give one; in code, "" becomes "rule N", N being the
+	// rule's 1-based position in the arguments to [NewRules].
+	Name string
+
+	// Match selects the statements the rule applies to.
+	Match Match
+
+	// TTL is how long an entry is kept. Zero means 60s; negative is an error.
+	TTL time.Duration
+
+	// SkipEmpty means results with no rows are not cached. By default they
+	// are: a negative lookup is cheap to serve and is invalidated like any
+	// other entry.
+	SkipEmpty bool
+
+	// MaxRows is the most rows a cached result may have; larger results are
+	// not cached. Zero means 10000; negative means no limit.
+	MaxRows int
+
+	// MaxBytes is the largest encoded result that is cached. Zero means
+	// 1 MiB; negative means no limit.
+	MaxBytes int
+
+	// Disabled makes a matching statement NOT cached. Put a disabled rule
+	// before a broader one to exclude some statements from it.
+	Disabled bool
+
+	// file and line locate the rule in a rule file, for messages.
+	file string
+	line int
+}
+
+// String returns the rule's name, followed by its file position when the
+// rule was loaded from a file: "get-user (cache.yaml:12)".
+func (r Rule) String() string {
+	if r.file == "" {
+		return r.Name
+	}
+	return r.Name + " (" + r.where() + ")"
+}
+
+// where returns "file:line" for a rule loaded from a file, and "" otherwise.
+func (r *Rule) where() string {
+	if r.file == "" {
+		return ""
+	}
+	return r.file + ":" + strconv.Itoa(r.line)
+}
+
+// Match lists conditions that must all hold for a rule to apply. At least one
+// must be set, unless Default is, which must stand alone.
+type Match struct {
+	// QueryName is the sqlc query name from the statement's
+	// "-- name: GetUser :one" comment, compared exactly.
+	QueryName string
+
+	// Fingerprint is the keying fingerprint (32 lower-case hex digits) of the
+	// normalized statement, as reported by keying.Analyze.
+	Fingerprint string
+
+	// Regexp is an RE2 expression searched for in the normalized statement
+	// (comments dropped, whitespace collapsed, keywords lower-cased). It is
+	// not anchored: start it with ^ to match from the beginning.
+	Regexp string
+
+	// TablesAny holds when the statement reads at least one of these tables.
+	// Names are compared lower-cased and without a schema: "Public.Users"
+	// matches reads of users in any schema.
+	TablesAny []string
+
+	// TablesAll holds when the statement reads every one of these tables,
+	// compared as for TablesAny.
+	TablesAll []string
+
+	// Default matches every cacheable read. It must be the only condition,
+	// and no rule may follow a default rule.
+	Default bool
+}
+
+// Rules is a validated, ordered set of rules. The first rule that matches a
+// statement decides. A Rules is immutable and safe for concurrent use.
+type Rules struct {
+	rules []compiledRule
+}
+
+// compiledRule is a rule with its defaults filled in and its match
+// conditions prepared.
+type compiledRule struct {
+	rule Rule
+	re   *regexp.Regexp
+	any  []string // TablesAny, lower-cased and unqualified
+	all  []string // TablesAll, lower-cased and unqualified
+}
+
+// NewRules validates rules and returns them as a set, in the order given.
+// Every problem found is reported, each as a [*RuleError] naming its rule,
+// joined with [errors.Join].
+func NewRules(rules ...Rule) (*Rules, error) {
+	ds := make([]decodedRule, len(rules))
+	for i, r := range rules {
+		ds[i].rule = r
+		ds[i].rule.Match.TablesAny = slices.Clone(r.Match.TablesAny)
+		ds[i].rule.Match.TablesAll = slices.Clone(r.Match.TablesAll)
+	}
+	return build(ds, nil)
+}
+
+// Match returns the first rule matching st, or nil if st is not to be
+// cached: no rule matches, the first match is disabled, or st is not a
+// cacheable read (st.Kind is not keying.KindRead or st.Cacheable is false).
+// The returned rule has its defaults filled in; it is shared, and callers
+// must not modify it. Match on a nil *Rules returns nil.
+func (rs *Rules) Match(st *keying.Statement) *Rule {
+	if rs == nil || st == nil || st.Kind != keying.KindRead || !st.Cacheable {
+		return nil
+	}
+	for i := range rs.rules {
+		c := &rs.rules[i]
+		if !c.matches(st) {
+			continue
+		}
+		if c.rule.Disabled {
+			return nil
+		}
+		return &c.rule
+	}
+	return nil
+}
+
+// All returns a copy of the rules in order, with defaults filled in.
+func (rs *Rules) All() []Rule {
+	if rs == nil {
+		return nil
+	}
+	out := make([]Rule, len(rs.rules))
+	for i := range rs.rules {
+		out[i] = rs.rules[i].rule
+		out[i].Match.TablesAny = slices.Clone(out[i].Match.TablesAny)
+		out[i].Match.TablesAll = slices.Clone(out[i].Match.TablesAll)
+	}
+	return out
+}
+
+// matches reports whether every condition of the rule holds for st.
+func (c *compiledRule) matches(st *keying.Statement) bool {
+	m := &c.rule.Match
+	switch {
+	case m.Default:
+		return true
+	case m.QueryName != "" && m.QueryName != st.Name:
+		return false
+	case m.Fingerprint != "" && m.Fingerprint != st.Fingerprint:
+		return false
+	case len(c.any) > 0 && !slices.ContainsFunc(c.any, func(t string) bool { return slices.Contains(st.Reads, t) }):
+		return false
+	case slices.ContainsFunc(c.all, func(t string) bool { return !slices.Contains(st.Reads, t) }):
+		return false
+	case c.re != nil && !c.re.MatchString(st.Normalized):
+		return false
+	}
+	return true
+}
+
+// RuleError is one problem found in a rule or rule file. [LoadRules],
+// [ParseRules] and [NewRules] join all the problems they find with
+// [errors.Join], so [errors.As] finds the first *RuleError.
+type RuleError struct {
+	File   string // rule file, as given; "" for rules built in code
+	Line   int    // 1-based line in File; 0 if unknown
+	Column int    // 1-based column in Line; 0 if unknown
+	Rule   string // name of the rule, if known
+	Msg    string // what is wrong, lower case
+
+	err error // underlying error, such as from reading File
+}
+
+// Error returns "file:line:col: msg" (line and column when known) for a
+// problem in a file, and `cachedsql: rule "name": msg` for a rule built in
+// code.
+func (e *RuleError) Error() string {
+	if e.File == "" {
+		if e.Rule != "" {
+			return "cachedsql: rule " + strconv.Quote(e.Rule) + ": " + e.Msg
+		}
+		return "cachedsql: " + e.Msg
+	}
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+		if e.Column > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Column))
+		}
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// Unwrap returns the underlying error, if any, such as an [fs.PathError]
+// cause when a rule file could not be read.
+func (e *RuleError) Unwrap() error { return e.err }
+
+// position is a place in a rule file.
+type position struct{ line, col int }
+
+// decodedRule is a rule on its way into a set, with the file positions of
+// its settings (nil for rules built in code).
+type decodedRule struct {
+	rule Rule
+	// at maps a setting, spelled as in rule files ("ttl", "match.regexp"),
+	// to the position of its value; "" maps to the rule itself.
+	at map[string]position
+	// failed holds the settings whose values decoding rejected: problems
+	// with them or their parents ("match" for "match.tables_any") would
+	// only repeat or follow from what was already reported.
+	failed map[string]bool
+}
+
+// problem is one thing wrong with a rule. field names the offending setting
+// as in rule files, so that a file error can point at it.
+type problem struct {
+	field string
+	msg   string
+}
+
+// errorFor turns p into a *RuleError positioned at p's field, or at the
+// nearest enclosing setting whose position is known.
+func (d *decodedRule) errorFor(p problem) *RuleError {
+	e := &RuleError{File: d.rule.file, Rule: d.rule.Name, Msg: p.msg}
+	for field := p.field; ; {
+		if pos, ok := d.at[field]; ok {
+			e.Line, e.Column = pos.line, pos.col
+			return e
+		}
+		if field == "" {
+			return e
+		}
+		i := strings.LastIndexByte(field, '.')
+		field = field[:max(i, 0)]
+	}
+}
+
+// build validates ds as one set and compiles it. errs holds problems
+// already found while decoding; build adds its own and reports them all.
+func build(ds []decodedRule, errs []error) (*Rules, error) {
+	rs := &Rules{rules: make([]compiledRule, len(ds))}
+	for i := range ds {
+		d := &ds[i]
+		if d.rule.Name == "" {
+			d.rule.Name = "rule " + strconv.Itoa(i+1)
+		}
+		var probs []problem
+		rs.rules[i], probs = compileRule(d.rule)
+		for _, p := range probs {
+			if !d.followsFailure(p.field) {
+				errs = append(errs, d.errorFor(p))
+			}
+		}
+	}
+	errs = append(errs, checkOrder(ds)...)
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errors.Join(errs...)
+	}
+	return rs, nil
+}
+
+// followsFailure reports whether a problem with field may follow from a
+// value that decoding rejected.
+func (d *decodedRule) followsFailure(field string) bool {
+	for f := range d.failed {
+		if f == field || strings.HasPrefix(f, field+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// sortErrors orders errors by file, keeping the order in which files were
+// first named, then by position.
+func sortErrors(errs []error) {
+	files := make(map[string]int)
+	key := func(err error) (int, int, int) {
+		var e *RuleError
+		if !errors.As(err, &e) {
+			return -1, 0, 0
+		}
+		if _, ok := files[e.File]; !ok {
+			files[e.File] = len(files)
+		}
+		return files[e.File], e.Line, e.Column
+	}
+	for _, err := range errs {
+		key(err)
+	}
+	slices.SortStableFunc(errs, func(a, b error) int {
+		fa, la, ca := key(a)
+		fb, lb, cb := key(b)
+		return cmp.Or(cmp.Compare(fa, fb), cmp.Compare(la, lb), cmp.Compare(ca, cb))
+	})
+}
+
+// checkOrder reports duplicate names and the first rule made unreachable
+// by a default rule before it.
+func checkOrder(ds []decodedRule) []error {
+	var errs []error
+	first := make(map[string]int, len(ds))
+	deflt := -1 // index of the first default rule; -2 once reported
+	for i := range ds {
+		r := &ds[i].rule
+		if j, dup := first[r.Name]; dup {
+			msg := fmt.Sprintf("duplicate rule name %q (first at %s)", r.Name, ds[j].describe(j))
+			errs = append(errs, ds[i].errorFor(problem{"name", msg}))
+		} else {
+			first[r.Name] = i
+		}
+		switch {
+		case deflt == -1 && r.Match.Default:
+			deflt = i
+		case deflt >= 0:
+			// Reporting every later rule would only repeat the one mistake.
+			msg := fmt.Sprintf("unreachable: default rule %q (%s) matches every read first", ds[deflt].rule.Name, ds[deflt].describe(deflt))
+			errs = append(errs, ds[i].errorFor(problem{"", msg}))
+			deflt = -2
+		}
+	}
+	return errs
+}
+
+// describe locates the i'th rule of a set for messages about another rule.
+func (d *decodedRule) describe(i int) string {
+	if w := d.rule.where(); w != "" {
+		return w
+	}
+	return "argument " + strconv.Itoa(i+1)
+}
+
+// compileRule fills in r's defaults and prepares its conditions, reporting
+// whatever makes r invalid.
+func compileRule(r Rule) (compiledRule, []problem) {
+	var probs []problem
+	switch {
+	case r.TTL < 0:
+		probs = append(probs, problem{"ttl", "ttl must be positive"})
+	case r.TTL == 0:
+		r.TTL = defaultTTL
+	}
+	if r.MaxRows == 0 {
+		r.MaxRows = defaultMaxRows
+	}
+	if r.MaxBytes == 0 {
+		r.MaxBytes = defaultMaxBytes
+	}
+	c := compiledRule{rule: r}
+	probs = append(probs, c.compileMatch()...)
+	return c, probs
+}
+
+// fingerprintRE matches a keying fingerprint.
+var fingerprintRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// compileMatch checks c.rule.Match and prepares its conditions.
+func (c *compiledRule) compileMatch() []problem {
+	m := &c.rule.Match
+	var probs []problem
+	others := m.QueryName != "" || m.Fingerprint != "" || m.Regexp != "" ||
+		len(m.TablesAny) > 0 || len(m.TablesAll) > 0
+	switch {
+	case m.Default && others:
+		probs = append(probs, problem{"match", "default cannot be combined with other conditions"})
+	case !m.Default && !others:
+		probs = append(probs, problem{"match", "empty match: give at least one condition"})
+	}
+	if m.Fingerprint != "" && !fingerprintRE.MatchString(m.Fingerprint) {
+		msg := fmt.Sprintf("fingerprint %q is not 32 lower-case hex digits", m.Fingerprint)
+		probs = append(probs, problem{"match.fingerprint", msg})
+	}
+	if m.Regexp != "" {
+		re, err := regexp.Compile(m.Regexp)
+		if err != nil {
+			msg := "bad regexp: " + strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+			probs = append(probs, problem{"match.regexp", msg})
+		}
+		c.re = re
+	}
+	var p []problem
+	c.any, p = tableSet("tables_any", m.TablesAny)
+	probs = append(probs, p...)
+	c.all, p = tableSet("tables_all", m.TablesAll)
+	return append(probs, p...)
+}
+
+// tableSet returns names lower-cased and without schema, the way keying
+// reports the tables a statement reads.
+func tableSet(field string, names []string) ([]string, []problem) {
+	var probs []problem
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		t := strings.ToLower(strings.TrimSpace(n))
+		if i := strings.LastIndexByte(t, '.'); i >= 0 {
+			t = t[i+1:]
+		}
+		if t == "" {
+			probs = append(probs, problem{"match." + field, fmt.Sprintf("%s: bad table name %q", field, n)})
+			continue
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, probs
+}
