@@ -241,8 +241,8 @@ type Connector struct {
 }
 
 var (
-	_ driver.Connector    = (*Connector)(nil)
-	_ io.Closer           = (*Connector)(nil)
+	_ driver.Connector     = (*Connector)(nil)
+	_ io.Closer            = (*Connector)(nil)
 	_ driver.DriverContext = (*cachingDriver)(nil)
 )
 

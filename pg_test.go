@@ -84,13 +84,13 @@ type scanResult struct {
 }
 
 type colType struct {
-	Name, DBType       string
-	Scan               reflect.Type
-	Nullable, NullOK   bool
-	Length             int64
-	LengthOK           bool
-	Prec, Scale        int64
-	DecimalOK          bool
+	Name, DBType     string
+	Scan             reflect.Type
+	Nullable, NullOK bool
+	Length           int64
+	LengthOK         bool
+	Prec, Scale      int64
+	DecimalOK        bool
 }
 
 func scanAll(t testing.TB, db *sql.DB, query string, args ...any) scanResult {

@@ -78,11 +78,11 @@ type ruleCounters struct {
 }
 
 type stats struct {
-	hits, misses, fills, skipped   atomic.Uint64
-	invalidations, storeErrors     atomic.Uint64
-	corrupt                        atomic.Uint64
-	bypasses                       [numBypassReasons]atomic.Uint64
-	rules                          map[string]*ruleCounters // fixed at init: rules are immutable
+	hits, misses, fills, skipped atomic.Uint64
+	invalidations, storeErrors   atomic.Uint64
+	corrupt                      atomic.Uint64
+	bypasses                     [numBypassReasons]atomic.Uint64
+	rules                        map[string]*ruleCounters // fixed at init: rules are immutable
 }
 
 func (s *stats) init(rs *Rules) {
