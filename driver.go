@@ -65,6 +65,9 @@ type Options struct {
 
 	// testStore replaces the store (tests only).
 	testStore store.Store
+	// testSkipTokenCheck serves entries without comparing generation tokens (tests only: it shows that
+	// the freshness tests can fail).
+	testSkipTokenCheck bool
 }
 
 const (
