@@ -3,6 +3,7 @@ package cachedsql_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -133,8 +134,9 @@ func benchQuery(b *testing.B, d benchDB, rdb *redis.Client, query string, args [
 	b.Run("norule", run(norule))
 	b.Run("memory-hit", run(memory))
 	b.Run("redis-hit", run(viaRedis))
-	key := entryKey(b, rdb, ns)
 	b.Run("redis-get", func(b *testing.B) {
+		readAllB(b, ctx, viaRedis, query, args)
+		key := entryKey(b, rdb, ns)
 		b.ReportAllocs()
 		for b.Loop() {
 			v, err := rdb.Get(ctx, key).Bytes()
@@ -145,6 +147,8 @@ func benchQuery(b *testing.B, d benchDB, rdb *redis.Client, query string, args [
 		}
 	})
 	b.Run("hit-vs-get", func(b *testing.B) {
+		readAllB(b, ctx, viaRedis, query, args)
+		key := entryKey(b, rdb, ns)
 		var hits, gets []time.Duration
 		for b.Loop() {
 			t0 := time.Now()
@@ -199,5 +203,60 @@ func readAllB(b *testing.B, ctx context.Context, db *sql.DB, query string, args 
 	}
 	if err := rows.Close(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkHitDriverLevel measures what this package alone costs, below database/sql (which adds its
+// own allocations and locking): the driver connection's QueryContext, Next and Close, for the bare
+// SQLite connection, the wrapper with no matching rule, and a hit from the in-process store.
+func BenchmarkHitDriverLevel(b *testing.B) {
+	ctx := context.Background()
+	none, err := cachedsql.NewRules(cachedsql.Rule{Name: "other", Match: cachedsql.Match{QueryName: "Other"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, norule := openSQLite(b, cachedsql.Options{Rules: none})
+	_, cached := openSQLite(b, cachedsql.Options{})
+	const q = `SELECT id, name, score, born, avatar FROM users WHERE id = ?`
+	args := []driver.NamedValue{{Ordinal: 1, Value: int64(1)}}
+	cases := []struct {
+		name   string
+		db     *sql.DB
+		unwrap bool
+	}{{"bare", norule, true}, {"norule", norule, false}, {"memory-hit", cached, false}}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			conn, err := c.db.Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			err = conn.Raw(func(dc any) error {
+				if c.unwrap {
+					dc = cachedsql.Unwrap(dc)
+				}
+				qc := dc.(driver.QueryerContext)
+				dest := make([]driver.Value, 5)
+				readOnce := func() {
+					rows, err := qc.QueryContext(ctx, q, args)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for rows.Next(dest) == nil {
+						sinkRows++
+					}
+					rows.Close()
+				}
+				readOnce()
+				b.ReportAllocs()
+				for b.Loop() {
+					readOnce()
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

@@ -19,6 +19,8 @@ type engine struct {
 	rules  *Rules
 	log    *slog.Logger
 	now    func() time.Time
+	// local: the store is in process memory (no I/O, no timeouts needed).
+	local bool
 
 	plans  planCache
 	stats  stats
@@ -46,6 +48,7 @@ func newEngine(opts Options, dsn string) (*engine, error) {
 		e.st = store.NewRedis(opts.Redis)
 	default:
 		e.st = store.NewMemory(store.MemoryOptions{MaxBytes: opts.MemoryMaxBytes})
+		e.local = true
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -146,7 +149,10 @@ func (e *engine) newPlan(query string) *plan {
 	return p
 }
 
-// storeCtx bounds one store round trip.
+// storeCtx bounds one store round trip. The in-process store never waits on I/O, so it gets no timer.
 func (e *engine) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.local {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, e.opts.StoreTimeout)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
@@ -27,11 +28,18 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		return next(ctx)
 	}
 	key := e.layout.Entry(p.st, h)
-	tokens := make([]uint64, len(p.readKeys))
+	tp := tokenPool.Get().(*[]uint64)
+	if cap(*tp) < len(p.readKeys) {
+		*tp = make([]uint64, len(p.readKeys))
+	}
+	tokens := (*tp)[:len(p.readKeys)]
+	clear(tokens)
 	if !ctl.refresh {
 		if rows, ok, err := e.lookup(ctx, p, key, tokens); err != nil {
+			tokenPool.Put(tp)
 			return e.storeFailedRead(ctx, p, next, err)
 		} else if ok {
+			tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
 			return rows, nil
 		}
 	}
@@ -57,6 +65,9 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 	return newRecorder(ctx, e, p, key, tokens, rows, start, ttl), nil
 }
 
+// tokenPool recycles the token buffers of hits.
+var tokenPool = sync.Pool{New: func() any { s := make([]uint64, 0, 8); return &s }}
+
 // lookup fetches the entry and the tokens. ok reports a valid hit, served by rows.
 func (e *engine) lookup(ctx context.Context, p *plan, key string, tokens []uint64) (rows driver.Rows, ok bool, err error) {
 	sctx, cancel := e.storeCtx(ctx)
@@ -69,18 +80,14 @@ func (e *engine) lookup(ctx context.Context, p *plan, key string, tokens []uint6
 	if b == nil {
 		return nil, false, nil
 	}
-	recorded, _, err := codec.Peek(b)
-	if err != nil {
-		e.corrupt(ctx, key, err)
-		return nil, false, nil
-	}
-	if !e.opts.testSkipTokenCheck && (!allSet(tokens) || !equalTokens(recorded, tokens)) {
-		return nil, false, nil // written since it was filled: a miss
-	}
+	// Decoding before the token check costs a wasted decode only on an entry a write has made stale.
 	ent, err := codec.Decode(b)
 	if err != nil {
 		e.corrupt(ctx, key, err)
 		return nil, false, nil
+	}
+	if !e.opts.testSkipTokenCheck && (!allSet(tokens) || !equalTokens(ent.Tokens, tokens)) {
+		return nil, false, nil // written since it was filled: a miss
 	}
 	e.hit(ctx, p)
 	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), true, nil

@@ -17,16 +17,23 @@ type cachedRows struct {
 	ent  *codec.Entry
 	cols []string
 	i    int
+	// names holds the column names of a narrow result, so that the rows take one allocation.
+	names [8]string
 }
 
 var _ wrap.RowsCore = (*cachedRows)(nil)
 
 func newCachedRows(ent *codec.Entry) *cachedRows {
-	cols := make([]string, len(ent.Columns))
-	for i, c := range ent.Columns {
-		cols[i] = c.Name
+	r := &cachedRows{ent: ent}
+	if len(ent.Columns) <= len(r.names) {
+		r.cols = r.names[:len(ent.Columns)]
+	} else {
+		r.cols = make([]string, len(ent.Columns))
 	}
-	return &cachedRows{ent: ent, cols: cols}
+	for i, c := range ent.Columns {
+		r.cols[i] = c.Name
+	}
+	return r
 }
 
 func (r *cachedRows) Columns() []string { return r.cols }
