@@ -174,12 +174,12 @@ func (e *engine) invalidate(ctx context.Context, keys []string, st *keying.State
 		return
 	}
 	e.observeInvalidate(ctx, keys, st)
-	if e.health.hasPending.Load() {
-		e.health.flushPending(ctx, e)
-	}
 	if !e.health.allow(e.now()) {
 		e.health.addPending(keys, e.layout.Epoch())
 		return
+	}
+	if e.health.hasPending.Load() {
+		e.health.flushPending(ctx, e)
 	}
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
 	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))

@@ -1,0 +1,87 @@
+package cachedsql_test
+
+import (
+	"context"
+	"database/sql"
+	"log"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cachedsql/cachedsql"
+)
+
+// These examples compile but do not run (they need servers); the README's snippets are taken from them,
+// and TestReadmeSnippets checks that they stay the same.
+
+func ExampleOpen() {
+	rules, err := cachedsql.LoadRules("cache.yaml")
+	if err != nil {
+		log.Fatal(err) // names the file and line of every problem
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  "127.0.0.1:6379",
+		ContextTimeoutEnabled: true, // let the cache's store timeout cut socket I/O
+	})
+	db, err := cachedsql.Open("pgx", "postgres://app@127.0.0.1:5432/app", cachedsql.Options{
+		Redis: rdb,
+		Rules: rules,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+
+	var name string
+	err = db.QueryRow("-- name: GetUser :one\nSELECT name FROM users WHERE id = $1", 42).Scan(&name)
+}
+
+func ExampleRegister() {
+	cachedsql.Register("pgx+cache", stdlib.GetDefaultDriver(), cachedsql.Options{Rules: rules})
+	db, err := sql.Open("pgx+cache", "postgres://app@127.0.0.1:5432/app")
+	_, _ = db, err
+}
+
+func ExampleWrapConnector() {
+	cfg, err := pgx.ParseConfig("postgres://app@127.0.0.1:5432/app")
+	if err != nil {
+		log.Fatal(err)
+	}
+	connector, err := cachedsql.WrapConnector(stdlib.GetConnector(*cfg), cachedsql.Options{
+		Rules: rules,
+		Redis: rdb,
+		// A connector does not say which database it reaches: name it. Every process sharing the
+		// store must use the same identity for the same database.
+		Identity: cachedsql.IdentityOf("postgres://app@127.0.0.1:5432/app"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	_ = db
+}
+
+func ExampleWithRefresh() {
+	ctx := context.Background()
+	// Skip the cache for one call:
+	db.QueryRowContext(cachedsql.WithBypass(ctx), "SELECT balance FROM accounts WHERE id = $1", 7)
+	// Query the database and store the fresh result:
+	db.QueryRowContext(cachedsql.WithRefresh(ctx), "SELECT balance FROM accounts WHERE id = $1", 7)
+	// Keep this result for ten seconds instead of the rule's TTL:
+	db.QueryRowContext(cachedsql.WithTTL(ctx, 10*time.Second), "SELECT count(*) FROM orders")
+}
+
+func ExampleStatsOf() {
+	st, _ := cachedsql.StatsOf(db)
+	log.Printf("hits %d misses %d (%.0f%%) invalidations %d store errors %d",
+		st.Hits, st.Misses, 100*st.HitRatio(), st.Invalidations, st.StoreErrors)
+}
+
+// Package-level names the examples share.
+var (
+	rules *cachedsql.Rules
+	rdb   *redis.Client
+	db    *sql.DB
+)
