@@ -87,7 +87,9 @@ var benchQueries = []struct {
 	args      []any
 }{
 	{"pk", `SELECT id, name, email, score, created FROM bench_users WHERE id = ?`, []any{42}},
-	{"aggregate", `SELECT user_id % 10, count(*), sum(amount) FROM bench_orders GROUP BY user_id % 10 ORDER BY 1`, nil},
+	// A join and a distinct count over the 100,000 orders: tens of milliseconds on either database.
+	{"aggregate", `SELECT u.score % 10, count(DISTINCT o.amount * u.score), sum(o.amount), avg(o.amount)
+		FROM bench_orders o JOIN bench_users u ON u.id = o.user_id GROUP BY 1 ORDER BY 1`, nil},
 }
 
 func BenchmarkRead(b *testing.B) {

@@ -43,6 +43,11 @@ type Options struct {
 	// goes to the database. Default 20ms.
 	StoreTimeout time.Duration
 
+	// InvalidateTimeout bounds the store round trip that replaces generation tokens after a write. It
+	// is longer than StoreTimeout because a replacement that fails leaves other processes serving
+	// older data until it is delivered (see the package doc). Default 250ms.
+	InvalidateTimeout time.Duration
+
 	// BreakerThreshold is how many consecutive store failures open the circuit breaker, after which the
 	// store is not tried for BreakerCooldown. Default 5; negative disables the breaker.
 	BreakerThreshold int
@@ -71,12 +76,13 @@ type Options struct {
 }
 
 const (
-	defaultNamespace        = "cachedsql"
-	defaultStoreTimeout     = 20 * time.Millisecond
-	defaultBreakerThreshold = 5
-	defaultBreakerCooldown  = 2 * time.Second
-	defaultMaxPending       = 1024
-	defaultMemoryMaxBytes   = 64 << 20
+	defaultNamespace         = "cachedsql"
+	defaultStoreTimeout      = 20 * time.Millisecond
+	defaultInvalidateTimeout = 250 * time.Millisecond
+	defaultBreakerThreshold  = 5
+	defaultBreakerCooldown   = 2 * time.Second
+	defaultMaxPending        = 1024
+	defaultMemoryMaxBytes    = 64 << 20
 )
 
 // ErrNoIdentity is returned by WrapConnector when Options.Identity is empty.
@@ -88,6 +94,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = defaultStoreTimeout
+	}
+	if o.InvalidateTimeout == 0 {
+		o.InvalidateTimeout = defaultInvalidateTimeout
 	}
 	if o.BreakerThreshold == 0 {
 		o.BreakerThreshold = defaultBreakerThreshold
@@ -104,6 +113,8 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.StoreTimeout < 0:
 		return o, errors.New("cachedsql: Options.StoreTimeout must not be negative")
+	case o.InvalidateTimeout < 0:
+		return o, errors.New("cachedsql: Options.InvalidateTimeout must not be negative")
 	case o.BreakerCooldown < 0:
 		return o, errors.New("cachedsql: Options.BreakerCooldown must not be negative")
 	case o.MaxPending < 0:

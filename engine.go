@@ -149,6 +149,16 @@ func (e *engine) newPlan(query string) *plan {
 	return p
 }
 
+// invalidateCtx bounds the replacement of tokens after a write: it ignores the caller's cancellation,
+// since the write has happened.
+func (e *engine) invalidateCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx = context.WithoutCancel(ctx)
+	if e.local {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, e.opts.InvalidateTimeout)
+}
+
 // storeCtx bounds one store round trip. The in-process store never waits on I/O, so it gets no timer.
 func (e *engine) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if e.local {

@@ -151,7 +151,7 @@ func (h *health) flushPending(ctx context.Context, e *engine) {
 		h.hasPending.Store(false)
 		return
 	}
-	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
+	sctx, cancel := e.invalidateCtx(ctx)
 	err := e.st.Bump(sctx, keys)
 	cancel()
 	if err != nil {
@@ -182,7 +182,7 @@ func (e *engine) invalidate(ctx context.Context, keys []string, st *keying.State
 		e.health.flushPending(ctx, e)
 	}
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
-	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
+	sctx, cancel := e.invalidateCtx(ctx)
 	err := e.st.Bump(sctx, keys)
 	cancel()
 	if err != nil {
