@@ -8,7 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
 
 	"github.com/cachedsql/cachedsql"
 )
@@ -79,9 +82,28 @@ func ExampleStatsOf() {
 		st.Hits, st.Misses, 100*st.HitRatio(), st.Invalidations, st.StoreErrors)
 }
 
+func Example_gorm() {
+	db, err := cachedsql.Open("pgx", dsn, cachedsql.Options{Redis: rdb, Rules: rules})
+	if err != nil {
+		log.Fatal(err)
+	}
+	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: db}), &gorm.Config{})
+	_ = gdb
+}
+
+func Example_sqlx() {
+	db, err := cachedsql.Open("pgx", dsn, cachedsql.Options{Redis: rdb, Rules: rules})
+	if err != nil {
+		log.Fatal(err)
+	}
+	xdb := sqlx.NewDb(db, "pgx") // the parent's name tells sqlx to use $1 placeholders
+	_ = xdb
+}
+
 // Package-level names the examples share.
 var (
 	rules *cachedsql.Rules
 	rdb   *redis.Client
 	db    *sql.DB
+	dsn   = "postgres://app@127.0.0.1:5432/app"
 )

@@ -1,5 +1,7 @@
 package keying
 
+import "strings"
+
 // statement classifies the whole statement held by a.toks.
 func (a *analysis) statement() {
 	hi := len(a.toks)
@@ -52,7 +54,7 @@ func (a *analysis) command(w string) {
 	case "show":
 		a.kind, a.catalog = KindRead, true
 	case "pragma":
-		a.kind, a.special = KindSession, reasonCatalog
+		a.pragma()
 	case "listen", "unlisten", "notify":
 		a.kind, a.special = KindSession, reasonListen
 	case "set", "reset", "discard", "use", "load", "lock", "prepare", "deallocate",
@@ -72,6 +74,36 @@ func (a *analysis) command(w string) {
 	}
 	if a.kind == KindOther {
 		a.allTables = true
+	}
+}
+
+// readOnlyPragmas take an argument and only report: PRAGMA table_info(t) reads the catalog.
+var readOnlyPragmas = map[string]bool{
+	"table_info": true, "table_xinfo": true, "table_list": true, "index_list": true, "index_info": true,
+	"index_xinfo": true, "foreign_key_list": true, "foreign_key_check": true, "integrity_check": true,
+	"quick_check": true, "database_list": true, "collation_list": true, "function_list": true,
+	"module_list": true, "pragma_list": true, "compile_options": true,
+}
+
+// pragma classifies a SQLite PRAGMA. "PRAGMA name = value" and "PRAGMA name(value)" change the
+// connection (KindSession), except the pragmas that only report; "PRAGMA name" reads a setting. Both
+// reads are catalog reads, never cached; only a change makes the connection bypass the cache for good
+// (GORM's SQLite migrator reads "PRAGMA foreign_keys" on every migration).
+func (a *analysis) pragma() {
+	a.kind, a.special = KindSession, reasonCatalog
+	i := 1
+	if a.punct(i+1, ".") { // schema.name
+		i += 2
+	}
+	name := a.word(i)
+	if name == "" && i < len(a.toks) && a.toks[i].isName() {
+		name = strings.ToLower(a.toks[i].text)
+	}
+	switch {
+	case i+1 >= len(a.toks) || a.punct(i+1, ";"):
+		a.kind, a.catalog = KindRead, true
+	case a.punct(i+1, "(") && readOnlyPragmas[name]:
+		a.kind, a.catalog = KindRead, true
 	}
 }
 
