@@ -3,6 +3,8 @@ package cachedsql
 import (
 	"context"
 	"database/sql/driver"
+	"maps"
+	"slices"
 
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/keying"
@@ -13,8 +15,11 @@ import (
 type connState struct {
 	// inTx is set from BeginTx (or a BEGIN statement) until Commit or Rollback.
 	inTx bool
-	// txKeys are the generation tokens written in the open transaction, replaced after it commits.
-	txKeys map[string]struct{}
+	// txKeys are the generation tokens written in the open transaction, replaced after it commits;
+	// txTables names their tables, and txAll says the epoch is among them.
+	txKeys   map[string]struct{}
+	txTables map[string]struct{}
+	txAll    bool
 	// dirty is set once a statement changed the session (SET, search_path, PRAGMA …): the results of this
 	// connection may differ from another's, so it bypasses the cache for good.
 	dirty bool
@@ -31,6 +36,9 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 	cs := stateOf(c)
 	p := e.plans.get(query)
 	if p.st.Kind == keying.KindRead {
+		if p.st.ChangesSession { // SELECT set_config(…): never cacheable, and later reads differ
+			cs.dirty = true
+		}
 		return e.routeRead(ctx, cs, p, args, next)
 	}
 	rows, err := next(ctx)
@@ -92,10 +100,11 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 // afterStatement applies what a statement that is not a cached read did, once it has completed.
 // err is the statement's error: a failed write still invalidates, since its outcome may be unknown.
 func (e *engine) afterStatement(ctx context.Context, cs *connState, p *plan, err error) {
-	switch p.st.Kind {
-	case keying.KindRead, keying.KindSavepoint:
-	case keying.KindSession:
+	if p.st.ChangesSession {
 		cs.dirty = true
+	}
+	switch p.st.Kind {
+	case keying.KindRead, keying.KindSavepoint, keying.KindSession:
 	case keying.KindBegin:
 		if err == nil && !cs.inTx {
 			cs.inTx = true
@@ -106,31 +115,43 @@ func (e *engine) afterStatement(ctx context.Context, cs *connState, p *plan, err
 		e.endTx(ctx, cs, false)
 	default:
 		if !cs.inTx {
-			e.invalidate(ctx, p.writeKeys, p.st)
+			e.invalidate(ctx, p.writeKeys, p.st.Query, p.writeTables)
 			return
 		}
-		if cs.txKeys == nil {
-			cs.txKeys = make(map[string]struct{}, len(p.writeKeys))
-		}
-		for _, k := range p.writeKeys {
-			cs.txKeys[k] = struct{}{}
-		}
+		cs.recordWrite(p)
+	}
+}
+
+// recordWrite remembers the tokens a statement in the open transaction writes.
+func (cs *connState) recordWrite(p *plan) {
+	if cs.txKeys == nil {
+		cs.txKeys = make(map[string]struct{}, len(p.writeKeys))
+		cs.txTables = make(map[string]struct{}, len(p.writeTables))
+	}
+	for _, k := range p.writeKeys {
+		cs.txKeys[k] = struct{}{}
+	}
+	if p.writeTables == nil {
+		cs.txAll = true
+	}
+	for _, t := range p.writeTables {
+		cs.txTables[t] = struct{}{}
 	}
 }
 
 // endTx closes the connection's transaction. After a commit (successful or not: its outcome may be
 // unknown) the tokens of every table written are replaced; after a rollback they are dropped.
 func (e *engine) endTx(ctx context.Context, cs *connState, commit bool) {
-	keys := cs.txKeys
-	cs.inTx, cs.txKeys = false, nil
+	keys, tables, all := cs.txKeys, cs.txTables, cs.txAll
+	cs.inTx, cs.txKeys, cs.txTables, cs.txAll = false, nil, nil, false
 	if !commit || len(keys) == 0 {
 		return
 	}
-	list := make([]string, 0, len(keys))
-	for k := range keys {
-		list = append(list, k)
+	var names []string
+	if !all {
+		names = slices.Sorted(maps.Keys(tables))
 	}
-	e.invalidate(ctx, list, nil)
+	e.invalidate(ctx, slices.Collect(maps.Keys(keys)), "COMMIT", names)
 }
 
 // cachingTx replaces generation tokens after the parent transaction commits.

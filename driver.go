@@ -2,6 +2,7 @@ package cachedsql
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -133,7 +134,7 @@ func Open(driverName, dsn string, opts Options) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newConnector(parent, dsn, opts)
+	c, err := newConnector(parent, driverName, dsn, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +150,9 @@ func lookupDriver(name, dsn string) (driver.Driver, error) {
 	}
 	defer db.Close()
 	d := db.Driver()
-	if cd, ok := d.(*cachingDriver); ok {
-		return nil, fmt.Errorf("cachedsql: driver %q is already a caching driver (wrapping %T)", name, cd.parent)
+	switch d.(type) {
+	case *cachingDriver, *connectorDriver, *envDriver:
+		return nil, fmt.Errorf("cachedsql: driver %q is already a caching driver: open it with sql.Open", name)
 	}
 	return d, nil
 }
@@ -187,15 +189,20 @@ func WrapConnector(parent driver.Connector, opts Options) (*Connector, error) {
 	if opts.Identity == "" {
 		return nil, ErrNoIdentity
 	}
-	eng, err := newEngine(opts, "")
+	eng, err := newEngine(opts, "", "", parent.Driver())
 	if err != nil {
 		return nil, err
 	}
 	return &Connector{parent: parent, eng: eng}, nil
 }
 
-func newConnector(parent driver.Driver, dsn string, opts Options) (*Connector, error) {
-	eng, err := newEngine(opts, dsn)
+// newConnector opens a connector of parent for dsn; driverName (a registered name, or "" when unknown)
+// helps tell what kind of data source name dsn is.
+func newConnector(parent driver.Driver, driverName, dsn string, opts Options) (*Connector, error) {
+	if driverName == "" {
+		driverName = fmt.Sprintf("%T", parent)
+	}
+	eng, err := newEngine(opts, driverName, dsn, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +242,7 @@ func (d *cachingDriver) Open(dsn string) (driver.Conn, error) {
 }
 
 func (d *cachingDriver) OpenConnector(dsn string) (driver.Connector, error) {
-	return newConnector(d.parent, dsn, d.opts)
+	return newConnector(d.parent, "", dsn, d.opts)
 }
 
 // dsnConnector adapts a driver without DriverContext, as database/sql does.
@@ -324,15 +331,22 @@ func (e *engine) wrapConn(pc driver.Conn) driver.Conn {
 	return dc
 }
 
-// identityFor returns the configured identity, or one derived from dsn.
-func identityFor(opts Options, dsn string) string {
+// identityFor returns the configured identity, or one derived from dsn. A database only its opener can
+// see (in-memory SQLite) gets a random part of its own, so that it shares nothing through the store.
+func identityFor(opts Options, driverName, dsn string) string {
 	if opts.Identity != "" {
 		return opts.Identity
 	}
-	return IdentityOf(dsn)
+	id := IdentityOf(driverName, dsn)
+	if keying.Private(driverName, dsn) {
+		id += " private=" + rand.Text()
+	}
+	return id
 }
 
 // IdentityOf returns the database identity that [Open] and [Register] derive from a data source name:
-// host, port, database, user and parameters, never the password. Use it for Options.Identity with
-// [WrapConnector] so that processes opening the same database either way share invalidations.
-func IdentityOf(dsn string) string { return keying.Identity("", dsn) }
+// host, port, database, user and connection parameters, never the password; SQLite file names are made
+// absolute. driverName ("pgx", "sqlite3", "mysql" …) only helps tell what kind of name dsn is: the same
+// database has the same identity whichever driver reaches it. Use it for Options.Identity with
+// [WrapConnector], so that processes opening the same database either way share invalidations.
+func IdentityOf(driverName, dsn string) string { return keying.Identity(driverName, dsn) }

@@ -2,6 +2,8 @@ package cachedsql
 
 import (
 	"context"
+	"database/sql/driver"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,12 +15,14 @@ import (
 // engine is the cache behind one connector: one database identity, one store, one rule set.
 // It implements wrap.Interceptor. It is safe for concurrent use.
 type engine struct {
-	opts   Options
-	st     store.Store
-	layout keying.Layout
-	rules  *Rules
-	log    *slog.Logger
-	now    func() time.Time
+	opts Options
+	st   store.Store
+	// layout names generation tokens and the epoch; entries names cached results.
+	layout  keying.Layout
+	entries keying.Layout
+	rules   *Rules
+	log     *slog.Logger
+	now     func() time.Time
 	// local: the store is in process memory (no I/O, no timeouts needed).
 	local bool
 
@@ -29,17 +33,22 @@ type engine struct {
 	closeOnce sync.Once
 }
 
-func newEngine(opts Options, dsn string) (*engine, error) {
+// newEngine makes the cache of one database. parent is the driver whose values entries hold: entries
+// are keyed by its type as well as by the database, since another driver returns other Go types for the
+// same rows, while generation tokens are shared by every driver reaching the database.
+func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*engine, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	id := identityFor(opts, driverName, dsn)
 	e := &engine{
-		opts:   opts,
-		layout: keying.NewLayout(opts.Namespace, identityFor(opts, dsn)),
-		rules:  opts.Rules,
-		log:    opts.Logger,
-		now:    time.Now,
+		opts:    opts,
+		layout:  keying.NewLayout(opts.Namespace, id),
+		entries: keying.NewLayout(opts.Namespace, id+"\x00driver "+fmt.Sprintf("%T", parent)),
+		rules:   opts.Rules,
+		log:     opts.Logger,
+		now:     time.Now,
 	}
 	switch {
 	case opts.testStore != nil:
@@ -68,10 +77,14 @@ type plan struct {
 	st    *keying.Statement
 	rule  *Rule // nil: not cached
 	rstat *ruleCounters
+	// ruleName names the first matching rule, also when it is disabled.
+	ruleName string
 	// readKeys are the generation tokens a cached entry of this statement records: the epoch first.
 	readKeys []string
-	// writeKeys are the tokens a write by this statement replaces.
-	writeKeys []string
+	// writeKeys are the tokens a write by this statement replaces; writeTables names their tables
+	// (nil when the epoch is replaced).
+	writeKeys   []string
+	writeTables []string
 	// reason says why a read is not cached (when rule is nil).
 	reason bypassReason
 }
@@ -127,14 +140,15 @@ func (e *engine) newPlan(query string) *plan {
 		case e.rules == nil:
 			p.reason = bypassNoRule
 		default:
-			if r := e.rules.Match(st); r == nil {
+			if r := e.rules.first(st); r == nil {
 				p.reason = bypassNoRule
-			} else if r.Disabled {
-				p.reason = bypassRuleDisabled
-				p.rstat = e.stats.rule(r.Name)
 			} else {
-				p.rule = r
-				p.rstat = e.stats.rule(r.Name)
+				p.ruleName, p.rstat = r.Name, e.stats.rule(r.Name)
+				if r.Disabled {
+					p.reason = bypassRuleDisabled
+				} else {
+					p.rule = r
+				}
 			}
 		}
 	case keying.KindWrite, keying.KindDDL, keying.KindOther:
@@ -144,6 +158,7 @@ func (e *engine) newPlan(query string) *plan {
 			for _, t := range st.Writes {
 				p.writeKeys = append(p.writeKeys, e.layout.Token(t))
 			}
+			p.writeTables = st.Writes
 		}
 	}
 	return p

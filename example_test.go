@@ -57,7 +57,7 @@ func ExampleWrapConnector() {
 		Redis: rdb,
 		// A connector does not say which database it reaches: name it. Every process sharing the
 		// store must use the same identity for the same database.
-		Identity: cachedsql.IdentityOf("postgres://app@127.0.0.1:5432/app"),
+		Identity: cachedsql.IdentityOf("pgx", "postgres://app@127.0.0.1:5432/app"),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -148,7 +148,7 @@ func TestFailOpenPendingAcrossProcesses(t *testing.T) {
 	}
 	bOpts := opts
 	bOpts.Redis = rdb0
-	bOpts.Identity = cachedsql.IdentityOf(path)
+	bOpts.Identity = cachedsql.IdentityOf("sqlite3", path)
 	opts.Identity = bOpts.Identity
 	a2, err := cachedsql.Open("sqlite3", path, withRules(t, opts))
 	if err != nil {

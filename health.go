@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/cachedsql/cachedsql/keying"
 )
 
 // health keeps the cache failing open: a circuit breaker over store calls, and the generation tokens
@@ -169,11 +167,12 @@ func (h *health) flushPending(ctx context.Context, e *engine) {
 // invalidate replaces the generation tokens keys after a write has completed, before the write returns
 // to its caller. If the store cannot take them, they are kept pending: this process bypasses the cache
 // for those tables until they are delivered.
-func (e *engine) invalidate(ctx context.Context, keys []string, st *keying.Statement) {
+// query and tables describe the write for the observer (tables nil: the whole database).
+func (e *engine) invalidate(ctx context.Context, keys []string, query string, tables []string) {
 	if len(keys) == 0 {
 		return
 	}
-	e.observeInvalidate(ctx, keys, st)
+	e.observeInvalidate(ctx, query, tables)
 	if !e.health.allow(e.now()) {
 		e.health.addPending(keys, e.layout.Epoch())
 		return

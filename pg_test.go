@@ -241,7 +241,7 @@ func TestPostgresEntryPoints(t *testing.T) {
 	}
 	defer registered.Close()
 	connOpts := opts
-	connOpts.Identity = cachedsql.IdentityOf(dsn)
+	connOpts.Identity = cachedsql.IdentityOf("pgx", dsn)
 	c, err := cachedsql.WrapConnector(stdlib.GetConnector(*cfg), connOpts)
 	if err != nil {
 		t.Fatal(err)

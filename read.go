@@ -27,7 +27,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		e.bypass(ctx, p, bypassStore)
 		return next(ctx)
 	}
-	key := e.layout.Entry(p.st, h)
+	key := e.entries.Entry(p.st, h)
 	tp := tokenPool.Get().(*[]uint64)
 	if cap(*tp) < len(p.readKeys) {
 		*tp = make([]uint64, len(p.readKeys))

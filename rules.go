@@ -137,18 +137,21 @@ func NewRules(rules ...Rule) (*Rules, error) {
 // The returned rule has its defaults filled in; it is shared, and callers
 // must not modify it. Match on a nil *Rules returns nil.
 func (rs *Rules) Match(st *keying.Statement) *Rule {
+	if r := rs.first(st); r != nil && !r.Disabled {
+		return r
+	}
+	return nil
+}
+
+// first returns the first rule matching st, disabled or not.
+func (rs *Rules) first(st *keying.Statement) *Rule {
 	if rs == nil || st == nil || st.Kind != keying.KindRead || !st.Cacheable {
 		return nil
 	}
 	for i := range rs.rules {
-		c := &rs.rules[i]
-		if !c.matches(st) {
-			continue
+		if c := &rs.rules[i]; c.matches(st) {
+			return &c.rule
 		}
-		if c.rule.Disabled {
-			return nil
-		}
-		return &c.rule
 	}
 	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
-
-	"github.com/cachedsql/cachedsql/keying"
 )
 
 // bypassReason says why a read went straight to the database.
@@ -181,7 +179,7 @@ type ReadEvent struct {
 
 // InvalidateEvent describes one invalidation.
 type InvalidateEvent struct {
-	Query  string   // the write's text; "" for a transaction's commit
+	Query  string   // the write's text; "COMMIT" for a transaction's writes
 	Tables []string // tables written; nil when the whole database (the epoch) was invalidated
 	Time   time.Time
 }
@@ -210,19 +208,15 @@ func (e *engine) miss(ctx context.Context, p *plan) {
 
 func (e *engine) bypass(ctx context.Context, p *plan, why bypassReason) {
 	e.stats.bypasses[why].Add(1)
-	var rule string
 	if p.rstat != nil {
 		p.rstat.bypasses.Add(1)
-	}
-	if p.rule != nil {
-		rule = p.rule.Name
 	}
 	if e.opts.Observer != nil {
 		reason := why.String()
 		if why == bypassNotCacheable {
 			reason += ": " + p.st.Reason
 		}
-		e.opts.Observer.ObserveRead(ctx, ReadEvent{Query: p.st.Query, Rule: rule, Outcome: OutcomeBypass, Reason: reason})
+		e.opts.Observer.ObserveRead(ctx, ReadEvent{Query: p.st.Query, Rule: p.ruleName, Outcome: OutcomeBypass, Reason: reason})
 	}
 }
 
@@ -237,19 +231,10 @@ func (e *engine) skipFill(ctx context.Context, p *plan, why string) {
 	e.log.DebugContext(ctx, "cachedsql: result not stored", "rule", p.rule.Name, "why", why)
 }
 
-func (e *engine) observeInvalidate(ctx context.Context, keys []string, st *keying.Statement) {
-	o, ok := e.opts.Observer.(InvalidateObserver)
-	if !ok {
-		return
+func (e *engine) observeInvalidate(ctx context.Context, query string, tables []string) {
+	if o, ok := e.opts.Observer.(InvalidateObserver); ok {
+		o.ObserveInvalidate(ctx, InvalidateEvent{Query: query, Tables: tables, Time: e.now()})
 	}
-	ev := InvalidateEvent{Time: e.now()}
-	if st != nil {
-		ev.Query = st.Query
-		if !st.AllTables && st.Kind == keying.KindWrite {
-			ev.Tables = st.Writes
-		}
-	}
-	o.ObserveInvalidate(ctx, ev)
 }
 
 func (e *engine) observeStoreError(ctx context.Context, op string, err error) {

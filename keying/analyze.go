@@ -49,6 +49,10 @@ type Statement struct {
 	// Multi reports that the text holds more than one statement; a trailing
 	// semicolon alone does not count.
 	Multi bool
+	// ChangesSession reports that running the statement may change what later statements on the same
+	// connection return: every KindSession statement, CREATE TEMP objects (they shadow tables for that
+	// session alone), and calls of set_config (pg: SELECT set_config('search_path', …)).
+	ChangesSession bool
 
 	sum [32]byte // SHA-256 of Normalized; valid when hasSum
 	has bool
@@ -129,6 +133,7 @@ func classify(st *Statement, lx lexResult, segs [][]token) {
 		reads = append(reads, a.reads...)
 		writes = append(writes, a.writes...)
 		st.AllTables = st.AllTables || a.allTables
+		st.ChangesSession = st.ChangesSession || a.kind == KindSession || a.session || a.callsSetConfig()
 		kinds = append(kinds, a.kind)
 		if reason == "" {
 			reason = a.reason()

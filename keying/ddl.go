@@ -45,6 +45,11 @@ func (a *analysis) create() {
 	hi := len(a.toks)
 	i := a.skipWords(1, "or", "replace", "temp", "temporary", "unlogged", "global", "local",
 		"virtual", "unique", "materialized", "recursive", "foreign")
+	for j := 1; j < i; j++ {
+		if w := a.word(j); w == "temp" || w == "temporary" {
+			a.session = true // it shadows a table of the same name for this connection alone
+		}
+	}
 	switch a.word(i) {
 	case "table", "view":
 		parts, k := a.qualified(a.skipWords(i+1, "if", "not", "exists"), hi)

@@ -44,7 +44,7 @@ func ExampleLayout() {
 	fmt.Println(l.Entry(st, args))
 	// Output:
 	// app:
-	// app:e:ad609579078c28bc
-	// app:t:ad609579078c28bc:users
-	// app:q:ad609579078c28bc:7609165d94c8f1be:3fac7e42aedd1d10c70dc89d7c5ab4f7
+	// app:e:7ef680592be7f6b3
+	// app:t:7ef680592be7f6b3:users
+	// app:q:7ef680592be7f6b3:7609165d94c8f1be:251c11ee9f8790e2772df535690ddfea
 }

@@ -1,14 +1,11 @@
 package keying
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // Identity returns the database identity of a DSN: the driver name, then
@@ -49,7 +46,7 @@ func Identity(driverName, dsn string) string {
 		id = scrub(dsn)
 	}
 	// A last guard: whatever the form, no "password=" value survives.
-	return driverName + " " + pwParam.ReplaceAllString(id, "")
+	return pwParam.ReplaceAllString(id, "")
 }
 
 // isSecret reports whether a connection parameter holds a credential.
@@ -255,14 +252,6 @@ func sortedQuery(query string) string {
 	return "?" + strings.Join(kept, "&")
 }
 
-// processNonce tells apart the private in-memory databases of different
-// processes.
-var processNonce = sync.OnceValue(func() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-})
-
 // sqliteIdentity makes the path absolute and sorts the parameters.
 func sqliteIdentity(dsn string) string {
 	body := strings.TrimPrefix(dsn, "file:")
@@ -277,11 +266,19 @@ func sqliteIdentity(dsn string) string {
 			path = abs
 		}
 	}
-	id := "file:" + path + sortedQuery(query)
-	if memory { // even with cache=shared, only this process can see it
-		id += " process=" + processNonce()
+	return "file:" + path + sortedQuery(query)
+}
+
+// Private reports whether dsn names a database that only its opener can see: an in-memory SQLite
+// database (":memory:", mode=memory, or an empty name). Its [Identity] is the same in every process,
+// so a caller must add something unique to the opener (a random value) before sharing a store.
+func Private(driverName, dsn string) bool {
+	lower := strings.ToLower(dsn)
+	if !strings.Contains(strings.ToLower(driverName), "sqlite") && !strings.HasPrefix(lower, "file:") && dsn != ":memory:" {
+		return false
 	}
-	return id
+	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	return path == "" || path == ":memory:" || strings.Contains(query, "mode=memory")
 }
 
 var (

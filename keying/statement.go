@@ -77,6 +77,16 @@ func (a *analysis) command(w string) {
 	}
 }
 
+// callsSetConfig reports a call of set_config, which changes a session setting from inside a query.
+func (a *analysis) callsSetConfig() bool {
+	for i := range a.toks {
+		if a.word(i) == "set_config" && a.punct(i+1, "(") {
+			return true
+		}
+	}
+	return false
+}
+
 // readOnlyPragmas take an argument and only report: PRAGMA table_info(t) reads the catalog.
 var readOnlyPragmas = map[string]bool{
 	"table_info": true, "table_xinfo": true, "table_list": true, "index_list": true, "index_info": true,

@@ -19,6 +19,7 @@ type analysis struct {
 	unsure      bool   // a FROM list held something not understood
 	unbalanced  bool   // brackets do not pair up
 	special     string // a reason fixed by the command itself
+	session     bool   // creates a session-local object (CREATE TEMP …)
 }
 
 func newAnalysis(toks []token) *analysis {

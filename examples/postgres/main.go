@@ -93,7 +93,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	opts.Identity = cachedsql.IdentityOf(cfg.dsn)
+	opts.Identity = cachedsql.IdentityOf("pgx", cfg.dsn)
 	connector, err := cachedsql.WrapConnector(stdlib.GetConnector(*pcfg), opts)
 	if err != nil {
 		return err

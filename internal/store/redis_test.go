@@ -16,9 +16,8 @@ import (
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
-// A Cluster cannot run here (no cluster on the test machines); the
-// compile-time asserts in redis.go cover *redis.ClusterClient, and the Ring
-// run below takes the same every-node Scan path.
+// The suite also runs against a real three-master Redis Cluster started by
+// testenv.RedisCluster (cluster_test.go), and through a one-shard Ring below.
 
 func TestRedisContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) (store.Store, string) {

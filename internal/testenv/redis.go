@@ -216,17 +216,18 @@ type redisProc struct {
 	exited chan struct{} // closed once cmd.Wait returns
 }
 
-// startRedisProc starts redis-server on port with its files in dir and waits
-// until it answers PING.
-func startRedisProc(dir string, port int) (*redisProc, error) {
+// startRedisProc starts redis-server on port with its files in dir, and with
+// the extra command-line options, and waits until it answers PING.
+func startRedisProc(dir string, port int, extra ...string) (*redisProc, error) {
 	logPath := filepath.Join(dir, "redis-"+strconv.Itoa(port)+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("testenv: %w", err)
 	}
 	defer logf.Close() // the child keeps its own descriptor
-	cmd := exec.Command("redis-server", "--save", "", "--appendonly", "no",
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir)
+	args := append([]string{"--save", "", "--appendonly", "no",
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir}, extra...)
+	cmd := exec.Command("redis-server", args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
 	// Take the server down with us if the test binary dies without Main.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

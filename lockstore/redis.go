@@ -1,0 +1,102 @@
+package lockstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisClient is the part of a go-redis client that [Redis] uses: SET NX
+// (through SetNX), EXISTS, and the script commands that [redis.Script.Run]
+// needs (EVALSHA, falling back to EVAL). *redis.Client, *redis.ClusterClient,
+// *redis.Ring and [redis.UniversalClient] all satisfy it.
+//
+// NOTE: go-redis bounds socket I/O by a context's deadline only when the
+// client has ContextTimeoutEnabled set; without it, a ctx deadline does not
+// shorten a call to an unresponsive server.
+type RedisClient interface {
+	redis.Scripter
+	SetNX(ctx context.Context, key string, value any, expiration time.Duration) *redis.BoolCmd
+	Exists(ctx context.Context, keys ...string) *redis.IntCmd
+}
+
+var (
+	_ RedisClient = (*redis.Client)(nil)
+	_ RedisClient = (*redis.ClusterClient)(nil)
+	_ RedisClient = (*redis.Ring)(nil)
+	_ RedisClient = redis.UniversalClient(nil)
+
+	_ Leases = (*Redis)(nil)
+)
+
+// releaseScript deletes KEYS[1] only if it still holds the owner token
+// ARGV[1], and returns the number of keys deleted (0 or 1). GET and DEL run
+// atomically in the script, so no other owner's SET can slip between them.
+var releaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+	return redis.call("DEL", KEYS[1])
+end
+return 0
+`)
+
+// Redis is a [Leases] kept in Redis: a lease is a string key whose value is
+// its owner's token, set with SET NX and a millisecond TTL (go-redis sends PX,
+// or EX for a whole number of seconds, which means the same). Keys are used
+// as given: the caller puts them under its namespace prefix. Every command
+// touches a single key, so a Redis Cluster works unchanged.
+//
+// Redis is safe for concurrent use.
+type Redis struct {
+	c RedisClient
+}
+
+// NewRedis returns [Leases] stored through c. It panics if c is nil.
+func NewRedis(c RedisClient) *Redis {
+	if c == nil {
+		panic("lockstore: NewRedis with a nil client")
+	}
+	return &Redis{c: c}
+}
+
+// Acquire implements [Leases.Acquire] with SET key token NX PX ttl.
+func (r *Redis) Acquire(ctx context.Context, key string, ttl time.Duration) (Lease, bool, error) {
+	if err := checkTTL(ttl); err != nil {
+		return Lease{}, false, err
+	}
+	// Measure the expiry before sending: Redis starts its TTL later, so
+	// Expires is never after the server's expiry.
+	l := Lease{Key: key, Token: newToken(), Expires: time.Now().Add(ttl)}
+	ok, err := r.c.SetNX(ctx, key, l.Token, ttl).Result()
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("lockstore: acquire %q: %w", key, err)
+	}
+	if !ok {
+		return Lease{}, false, nil
+	}
+	return l, true, nil
+}
+
+// Release implements [Leases.Release] with a compare-and-delete script,
+// run by EVALSHA and, when the server does not know the script (NOSCRIPT:
+// after a restart, failover or SCRIPT FLUSH), by EVAL.
+func (r *Redis) Release(ctx context.Context, l Lease) (bool, error) {
+	if l.Token == "" {
+		return false, nil
+	}
+	n, err := releaseScript.Run(ctx, r.c, []string{l.Key}, l.Token).Int()
+	if err != nil {
+		return false, fmt.Errorf("lockstore: release %q: %w", l.Key, err)
+	}
+	return n == 1, nil
+}
+
+// Held implements [Leases.Held] with EXISTS.
+func (r *Redis) Held(ctx context.Context, key string) (bool, error) {
+	n, err := r.c.Exists(ctx, key).Result()
+	if err != nil {
+		return false, fmt.Errorf("lockstore: held %q: %w", key, err)
+	}
+	return n == 1, nil
+}

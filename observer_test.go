@@ -1,0 +1,255 @@
+package cachedsql_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
+)
+
+// recordingObserver keeps every event it is told about.
+type recordingObserver struct {
+	mu          sync.Mutex
+	reads       []cachedsql.ReadEvent
+	invalidates []cachedsql.InvalidateEvent
+	storeErrs   []cachedsql.StoreErrorEvent
+}
+
+var (
+	_ cachedsql.InvalidateObserver = (*recordingObserver)(nil)
+	_ cachedsql.StoreErrorObserver = (*recordingObserver)(nil)
+)
+
+func (o *recordingObserver) ObserveRead(_ context.Context, ev cachedsql.ReadEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reads = append(o.reads, ev)
+}
+
+func (o *recordingObserver) ObserveInvalidate(_ context.Context, ev cachedsql.InvalidateEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.invalidates = append(o.invalidates, ev)
+}
+
+func (o *recordingObserver) ObserveStoreError(_ context.Context, ev cachedsql.StoreErrorEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.storeErrs = append(o.storeErrs, ev)
+}
+
+// take returns the events recorded so far and forgets them.
+func (o *recordingObserver) take() (reads []cachedsql.ReadEvent, invs []cachedsql.InvalidateEvent, errs []cachedsql.StoreErrorEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	reads, invs, errs = o.reads, o.invalidates, o.storeErrs
+	o.reads, o.invalidates, o.storeErrs = nil, nil, nil
+	return reads, invs, errs
+}
+
+// observerRules caches reads of users, and disables caching for reads of orders.
+func observerRules(t *testing.T) *cachedsql.Rules {
+	t.Helper()
+	rs, err := cachedsql.NewRules(
+		cachedsql.Rule{Name: "orders-off", Match: cachedsql.Match{TablesAny: []string{"orders"}}, Disabled: true},
+		cachedsql.Rule{Name: "users", Match: cachedsql.Match{TablesAny: []string{"users"}}, TTL: time.Minute},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func TestObserverReadEvents(t *testing.T) {
+	obs := &recordingObserver{}
+	_, db := openSQLite(t, cachedsql.Options{Observer: obs, Rules: observerRules(t)})
+	ctx := context.Background()
+	const users = `SELECT name FROM users WHERE id = ?`
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+		want []cachedsql.ReadEvent
+	}{
+		{"miss", func(t *testing.T) { queryAll(t, db, ctx, users, 1) },
+			[]cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeMiss}}},
+		{"hit", func(t *testing.T) { queryAll(t, db, ctx, users, 1) },
+			[]cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeHit}}},
+		{"no rule", func(t *testing.T) { queryAll(t, db, ctx, `SELECT 1`) },
+			[]cachedsql.ReadEvent{{Query: `SELECT 1`, Outcome: cachedsql.OutcomeBypass, Reason: "no rule"}}},
+		{"rule disabled", func(t *testing.T) { queryAll(t, db, ctx, `SELECT total FROM orders`) },
+			[]cachedsql.ReadEvent{{Query: `SELECT total FROM orders`, Rule: "orders-off", Outcome: cachedsql.OutcomeBypass, Reason: "rule disabled"}}},
+		{"context", func(t *testing.T) { queryAll(t, db, cachedsql.WithBypass(ctx), users, 1) },
+			[]cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeBypass, Reason: "context"}}},
+		{"transaction", func(t *testing.T) {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			queryAll(t, tx, ctx, users, 1)
+		}, []cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeBypass, Reason: "transaction"}}},
+		{"write through Query is no read", func(t *testing.T) {
+			queryAll(t, db, ctx, `UPDATE orders SET total = total WHERE id = 1 RETURNING id`)
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obs.take()
+			tc.run(t)
+			got, _, _ := obs.take()
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("read events\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+	t.Run("not cacheable", func(t *testing.T) {
+		obs.take()
+		queryAll(t, db, ctx, `SELECT random()`)
+		got, _, _ := obs.take()
+		if len(got) != 1 || got[0].Outcome != cachedsql.OutcomeBypass || !strings.HasPrefix(got[0].Reason, "not cacheable: ") ||
+			len(got[0].Reason) <= len("not cacheable: ") {
+			t.Errorf("read events %+v, want one bypass with reason \"not cacheable: <why>\"", got)
+		}
+	})
+}
+
+func TestObserverInvalidateEvents(t *testing.T) {
+	obs := &recordingObserver{}
+	_, db := openSQLite(t, cachedsql.Options{Observer: obs, Rules: observerRules(t)})
+	ctx := context.Background()
+	const upd = `UPDATE users SET name = 'x' WHERE id = 3`
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+		want []cachedsql.InvalidateEvent
+	}{
+		{"write", func(t *testing.T) { mustExec(t, db, upd) },
+			[]cachedsql.InvalidateEvent{{Query: upd, Tables: []string{"users"}}}},
+		{"DDL invalidates the database", func(t *testing.T) { mustExec(t, db, `CREATE INDEX i ON orders (total)`) },
+			[]cachedsql.InvalidateEvent{{Query: `CREATE INDEX i ON orders (total)`}}},
+		{"commit", func(t *testing.T) {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, tx, upd)
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}, []cachedsql.InvalidateEvent{{Query: "COMMIT", Tables: []string{"users"}}}},
+		{"rollback", func(t *testing.T) {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, tx, upd)
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obs.take()
+			start := time.Now()
+			tc.run(t)
+			_, got, _ := obs.take()
+			for i := range got {
+				if got[i].Time.Before(start) || got[i].Time.After(time.Now()) {
+					t.Errorf("event %d: time %v outside the call", i, got[i].Time)
+				}
+				got[i].Time = time.Time{}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("invalidate events\n got %+v\nwant %+v", got, tc.want)
+			}
+			for i := range got {
+				if got[i].Query != tc.want[i].Query || !slices.Equal(got[i].Tables, tc.want[i].Tables) ||
+					(got[i].Tables == nil) != (tc.want[i].Tables == nil) {
+					t.Errorf("invalidate event %d: got %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// captureHandler is a slog.Handler that keeps every record.
+type captureHandler struct {
+	mu      *sync.Mutex
+	records *[]slog.Record
+}
+
+func newCaptureHandler() captureHandler {
+	return captureHandler{mu: new(sync.Mutex), records: new([]slog.Record)}
+}
+
+func (h captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h captureHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h captureHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h captureHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*h.records = append(*h.records, r.Clone())
+	return nil
+}
+
+// warnings returns the messages of the Warn records so far.
+func (h captureHandler) warnings() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, r := range *h.records {
+		if r.Level == slog.LevelWarn {
+			out = append(out, r.Message)
+		}
+	}
+	return out
+}
+
+func TestStoreDownEvents(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	obs := &recordingObserver{}
+	logs := newCaptureHandler()
+	opts := failOpenOptions(t, failFastClient(t, srv.Addr()))
+	opts.Observer, opts.Logger = obs, slog.New(logs)
+	_, db := openSQLite(t, opts)
+	readName(t, db, 1)
+	if _, _, errs := obs.take(); len(errs) != 0 {
+		t.Fatalf("store errors with a working store: %+v", errs)
+	}
+	srv.Stop()
+	for range 5 {
+		if got := readName(t, db, 1); got != "ann" {
+			t.Fatalf("read during the outage: %q", got)
+		}
+	}
+	reads, _, errs := obs.take()
+	if len(errs) == 0 {
+		t.Fatal("no store error observed while Redis was down")
+	}
+	for _, e := range errs {
+		if e.Err == nil || e.Op == "" {
+			t.Errorf("store error event %+v: want an op and an error", e)
+		}
+	}
+	if last := reads[len(reads)-1]; last.Outcome != cachedsql.OutcomeBypass || last.Reason != "store unavailable" || last.Rule != "all" {
+		t.Errorf("last read event %+v, want a bypass of rule all, reason store unavailable", last)
+	}
+	warned := false
+	for _, m := range logs.warnings() {
+		warned = warned || strings.Contains(m, "circuit breaker open")
+	}
+	if !warned {
+		t.Errorf("warnings %q: want the breaker warning", logs.warnings())
+	}
+	if st := stats(t, db); !st.BreakerOpen {
+		t.Errorf("breaker not open after %d store errors: %+v", len(errs), st)
+	}
+}
