@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -22,6 +23,8 @@ const (
 	EnvRedisURL = "CACHEDSQL_REDIS_URL"
 	// EnvNamespace is the key prefix (Options.Namespace).
 	EnvNamespace = "CACHEDSQL_NAMESPACE"
+	// EnvStoreTimeout is Options.StoreTimeout as a Go duration ("20ms").
+	EnvStoreTimeout = "CACHEDSQL_STORE_TIMEOUT"
 )
 
 // OptionsFromEnv builds Options from the CACHEDSQL_* environment variables. The Redis client it may
@@ -35,6 +38,13 @@ func OptionsFromEnv() (Options, error) {
 			return o, fmt.Errorf("cachedsql: %s: %w", EnvRules, err)
 		}
 		o.Rules = rs
+	}
+	if v := os.Getenv(EnvStoreTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("cachedsql: %s: want a positive duration such as 20ms, got %q", EnvStoreTimeout, v)
+		}
+		o.StoreTimeout = d
 	}
 	if u := os.Getenv(EnvRedisURL); u != "" {
 		c, err := redisFromURL(u)

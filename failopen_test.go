@@ -52,10 +52,12 @@ func readName(t testing.TB, db *sql.DB, id int) string {
 
 func failOpenOptions(t testing.TB, rdb *redis.Client) cachedsql.Options {
 	return cachedsql.Options{
-		Redis:            rdb,
-		Namespace:        strings.TrimSuffix(testenv.Prefix(t), ":"),
-		BreakerThreshold: 3,
-		BreakerCooldown:  20 * time.Millisecond,
+		Redis:             rdb,
+		Namespace:         strings.TrimSuffix(testenv.Prefix(t), ":"),
+		StoreTimeout:      20 * time.Millisecond,
+		InvalidateTimeout: 50 * time.Millisecond,
+		BreakerThreshold:  3,
+		BreakerCooldown:   20 * time.Millisecond,
 	}
 }
 

@@ -31,6 +31,9 @@ type config struct {
 	dsn       string // PostgreSQL
 	redisAddr string // host:port
 	namespace string // Redis key prefix
+	// storeTimeout bounds each Redis round trip (0: the default, 20ms); a slower Redis sends the
+	// read to the database.
+	storeTimeout time.Duration
 }
 
 func main() {
@@ -76,7 +79,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	opts := cachedsql.Options{Redis: rdb, Rules: rules, Namespace: cfg.namespace}
+	opts := cachedsql.Options{Redis: rdb, Rules: rules, Namespace: cfg.namespace, StoreTimeout: cfg.storeTimeout}
 
 	// 1. Open: a drop-in for sql.Open("pgx", dsn). The identity (host, port, database, user and
 	// parameters, never the password) comes from the DSN.

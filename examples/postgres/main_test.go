@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
@@ -16,6 +17,9 @@ func TestPostgresExample(t *testing.T) {
 		dsn:       testenv.Postgres(t),
 		redisAddr: testenv.RedisAddr(t),
 		namespace: strings.TrimSuffix(testenv.Prefix(t), ":"),
+		// The test machine runs other tests at once: the default 20ms could turn a slow Redis
+		// reply into a bypass and change the output.
+		storeTimeout: 2 * time.Second,
 	}
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, cfg); err != nil {
