@@ -48,6 +48,26 @@
 // this process bypasses the cache for that table until the token reaches the store. A process that cannot
 // reach the store at all cannot tell other processes of its writes: they are bounded by the TTL.
 //
+// # Stampedes
+//
+// Many requests missing one entry at once cost one database execution. Within a process, concurrent
+// misses share one load (single flight): the first runs the query on its connection and reads the
+// whole result, the others wait on their own contexts and get a copy. Across processes a fill lease in
+// the store elects one filler; the others poll for its fill with jittered backoff for the rule's
+// LockWait, then serve a stale copy where the rule allows it, or query the database themselves. A
+// lease left by a crashed filler expires; no lease is needed for correctness, since a fill recorded
+// with outdated generation tokens is never served.
+//
+// Expiry of a hot entry can be made invisible: with Beta (XFetch, on by default) a hit recomputes the
+// entry early with a probability that grows towards expiry and with the entry's query time, and the
+// one that takes the lease recomputes while the others keep serving; with StaleWhileRevalidate an
+// expired copy is served while a background refresh runs; with RefreshAhead entries hit HotHits times
+// within a TTL are refreshed in the background shortly before they expire. StaleIfError serves an
+// expired copy when the database fails. No stale window ever serves a copy that a write has made
+// invalid: a write always wins. Background refreshes use a small connection pool of their own, at
+// most two at a time; closing the *sql.DB stops them and waits for them. [Warm] fills a cache from a
+// list of statements, for deploys and cold starts.
+//
 // # Per-call control
 //
 // [WithBypass], [WithRefresh] and [WithTTL] change what one call does through its context.

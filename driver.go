@@ -55,6 +55,10 @@ type Options struct {
 	// BreakerCooldown is how long an open breaker waits before one trial call. Default 2s.
 	BreakerCooldown time.Duration
 
+	// FillTimeout bounds a load shared by concurrent misses (one query, read in full): it runs on a
+	// context of its own, so that one caller giving up does not fail the others. Default 30s.
+	FillTimeout time.Duration
+
 	// MaxPending caps the generation tokens kept in memory while the store is unreachable. Past it the
 	// whole namespace epoch is bumped instead when the store returns. Default 1024.
 	MaxPending int
@@ -71,6 +75,8 @@ type Options struct {
 
 	// testStore replaces the store (tests only).
 	testStore store.Store
+	// test lets tests force interleavings and inject time, chance and flights (tests only).
+	test testKnobs
 	// testSkipTokenCheck serves entries without comparing generation tokens (tests only: it shows that
 	// the freshness tests can fail).
 	testSkipTokenCheck bool
@@ -82,6 +88,7 @@ const (
 	defaultBreakerCooldown  = 2 * time.Second
 	defaultMaxPending       = 1024
 	defaultMemoryMaxBytes   = 64 << 20
+	defaultFillTimeout      = 30 * time.Second
 )
 
 // The default store bounds are variables only so that this package's tests, which run on loaded
@@ -90,6 +97,18 @@ var (
 	defaultStoreTimeout      = 20 * time.Millisecond
 	defaultInvalidateTimeout = 250 * time.Millisecond
 )
+
+// testKnobs are the engine's test hooks; zero values mean the real thing.
+type testKnobs struct {
+	afterTokens func() // the entry and its tokens have been read, before any query
+	beforeQuery func() // in a shared load, just before the database query
+	beforeFill  func() // the rows have been read, before they are stored
+	now         func() time.Time
+	rand        func() float64
+	noDedup     bool // every miss runs its own load (lockstore.Group.NoDedup)
+}
+
+var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")
 
 // ErrNoIdentity is returned by WrapConnector when Options.Identity is empty.
 var ErrNoIdentity = errors.New("cachedsql: Options.Identity is required when there is no data source name")
@@ -110,6 +129,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.BreakerCooldown == 0 {
 		o.BreakerCooldown = defaultBreakerCooldown
 	}
+	if o.FillTimeout == 0 {
+		o.FillTimeout = defaultFillTimeout
+	}
 	if o.MaxPending == 0 {
 		o.MaxPending = defaultMaxPending
 	}
@@ -123,6 +145,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("cachedsql: Options.InvalidateTimeout must not be negative")
 	case o.BreakerCooldown < 0:
 		return o, errors.New("cachedsql: Options.BreakerCooldown must not be negative")
+	case o.FillTimeout < 0:
+		return o, errors.New("cachedsql: Options.FillTimeout must not be negative")
 	case o.MaxPending < 0:
 		return o, errors.New("cachedsql: Options.MaxPending must not be negative")
 	case o.MemoryMaxBytes < 0:
@@ -198,8 +222,23 @@ func WrapConnector(parent driver.Connector, opts Options) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{parent: parent, eng: eng}, nil
+	return newConnectorOver(parent, eng), nil
 }
+
+// newConnectorOver makes the Connector of eng over parent, and lets eng's refresher open connections
+// through it.
+func newConnectorOver(parent driver.Connector, eng *engine) *Connector {
+	c := &Connector{parent: parent, eng: eng}
+	eng.bg.open = func() *sql.DB { return sql.OpenDB(refreshConnector{c}) }
+	return c
+}
+
+// refreshConnector opens the refresher's connections. It has no Close: closing the refresher's DB
+// must not close the cache it belongs to.
+type refreshConnector struct{ c *Connector }
+
+func (r refreshConnector) Connect(ctx context.Context) (driver.Conn, error) { return r.c.Connect(ctx) }
+func (r refreshConnector) Driver() driver.Driver                            { return r.c.Driver() }
 
 // newConnector opens a connector of parent for dsn; driverName (a registered name, or "" when unknown)
 // helps tell what kind of data source name dsn is.
@@ -211,18 +250,14 @@ func newConnector(parent driver.Driver, driverName, dsn string, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	c := &Connector{eng: eng}
+	var pc driver.Connector = dsnConnector{dsn: dsn, d: parent}
 	if dc, ok := parent.(driver.DriverContext); ok {
-		pc, err := dc.OpenConnector(dsn)
-		if err != nil {
+		if pc, err = dc.OpenConnector(dsn); err != nil {
 			eng.close()
 			return nil, err
 		}
-		c.parent = pc
-	} else {
-		c.parent = dsnConnector{dsn: dsn, d: parent}
 	}
-	return c, nil
+	return newConnectorOver(pc, eng), nil
 }
 
 // cachingDriver is the wrapper registered under a name. It always implements driver.DriverContext so that

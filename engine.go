@@ -5,11 +5,14 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/keying"
+	"github.com/cachedsql/cachedsql/lockstore"
 )
 
 // engine is the cache behind one connector: one database identity, one store, one rule set.
@@ -29,6 +32,14 @@ type engine struct {
 	plans  planCache
 	stats  stats
 	health health
+
+	// Stampede control: single flight, fill leases, the backoff of lease waiters, XFetch's random
+	// source (tests inject them), and the background refresher.
+	flight  lockstore.Group
+	leases  lockstore.Leases
+	backoff lockstore.Backoff
+	rand    func() float64
+	bg      background
 
 	closeOnce sync.Once
 }
@@ -53,12 +64,24 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	switch {
 	case opts.testStore != nil:
 		e.st = opts.testStore
+		e.leases = lockstore.NewMemory(nil)
 	case opts.Redis != nil:
 		e.st = store.NewRedis(opts.Redis)
+		e.leases = lockstore.NewRedis(opts.Redis)
 	default:
 		e.st = store.NewMemory(store.MemoryOptions{MaxBytes: opts.MemoryMaxBytes})
+		e.leases = lockstore.NewMemory(nil)
 		e.local = true
 	}
+	e.rand = rand.Float64
+	if opts.test.now != nil {
+		e.now = opts.test.now
+	}
+	if opts.test.rand != nil {
+		e.rand = opts.test.rand
+	}
+	e.flight.NoDedup = opts.test.noDedup
+	e.bg.init()
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -68,8 +91,9 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	return e, nil
 }
 
+// close stops the background work and waits for it.
 func (e *engine) close() {
-	e.closeOnce.Do(func() {})
+	e.closeOnce.Do(e.bg.close)
 }
 
 // plan is everything learnt once per distinct statement text.
@@ -87,6 +111,8 @@ type plan struct {
 	writeTables []string
 	// reason says why a read is not cached (when rule is nil).
 	reason bypassReason
+	// delta is the last measured query time of a fill (ns), which sizes fill leases.
+	delta atomic.Int64
 }
 
 // maxPlans bounds the memo of analysed statements. Applications that inline literals produce endless
@@ -172,6 +198,13 @@ func (e *engine) invalidateCtx(ctx context.Context) (context.Context, context.Ca
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, e.opts.InvalidateTimeout)
+}
+
+// hook runs a test hook, if set.
+func hook(f func()) {
+	if f != nil {
+		f()
+	}
 }
 
 // storeCtx bounds one store round trip. The in-process store never waits on I/O, so it gets no timer.

@@ -12,3 +12,18 @@ func init() {
 	defaultStoreTimeout = 2 * time.Second
 	defaultInvalidateTimeout = 2 * time.Second
 }
+
+// Hooks sets o's interleaving hooks: after the entry and tokens are read, before the database query of
+// a shared load, and before its result is stored. Nil leaves a hook unset.
+func Hooks(o *Options, afterTokens, beforeQuery, beforeFill func()) {
+	o.test.afterTokens, o.test.beforeQuery, o.test.beforeFill = afterTokens, beforeQuery, beforeFill
+}
+
+// InjectTime makes o's cache read time from now and draw XFetch's random numbers from rnd (nil keeps
+// the real one).
+func InjectTime(o *Options, now func() time.Time, rnd func() float64) {
+	o.test.now, o.test.rand = now, rnd
+}
+
+// NoDedup makes every miss of o's cache run its own load, as if single flight were off.
+func NoDedup(o *Options) { o.test.noDedup = true }

@@ -27,70 +27,83 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		e.bypass(ctx, p, bypassStore)
 		return next(ctx)
 	}
-	key := e.entries.Entry(p.st, h)
+	req := &fillReq{key: e.entries.Entry(p.st, h), ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background}
+	if ctl.ttl > 0 {
+		req.ttl = ctl.ttl
+	}
 	tp := tokenPool.Get().(*[]uint64)
 	if cap(*tp) < len(p.readKeys) {
 		*tp = make([]uint64, len(p.readKeys))
 	}
-	tokens := (*tp)[:len(p.readKeys)]
-	clear(tokens)
+	req.tokens = (*tp)[:len(p.readKeys)]
+	clear(req.tokens)
 	if !ctl.refresh {
-		if rows, ok, err := e.lookup(ctx, p, key, tokens); err != nil {
+		f, err := e.lookup(ctx, p, req.key, req.tokens)
+		hook(e.opts.test.afterTokens)
+		if err != nil {
 			tokenPool.Put(tp)
 			return e.storeFailedRead(ctx, p, next, err)
-		} else if ok {
-			tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
-			return rows, nil
+		}
+		if f != nil {
+			switch e.ageOf(p.rule, f.ent) {
+			case ageFresh:
+				tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
+				e.hit(ctx, p)
+				e.touchHot(p, req.key, f.ent, args)
+				return wrap.WrapRows(newCachedRows(f.ent), wrap.RowsMask(f.ent.Flags)), nil
+			case ageEarly:
+				e.stats.early.Add(1)
+				req.current = f
+			case ageRevalidate:
+				tokenPool.Put(tp)
+				e.refreshLater(p, req.key, args)
+				return e.serveStale(ctx, p, f.ent, staleRevalidate), nil
+			case ageStale:
+				req.stale = f
+			}
 		}
 	}
-	if !allSet(tokens) {
+	if !allSet(req.tokens) {
 		sctx, cancel := e.storeCtx(ctx)
-		err := e.st.EnsureTokens(sctx, p.readKeys, tokens)
+		err := e.st.EnsureTokens(sctx, p.readKeys, req.tokens)
 		cancel()
 		if err != nil {
 			return e.storeFailedRead(ctx, p, next, err)
 		}
 		e.health.ok()
 	}
-	e.miss(ctx, p)
-	start := e.now()
-	rows, err := next(ctx)
-	if err != nil {
-		return nil, err
+	if req.current == nil {
+		e.miss(ctx, p)
 	}
-	ttl := p.rule.TTL
-	if ctl.ttl > 0 {
-		ttl = ctl.ttl
-	}
-	return newRecorder(ctx, e, p, key, tokens, rows, start, ttl), nil
+	return e.loadShared(ctx, p, req, next)
 }
 
 // tokenPool recycles the token buffers of hits.
 var tokenPool = sync.Pool{New: func() any { s := make([]uint64, 0, 8); return &s }}
 
-// lookup fetches the entry and the tokens. ok reports a valid hit, served by rows.
-func (e *engine) lookup(ctx context.Context, p *plan, key string, tokens []uint64) (rows driver.Rows, ok bool, err error) {
+// lookup fetches the entry and the tokens in one round trip. It returns the entry when it is valid:
+// decodable, and recorded with the current generation tokens (whatever its age).
+func (e *engine) lookup(ctx context.Context, p *plan, key string, tokens []uint64) (*found, error) {
 	sctx, cancel := e.storeCtx(ctx)
 	b, err := e.st.Fetch(sctx, key, p.readKeys, tokens)
 	cancel()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	e.health.ok()
 	if b == nil {
-		return nil, false, nil
+		return nil, nil
 	}
 	// Decoding before the token check costs a wasted decode only on an entry a write has made stale.
 	ent, err := codec.Decode(b)
 	if err != nil {
 		e.corrupt(ctx, key, err)
-		return nil, false, nil
+		return nil, nil
 	}
 	if !e.opts.testSkipTokenCheck && (!allSet(tokens) || !equalTokens(ent.Tokens, tokens)) {
-		return nil, false, nil // written since it was filled: a miss
+		return nil, nil // written since it was filled: a miss
 	}
-	e.hit(ctx, p)
-	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), true, nil
+	return &found{ent: ent, b: b}, nil
 }
 
 // corrupt turns an entry that cannot be decoded into a miss, and deletes it unless it was merely written
@@ -138,29 +151,32 @@ func equalTokens(a, b []uint64) bool {
 	return true
 }
 
-// fill stores a complete result set recorded on a miss.
-func (e *engine) fill(ctx context.Context, p *plan, key string, ent *codec.Entry, ttl time.Duration) {
-	if len(ent.Rows) == 0 && p.rule.SkipEmpty {
-		e.skipFill(ctx, p, "empty result")
-		return
-	}
+// fill encodes a complete result and stores it for its TTL plus the rule's stale windows. It returns
+// the encoding, or nil when the result cannot be reproduced exactly or is over max_bytes (it is then
+// neither stored nor shared).
+func (e *engine) fill(ctx context.Context, p *plan, key string, ent *codec.Entry, ttl time.Duration) []byte {
 	b, err := codec.Encode(nil, ent)
 	if err != nil {
 		e.skipFill(ctx, p, "value not encodable")
-		return
+		return nil
 	}
 	if max := p.rule.MaxBytes; max > 0 && len(b) > max {
 		e.skipFill(ctx, p, "result over max_bytes")
-		return
+		return nil
+	}
+	if len(ent.Rows) == 0 && p.rule.SkipEmpty {
+		e.skipFill(ctx, p, "empty result")
+		return b
 	}
 	// The fill outlives a caller that has gone away: the rows were read in full, storing them is cheap.
 	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
-	err = e.st.Set(sctx, key, b, ttl)
+	err = e.st.Set(sctx, key, b, storeTTL(p.rule, ttl))
 	cancel()
 	if err != nil {
 		e.storeFailed(ctx, "set", err)
-		return
+		return b
 	}
 	e.health.ok()
 	e.filled(ctx, p, len(b))
+	return b
 }

@@ -1,11 +1,9 @@
 package cachedsql
 
 import (
-	"context"
 	"database/sql/driver"
 	"io"
 	"reflect"
-	"time"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/wrap"
@@ -77,89 +75,77 @@ func (r *cachedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	return c.Precision, c.Scale, c.HasPrecisionScale
 }
 
-// recorder passes a miss's rows through to the caller and records them. When they are complete and
-// closed, it fills the cache. A result the caller stopped reading early is drained on Close (bounded
-// by the rule's row cap), so a QueryRow is cached too; a partial result is never stored.
+// recorder reads a miss's rows in full, up to the rule's caps, and records them with the column
+// metadata the parent's rows offer. The result is then stored and shared (see load) or, over a cap,
+// replayed to the caller that ran the query, followed by the parent's remaining rows.
 type recorder struct {
-	wrap.RowsCore
-	e     *engine
-	p     *plan
-	ctx   context.Context // the query's context, for the observer and logger only
-	key   string
-	mask  wrap.RowsMask
-	ent   codec.Entry
-	start time.Time
-	ttl   time.Duration
-	// size approximates the recorded bytes, to give up early on a result over the byte cap.
+	parent wrap.RowsCore
+	mask   wrap.RowsMask
+	p      *plan
+	ent    codec.Entry
+	// size approximates the recorded bytes, to stop recording a result over the byte cap early.
 	size int
-	// done: io.EOF was reached. failed: the result cannot or must not be stored.
+	// done: io.EOF was reached. failed: the result must not be stored or shared; why says why.
 	done, failed bool
-	// why says why failed was set, for the observer.
-	why string
+	why          string
 }
 
-func newRecorder(ctx context.Context, e *engine, p *plan, key string, tokens []uint64, rows driver.Rows, start time.Time, ttl time.Duration) driver.Rows {
-	r := &recorder{
-		RowsCore: wrap.ParentRows(rows),
-		e:        e, p: p, ctx: ctx, key: key,
-		mask:  wrap.RowsMaskOf(rows),
-		start: start, ttl: ttl,
-	}
+func newRecorder(p *plan, tokens []uint64, rows driver.Rows) *recorder {
+	r := &recorder{parent: wrap.ParentRows(rows), mask: wrap.RowsMaskOf(rows), p: p}
 	r.ent.Tokens = tokens
 	r.ent.Flags = uint32(r.mask)
 	r.ent.Columns = r.columns()
-	return wrap.WrapRows(r, r.mask)
+	return r
 }
 
 // columns captures the column metadata that the parent's rows offer.
 func (r *recorder) columns() []codec.Column {
-	names := r.RowsCore.Columns()
+	names := r.parent.Columns()
 	cols := make([]codec.Column, len(names))
 	for i, n := range names {
 		c := &cols[i]
 		c.Name = n
 		if r.mask&wrap.RowsScanType != 0 {
-			c.ScanType = r.ColumnTypeScanType(i)
+			c.ScanType = r.parent.ColumnTypeScanType(i)
 		}
 		if r.mask&wrap.RowsDatabaseTypeName != 0 {
-			c.DatabaseType = r.ColumnTypeDatabaseTypeName(i)
+			c.DatabaseType = r.parent.ColumnTypeDatabaseTypeName(i)
 		}
 		if r.mask&wrap.RowsLength != 0 {
-			c.Length, c.HasLength = r.ColumnTypeLength(i)
+			c.Length, c.HasLength = r.parent.ColumnTypeLength(i)
 		}
 		if r.mask&wrap.RowsNullable != 0 {
-			c.Nullable, c.HasNullable = r.ColumnTypeNullable(i)
+			c.Nullable, c.HasNullable = r.parent.ColumnTypeNullable(i)
 		}
 		if r.mask&wrap.RowsPrecisionScale != 0 {
-			c.Precision, c.Scale, c.HasPrecisionScale = r.ColumnTypePrecisionScale(i)
+			c.Precision, c.Scale, c.HasPrecisionScale = r.parent.ColumnTypePrecisionScale(i)
 		}
 	}
 	return cols
 }
 
-func (r *recorder) Next(dest []driver.Value) error {
-	err := r.RowsCore.Next(dest)
-	if r.failed || r.done {
-		return err
-	}
-	switch {
-	case err == io.EOF:
-		r.done = true
-		r.ent.Delta = r.e.now().Sub(r.start)
-	case err != nil:
-		r.fail("query error")
-	default:
+// read records rows until the end of the result, a cap, or an error, which it returns.
+func (r *recorder) read() error {
+	dest := make([]driver.Value, len(r.ent.Columns))
+	for !r.failed {
+		switch err := r.parent.Next(dest); {
+		case err == io.EOF:
+			r.done = true
+			if r.mask&wrap.RowsNextResultSet != 0 && r.parent.HasNextResultSet() {
+				r.fail("several result sets")
+			}
+			return nil
+		case err != nil:
+			return err
+		}
 		r.capture(dest)
 	}
-	return err
+	return nil
 }
 
-// capture copies one row: the parent may reuse its buffers once Next is called again.
+// capture copies one row (the parent may reuse its buffers) and checks the caps. A row over a cap is
+// still kept: the caller that ran the query gets every row read.
 func (r *recorder) capture(dest []driver.Value) {
-	if max := r.p.rule.MaxRows; max > 0 && len(r.ent.Rows) >= max {
-		r.fail("result over max_rows")
-		return
-	}
 	row := make([]driver.Value, len(dest))
 	for i, v := range dest {
 		switch v := v.(type) {
@@ -177,62 +163,51 @@ func (r *recorder) capture(dest []driver.Value) {
 			r.size += 8
 		}
 	}
-	if max := r.p.rule.MaxBytes; max > 0 && r.size > max {
-		r.fail("result over max_bytes")
-		return
-	}
 	r.ent.Rows = append(r.ent.Rows, row)
-}
-
-func (r *recorder) fail(why string) {
-	r.failed, r.why = true, why
-	r.ent.Rows = nil
-}
-
-// HasNextResultSet and NextResultSet: only single result sets are cached.
-func (r *recorder) HasNextResultSet() bool {
-	more := r.RowsCore.HasNextResultSet()
-	if more && !r.failed {
-		r.fail("several result sets")
-	}
-	return more
-}
-
-func (r *recorder) NextResultSet() error {
-	if !r.failed {
-		r.fail("several result sets")
-	}
-	return r.RowsCore.NextResultSet()
-}
-
-func (r *recorder) Close() error {
-	if !r.done && !r.failed {
-		r.drain()
-	}
-	if r.done && !r.failed && r.mask&wrap.RowsNextResultSet != 0 {
-		r.HasNextResultSet() // fails the fill when another result set follows
-	}
-	err := r.RowsCore.Close()
-	if err != nil && !r.failed {
-		r.fail("close error")
-	}
 	switch {
-	case r.failed:
-		r.e.skipFill(r.ctx, r.p, r.why)
-	case r.done:
-		r.ent.Created = r.e.now()
-		r.ent.Expires = r.ent.Created.Add(r.ttl)
-		r.e.fill(r.ctx, r.p, r.key, &r.ent, r.ttl)
+	case r.p.rule.MaxRows > 0 && len(r.ent.Rows) > r.p.rule.MaxRows:
+		r.fail("result over max_rows")
+	case r.p.rule.MaxBytes > 0 && r.size > r.p.rule.MaxBytes:
+		r.fail("result over max_bytes")
+	}
+}
+
+func (r *recorder) fail(why string) { r.failed, r.why = true, why }
+
+// replayRows serves the rows a recorder read, then the parent's remaining rows, or the error that
+// ended the parent's rows where it happened.
+type replayRows struct {
+	wrap.RowsCore
+	rows [][]driver.Value
+	i    int
+	err  error
+	// stop ends the query's context once the rows are closed.
+	stop func()
+}
+
+func newReplay(r *recorder, err error, stop func()) driver.Rows {
+	return wrap.WrapRows(&replayRows{RowsCore: r.parent, rows: r.ent.Rows, err: err, stop: stop}, r.mask)
+}
+
+func (r *replayRows) Next(dest []driver.Value) error {
+	if r.i < len(r.rows) {
+		copy(dest, r.rows[r.i])
+		r.i++
+		return nil
+	}
+	if r.err != nil {
+		return r.err
+	}
+	return r.RowsCore.Next(dest)
+}
+
+func (r *replayRows) Close() error {
+	err := r.RowsCore.Close()
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
 	}
 	return err
-}
-
-// drain reads the rows the caller left unread, so that the result can be stored whole.
-func (r *recorder) drain() {
-	dest := make([]driver.Value, len(r.ent.Columns))
-	for !r.done && !r.failed {
-		_ = r.Next(dest)
-	}
 }
 
 // afterCloseRows runs fn once when the rows are closed: a write that arrives through Query is complete

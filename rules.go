@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,6 +19,9 @@ const (
 	defaultTTL      = 60 * time.Second
 	defaultMaxRows  = 10000
 	defaultMaxBytes = 1 << 20
+	defaultLockWait = time.Second
+	defaultBeta     = 1.0
+	defaultHotHits  = 8
 )
 
 // Rule says whether and how one kind of read is cached. The zero value of
@@ -50,6 +54,40 @@ type Rule struct {
 	// Disabled makes a matching statement NOT cached. Put a disabled rule
 	// before a broader one to exclude some statements from it.
 	Disabled bool
+
+	// Stampede control (see the package doc, "Stampedes"). Concurrent misses
+	// of one entry in one process always share one query.
+
+	// NoLease turns off the store lease through which one process fills an
+	// entry while the others wait for it. Default: leases on.
+	NoLease bool
+
+	// LockWait is how long a miss waits for another process's fill before it
+	// serves a stale copy (when StaleIfError or StaleWhileRevalidate allow)
+	// or queries the database itself. Zero means 1s; negative means no wait.
+	LockWait time.Duration
+
+	// Beta weighs probabilistic early recomputation (XFetch): a hit
+	// recomputes the entry early with a probability that grows as expiry
+	// nears, in proportion to the entry's measured query time. Zero means 1;
+	// negative turns early recomputation off.
+	Beta float64
+
+	// StaleWhileRevalidate serves an expired entry for up to this long while
+	// one request refreshes it in the background (RFC 5861). Zero: off.
+	StaleWhileRevalidate time.Duration
+
+	// StaleIfError serves an expired entry for up to this long when the
+	// database fails or times out (RFC 5861). Zero: off.
+	StaleIfError time.Duration
+
+	// RefreshAhead refreshes hot entries in the background shortly before
+	// they expire, so that their readers never see the expiry.
+	RefreshAhead bool
+
+	// HotHits is how many hits within one TTL make an entry hot for
+	// RefreshAhead. Zero means 8.
+	HotHits int
 
 	// file and line locate the rule in a rule file, for messages.
 	file string
@@ -380,9 +418,37 @@ func compileRule(r Rule) (compiledRule, []problem) {
 	if r.MaxBytes == 0 {
 		r.MaxBytes = defaultMaxBytes
 	}
+	probs = append(probs, fillStampede(&r)...)
 	c := compiledRule{rule: r}
 	probs = append(probs, c.compileMatch()...)
 	return c, probs
+}
+
+// fillStampede checks the stampede settings of r and fills in their defaults.
+func fillStampede(r *Rule) []problem {
+	var probs []problem
+	if r.LockWait == 0 {
+		r.LockWait = defaultLockWait
+	}
+	switch {
+	case math.IsNaN(r.Beta) || math.IsInf(r.Beta, 0):
+		probs = append(probs, problem{"beta", "beta must be a finite number"})
+	case r.Beta == 0:
+		r.Beta = defaultBeta
+	}
+	if r.StaleWhileRevalidate < 0 {
+		probs = append(probs, problem{"stale_while_revalidate", "stale_while_revalidate must not be negative"})
+	}
+	if r.StaleIfError < 0 {
+		probs = append(probs, problem{"stale_if_error", "stale_if_error must not be negative"})
+	}
+	switch {
+	case r.HotHits < 0:
+		probs = append(probs, problem{"hot_hits", "hot_hits must not be negative"})
+	case r.HotHits == 0:
+		r.HotHits = defaultHotHits
+	}
+	return probs
 }
 
 // fingerprintRE matches a keying fingerprint.

@@ -400,6 +400,24 @@ var ruleFields = []field[Rule]{
 	{name: "skip_empty", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return boolValue(n, &r.SkipEmpty) }},
 	{name: "max_rows", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return limitValue(n, &r.MaxRows, parseCount) }},
 	{name: "max_bytes", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return limitValue(n, &r.MaxBytes, parseSize) }},
+	{name: "lease", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error {
+		on := true
+		err := boolValue(n, &on)
+		r.NoLease = !on
+		return err
+	}},
+	{name: "lock_wait", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error {
+		return zeroOffDuration(n, &r.LockWait)
+	}},
+	{name: "beta", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return betaValue(n, &r.Beta) }},
+	{name: "stale_while_revalidate", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error {
+		return durationValue(n, &r.StaleWhileRevalidate)
+	}},
+	{name: "stale_if_error", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error {
+		return durationValue(n, &r.StaleIfError)
+	}},
+	{name: "refresh_ahead", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return boolValue(n, &r.RefreshAhead) }},
+	{name: "hot_hits", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return limitValue(n, &r.HotHits, parseCount) }},
 }
 
 // defaultFields are the rule settings allowed under "defaults:".
@@ -479,6 +497,35 @@ func durationValue(n *yaml.Node, t *time.Duration) error {
 		return fmt.Errorf("must be positive, got %s", n.Value)
 	}
 	*t = d
+	return nil
+}
+
+// zeroOffDuration stores the duration at n in t; in a file 0 means "none", stored as -1 (in Go, zero
+// means the default).
+func zeroOffDuration(n *yaml.Node, t *time.Duration) error {
+	if n.Kind == yaml.ScalarNode && (n.Value == "0" || n.Value == "none") {
+		*t = -1
+		return nil
+	}
+	return durationValue(n, t)
+}
+
+// betaValue stores the XFetch weight at n in b: a non-negative number, 0 meaning off (stored as -1;
+// in Go, zero means the default 1).
+func betaValue(n *yaml.Node, b *float64) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" && n.ShortTag() != "!!float" {
+		return fmt.Errorf("want a number such as 1 or 1.5, got %s", describe(n))
+	}
+	x, err := strconv.ParseFloat(n.Value, 64)
+	switch {
+	case err != nil || math.IsNaN(x) || math.IsInf(x, 0):
+		return fmt.Errorf("bad number %q", n.Value)
+	case x < 0:
+		return fmt.Errorf("must not be negative, got %s (0 turns early recomputation off)", n.Value)
+	case x == 0:
+		x = -1
+	}
+	*b = x
 	return nil
 }
 

@@ -19,6 +19,7 @@ const (
 	bypassContext                   // the caller asked for it (WithBypass)
 	bypassArgs                      // an argument cannot be hashed
 	bypassStore                     // the store is failing, or an invalidation is pending
+	bypassNotShared                 // a shared load's result could not be shared: queried alone
 	numBypassReasons
 )
 
@@ -32,7 +33,26 @@ var bypassNames = [numBypassReasons]string{
 	bypassContext:      "context",
 	bypassArgs:         "argument not hashable",
 	bypassStore:        "store unavailable",
+	bypassNotShared:    "result not shareable",
 }
+
+// staleReason says why a copy past its TTL was served.
+type staleReason uint8
+
+const (
+	staleRevalidate staleReason = iota // stale_while_revalidate: a refresh runs in the background
+	staleIfError                       // stale_if_error: the database failed
+	staleWaited                        // another process held the fill lease past lock_wait
+	numStaleReasons
+)
+
+var staleNames = [numStaleReasons]string{
+	staleRevalidate: "revalidate",
+	staleIfError:    "database error",
+	staleWaited:     "lock wait",
+}
+
+func (r staleReason) String() string { return staleNames[r] }
 
 func (r bypassReason) String() string { return bypassNames[r] }
 
@@ -56,6 +76,22 @@ type Stats struct {
 	CorruptEntries       uint64 // entries that could not be decoded (deleted, counted as misses)
 	BreakerOpen          bool   // the circuit breaker is open: the store is not being called
 	Rules                map[string]RuleStats
+
+	// Stampede control.
+
+	// SharedLoads counts misses served by another caller's load in this process (single flight).
+	SharedLoads uint64
+	// LeasesAcquired and LeasesContended count fill leases taken, and found held by another filler.
+	LeasesAcquired, LeasesContended uint64
+	// LeaseWaits counts waits for another filler; LeaseWaitTimeouts those that ended without its fill.
+	LeaseWaits, LeaseWaitTimeouts uint64
+	// EarlyRecomputes counts hits that XFetch picked to recompute before expiry.
+	EarlyRecomputes uint64
+	// Refreshes counts background refreshes (stale_while_revalidate and refresh_ahead) that completed.
+	Refreshes uint64
+	// StaleServed counts copies served past their TTL, by reason: "revalidate", "database error",
+	// "lock wait".
+	StaleServed map[string]uint64
 }
 
 // RuleStats are the counters of one rule.
@@ -81,6 +117,11 @@ type stats struct {
 	corrupt                      atomic.Uint64
 	bypasses                     [numBypassReasons]atomic.Uint64
 	rules                        map[string]*ruleCounters // fixed at init: rules are immutable
+
+	shared, early, refreshes       atomic.Uint64
+	leaseAcquired, leaseContended  atomic.Uint64
+	leaseWaited, leaseWaitTimeouts atomic.Uint64
+	stale                          [numStaleReasons]atomic.Uint64
 }
 
 func (s *stats) init(rs *Rules) {
@@ -114,6 +155,19 @@ func (s *stats) snapshot(e *engine) Stats {
 		BreakerOpen:          e.health.openUntil.Load() != 0,
 		Bypasses:             make(map[string]uint64),
 		Rules:                make(map[string]RuleStats, len(s.rules)),
+		SharedLoads:          s.shared.Load(),
+		LeasesAcquired:       s.leaseAcquired.Load(),
+		LeasesContended:      s.leaseContended.Load(),
+		LeaseWaits:           s.leaseWaited.Load(),
+		LeaseWaitTimeouts:    s.leaseWaitTimeouts.Load(),
+		EarlyRecomputes:      s.early.Load(),
+		Refreshes:            s.refreshes.Load(),
+		StaleServed:          make(map[string]uint64),
+	}
+	for i := range numStaleReasons {
+		if n := s.stale[i].Load(); n > 0 {
+			out.StaleServed[i.String()] = n
+		}
 	}
 	for i := bypassNoRule; i < numBypassReasons; i++ {
 		if n := s.bypasses[i].Load(); n > 0 {
@@ -157,6 +211,7 @@ const (
 	OutcomeBypass Outcome = iota // not looked up: Reason says why
 	OutcomeHit                   // served from the cache
 	OutcomeMiss                  // queried the database under a rule; the result is stored when complete
+	OutcomeStale                 // served a copy past its TTL: Reason says under which window
 )
 
 func (o Outcome) String() string {
@@ -165,6 +220,8 @@ func (o Outcome) String() string {
 		return "hit"
 	case OutcomeMiss:
 		return "miss"
+	case OutcomeStale:
+		return "stale"
 	}
 	return "bypass"
 }
@@ -220,6 +277,12 @@ func (e *engine) bypass(ctx context.Context, p *plan, why bypassReason) {
 	}
 }
 
+func (e *engine) observeStale(ctx context.Context, p *plan, why staleReason) {
+	if e.opts.Observer != nil {
+		e.opts.Observer.ObserveRead(ctx, ReadEvent{Query: p.st.Query, Rule: p.ruleName, Outcome: OutcomeStale, Reason: why.String()})
+	}
+}
+
 func (e *engine) filled(ctx context.Context, p *plan, size int) {
 	e.stats.fills.Add(1)
 	p.rstat.fills.Add(1)
@@ -247,6 +310,8 @@ func (e *engine) observeStoreError(ctx context.Context, op string, err error) {
 type control struct {
 	bypass, refresh bool
 	ttl             time.Duration
+	// background marks the refresher's own reads: they never wait for another filler.
+	background bool
 }
 
 type controlKey struct{}

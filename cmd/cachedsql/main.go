@@ -4,6 +4,8 @@
 //
 //	cachedsql demo [-pg DSN] [-redis URL] [-rows N]   run the demo (default: SQLite + in-memory store)
 //	cachedsql explain SQL…                            show how statements are classified and keyed
+//	cachedsql warm -dsn DSN -rules FILES -redis URL -file WARM.yaml
+//	                                                  fill a shared cache from a file of statements
 package main
 
 import (
@@ -28,6 +30,7 @@ func main() {
 const usage = `usage:
   cachedsql demo [-pg DSN] [-redis URL] [-rows N]
   cachedsql explain SQL...
+  cachedsql warm [-driver pgx] -dsn DSN -rules FILES -redis URL [-namespace NS] -file WARM.yaml
 `
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -40,6 +43,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runDemo(ctx, args[1:], out)
 	case "explain":
 		return runExplain(args[1:], out)
+	case "warm":
+		return runWarm(ctx, args[1:], out)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(out, usage)
 		return nil

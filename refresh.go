@@ -1,0 +1,259 @@
+package cachedsql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachedsql/cachedsql/internal/codec"
+	"github.com/cachedsql/cachedsql/internal/wrap"
+)
+
+// Background work: revalidating entries served stale (stale_while_revalidate) and refreshing hot
+// entries before they expire (refresh_ahead). A refresh is an ordinary read through this cache, made
+// on a small *sql.DB of its own with WithRefresh, so it takes the same flight, lease and generation
+// checks as any fill. It never waits for another process's fill, and at most maxRefreshes run at
+// once, so the refresher cannot become a load of its own.
+
+const (
+	maxRefreshes   = 2                // refreshes running at once per cache
+	maxHotKeys     = 4096             // hot-key candidates tracked per cache
+	refreshTimeout = 30 * time.Second // bounds one refresh
+)
+
+// background runs refreshes. Its goroutines run on ctx, which close cancels; close waits for them.
+type background struct {
+	open func() *sql.DB // opens the refresh DB (set by the Connector)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sem    chan struct{}
+
+	dbOnce sync.Once
+	db     *sql.DB
+
+	// inflight dedups refreshes of one key in this process.
+	inflight sync.Map // entry key → struct{}
+
+	// hot tracks candidates for refresh-ahead: entries of refresh_ahead rules that were hit.
+	hot      sync.Map // entry key → *hotKey
+	hotCount atomic.Int64
+	scanOnce sync.Once
+}
+
+// hotKey is what refresh-ahead knows of one entry.
+type hotKey struct {
+	p       *plan
+	args    []any
+	hits    atomic.Int64 // since the entry was last filled
+	expires atomic.Int64 // Unix ns of the entry's expiry, as last seen
+	delta   atomic.Int64 // the entry's measured query time
+}
+
+func (bg *background) init() {
+	bg.ctx, bg.cancel = context.WithCancel(context.Background())
+	bg.sem = make(chan struct{}, maxRefreshes)
+}
+
+func (bg *background) close() {
+	bg.cancel()
+	bg.wg.Wait()
+	if bg.db != nil {
+		bg.db.Close()
+	}
+}
+
+func (bg *background) sqlDB() *sql.DB {
+	bg.dbOnce.Do(func() {
+		if bg.open != nil {
+			bg.db = bg.open()
+			bg.db.SetMaxOpenConns(maxRefreshes)
+		}
+	})
+	return bg.db
+}
+
+// refreshLater refreshes the entry at key in the background, unless a refresh of it is running or the
+// refresher is busy (it is best effort: a later read tries again).
+func (e *engine) refreshLater(p *plan, key string, args []driver.NamedValue) {
+	e.refreshArgs(p, key, sqlArgs(args))
+}
+
+func (e *engine) refreshArgs(p *plan, key string, args []any) {
+	bg := &e.bg
+	if bg.ctx.Err() != nil {
+		return
+	}
+	if _, running := bg.inflight.LoadOrStore(key, struct{}{}); running {
+		return
+	}
+	select {
+	case bg.sem <- struct{}{}:
+	default:
+		bg.inflight.Delete(key)
+		return
+	}
+	bg.wg.Add(1)
+	go func() {
+		defer bg.wg.Done()
+		defer func() { <-bg.sem; bg.inflight.Delete(key) }()
+		db := bg.sqlDB()
+		if db == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(withControl(bg.ctx, func(c *control) {
+			c.refresh, c.background = true, true
+		}), refreshTimeout)
+		defer cancel()
+		rows, err := db.QueryContext(ctx, p.st.Query, args...)
+		if err != nil {
+			return
+		}
+		for rows.Next() {
+		}
+		if rows.Close() == nil && rows.Err() == nil {
+			e.stats.refreshes.Add(1)
+		}
+	}()
+}
+
+// sqlArgs turns a statement's driver arguments back into database/sql arguments, copying []byte values
+// (the caller may reuse them once its statement has returned).
+func sqlArgs(args []driver.NamedValue) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		v := a.Value
+		if b, ok := v.([]byte); ok && b != nil {
+			v = append([]byte(nil), b...)
+		}
+		if a.Name != "" {
+			out[i] = sql.Named(a.Name, v)
+		} else {
+			out[i] = v
+		}
+	}
+	return out
+}
+
+// touchHot counts a hit of an entry of a refresh_ahead rule.
+func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.NamedValue) {
+	if !p.rule.RefreshAhead {
+		return
+	}
+	bg := &e.bg
+	v, ok := bg.hot.Load(key)
+	if !ok {
+		if bg.hotCount.Load() >= maxHotKeys {
+			return
+		}
+		hk := &hotKey{p: p, args: sqlArgs(args)}
+		if v, ok = bg.hot.LoadOrStore(key, hk); !ok {
+			bg.hotCount.Add(1)
+			bg.scanOnce.Do(e.startScanner)
+		}
+	}
+	hk := v.(*hotKey)
+	hk.hits.Add(1)
+	hk.expires.Store(ent.Expires.UnixNano())
+	hk.delta.Store(int64(ent.Delta))
+}
+
+// startScanner runs the refresh-ahead loop until the cache is closed.
+func (e *engine) startScanner() {
+	bg := &e.bg
+	bg.wg.Add(1)
+	go func() {
+		defer bg.wg.Done()
+		t := time.NewTicker(scanInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.ctx.Done():
+				return
+			case <-t.C:
+				e.scanHot()
+			}
+		}
+	}()
+}
+
+// scanInterval is how often refresh-ahead looks for hot entries close to expiry.
+const scanInterval = 100 * time.Millisecond
+
+// scanHot refreshes the hot entries that expire within their refresh margin, and forgets entries that
+// expired without becoming hot.
+func (e *engine) scanHot() {
+	now := e.now().UnixNano()
+	e.bg.hot.Range(func(k, v any) bool {
+		hk := v.(*hotKey)
+		exp := hk.expires.Load()
+		switch {
+		case now >= exp:
+			e.bg.hot.Delete(k)
+			e.bg.hotCount.Add(-1)
+		case exp-now <= int64(refreshMargin(hk.p.rule, time.Duration(hk.delta.Load()))) &&
+			hk.hits.Load() >= int64(hk.p.rule.HotHits):
+			hk.hits.Store(0)
+			e.refreshArgs(hk.p, k.(string), hk.args)
+		}
+		return true
+	})
+}
+
+// refreshMargin is how long before expiry a hot entry is refreshed: a tenth of its TTL, and at least
+// three times its measured query time and two scan intervals.
+func refreshMargin(r *Rule, delta time.Duration) time.Duration {
+	return max(r.TTL/10, 3*delta, 2*scanInterval)
+}
+
+// serveStale serves a copy past its TTL under the rule's stale windows.
+func (e *engine) serveStale(ctx context.Context, p *plan, ent *codec.Entry, why staleReason) driver.Rows {
+	e.stats.stale[why].Add(1)
+	e.observeStale(ctx, p, why)
+	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags))
+}
+
+// Warm fills the cache of db, which must have been opened by this package, with the results of
+// statements: each is queried on the database (as with [WithRefresh]) and its result stored under its
+// rule. Statements no rule caches are run and reported as not cached. It stops at the first error.
+func Warm(ctx context.Context, db *sql.DB, stmts ...WarmStatement) (WarmReport, error) {
+	var rep WarmReport
+	before, ok := StatsOf(db)
+	if !ok {
+		return rep, errNotCaching
+	}
+	for _, s := range stmts {
+		rows, err := db.QueryContext(WithRefresh(ctx), s.Query, s.Args...)
+		if err != nil {
+			return rep, err
+		}
+		for rows.Next() {
+		}
+		if err := rows.Close(); err != nil {
+			return rep, err
+		}
+		if err := rows.Err(); err != nil {
+			return rep, err
+		}
+		rep.Statements++
+	}
+	after, _ := StatsOf(db)
+	rep.Filled = int(after.Fills - before.Fills)
+	return rep, nil
+}
+
+// WarmStatement is one statement for [Warm]: the query text and its arguments.
+type WarmStatement struct {
+	Query string
+	Args  []any
+}
+
+// WarmReport says what [Warm] did.
+type WarmReport struct {
+	Statements int // statements run
+	Filled     int // results stored (the others are not cached by any rule, or not storable)
+}

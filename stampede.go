@@ -1,0 +1,303 @@
+package cachedsql
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/cachedsql/cachedsql/internal/codec"
+	"github.com/cachedsql/cachedsql/internal/wrap"
+	"github.com/cachedsql/cachedsql/lockstore"
+)
+
+// A miss goes through three layers of stampede control (DESIGN.md, issue "Stampede prevention"):
+//
+//  1. In-process single flight (lockstore.Group): concurrent misses of one entry in one process share
+//     one load. The first caller runs it on its own connection; the others wait on their own context.
+//  2. Inside the flight, the cache is checked again, then a store lease elects one filler among
+//     processes. A process that does not get the lease polls for the other's fill for the rule's
+//     LockWait, then serves a stale copy where the rule allows, or queries the database itself.
+//  3. Hits recompute early with probability rising towards expiry (XFetch), stale copies are served
+//     while one request revalidates, and hot entries are refreshed ahead of expiry (refresh.go).
+//
+// None of this is needed for correctness: every fill records the generation tokens read before its
+// query, so a fill by a second filler, or after a lease expired, is wasted work, never a stale read.
+
+// errNotShared is the result of a shared load whose rows could not be shared (too many, too large,
+// or not encodable): every caller but the one that ran it queries the database itself.
+var errNotShared = errors.New("cachedsql: result not shareable")
+
+// loaded is what one shared load gives its callers.
+type loaded struct {
+	// b is the encoded entry, which each waiting caller decodes into rows of its own.
+	b []byte
+	// ent is the decoded entry, for the caller that ran the load.
+	ent *codec.Entry
+	// rows serves the caller that ran the load when the result is not shared: the rows read so far,
+	// then the parent's remaining rows.
+	rows driver.Rows
+	// stale: ent is a copy past its TTL, served under the rule's stale windows.
+	stale bool
+}
+
+// found is what a lookup learnt about an entry whose generation tokens are current.
+type found struct {
+	ent *codec.Entry
+	b   []byte
+}
+
+// age classifies a valid entry at now.
+type age uint8
+
+const (
+	ageFresh      age = iota // before its TTL
+	ageEarly                 // before its TTL, but XFetch picked this read to recompute it
+	ageRevalidate            // past its TTL, inside stale_while_revalidate
+	ageStale                 // past its TTL, usable only if the database fails (stale_if_error)
+)
+
+func (e *engine) ageOf(r *Rule, ent *codec.Entry) age {
+	now := e.now()
+	if now.Before(ent.Expires) {
+		if r.Beta > 0 && ent.Delta > 0 && e.xfetch(now, ent, r.Beta) {
+			return ageEarly
+		}
+		return ageFresh
+	}
+	if now.Before(ent.Expires.Add(r.StaleWhileRevalidate)) {
+		return ageRevalidate
+	}
+	return ageStale
+}
+
+// xfetch is the early-expiration test of Vattani et al. (VLDB 2015): recompute when
+// now − Δ·β·ln(rand) ≥ expiry, where Δ is the measured recompute time. −ln(rand) is exponentially
+// distributed, so the chance grows smoothly as expiry nears and with slower recomputes.
+func (e *engine) xfetch(now time.Time, ent *codec.Entry, beta float64) bool {
+	u := e.rand()
+	if u <= 0 {
+		return true
+	}
+	gap := time.Duration(float64(ent.Delta) * beta * -math.Log(u))
+	return !now.Add(gap).Before(ent.Expires)
+}
+
+// storeTTL is how long the store keeps an entry: its TTL plus the longest stale window.
+func storeTTL(r *Rule, ttl time.Duration) time.Duration {
+	return ttl + max(r.StaleWhileRevalidate, r.StaleIfError)
+}
+
+// fillReq describes one miss to load.
+type fillReq struct {
+	key    string
+	tokens []uint64 // read before the query: recorded in the entry
+	ttl    time.Duration
+	// stale is a valid copy past its TTL, for the rule's stale windows; current is the fresh copy an
+	// early recompute replaces (served if another process is already recomputing it).
+	stale, current *found
+	// force skips the re-check of the cache (WithRefresh, refreshes); bg is a background refresh,
+	// which never waits for another filler.
+	force, bg bool
+}
+
+// loadShared is a miss under stampede control.
+func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc) (driver.Rows, error) {
+	v, leader, err := e.flight.Do(ctx, req.key, e.opts.FillTimeout, func(fctx context.Context) (any, error) {
+		return e.load(fctx, p, req, next)
+	})
+	res, _ := v.(*loaded)
+	switch {
+	case leader && res != nil && (err == nil || errors.Is(err, errNotShared)):
+		return e.serveLoaded(ctx, p, res, true)
+	case leader:
+		if req.stale != nil && p.rule.StaleIfError > 0 && ctx.Err() == nil {
+			return e.serveStale(ctx, p, req.stale.ent, staleIfError), nil
+		}
+		return nil, err
+	case err == nil:
+		e.stats.shared.Add(1)
+		return e.serveLoaded(ctx, p, res, false)
+	case errors.Is(err, errNotShared), errors.Is(err, context.Canceled) && ctx.Err() == nil:
+		// Not shareable, or the flight ended because its callers gave up: query alone.
+		e.bypass(ctx, p, bypassNotShared)
+		return next(ctx)
+	case req.stale != nil && p.rule.StaleIfError > 0 && ctx.Err() == nil:
+		return e.serveStale(ctx, p, req.stale.ent, staleIfError), nil
+	}
+	return nil, err
+}
+
+// serveLoaded gives one caller the rows of a load.
+func (e *engine) serveLoaded(ctx context.Context, p *plan, res *loaded, leader bool) (driver.Rows, error) {
+	if res.rows != nil {
+		return res.rows, nil
+	}
+	ent := res.ent
+	if !leader {
+		// Each waiter decodes its own copy: rows hand their values to database/sql, which may pass
+		// []byte values on without copying (sql.RawBytes).
+		var err error
+		if ent, err = codec.Decode(res.b); err != nil { // never for bytes just encoded or fetched
+			return nil, err
+		}
+	}
+	if res.stale {
+		return e.serveStale(ctx, p, ent, staleWaited), nil
+	}
+	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
+}
+
+// load runs once per flight, on the connection of the caller that started it.
+func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc) (*loaded, error) {
+	// Check the cache again inside the flight. It prevents this interleaving: A misses; B's flight
+	// fills the entry and ends; A, arriving after it ended, starts a new flight and would query the
+	// database for an entry that is now there.
+	if !req.force {
+		if f := e.recheck(ctx, p, req.key); f != nil {
+			return &loaded{b: f.b, ent: f.ent}, nil
+		}
+	}
+	lease, held := e.acquireLease(ctx, p, req.key)
+	if !held && !p.rule.NoLease {
+		switch {
+		case req.current != nil: // an early recompute that another process is doing: keep serving
+			return &loaded{b: req.current.b, ent: req.current.ent}, nil
+		case req.bg: // a refresh that another process is doing
+			return nil, errNotShared
+		}
+		if f := e.waitForFill(ctx, p, req.key); f != nil {
+			return &loaded{b: f.b, ent: f.ent}, nil
+		}
+		if req.stale != nil && (p.rule.StaleIfError > 0 || p.rule.StaleWhileRevalidate > 0) {
+			return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true}, nil
+		}
+	}
+	if held {
+		defer e.releaseLease(ctx, lease)
+	}
+	res, err := e.query(ctx, p, req.key, req.tokens, req.ttl, next)
+	if err != nil && !errors.Is(err, errNotShared) && req.stale != nil && p.rule.StaleIfError > 0 {
+		return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true}, nil
+	}
+	return res, err
+}
+
+// recheck looks the entry up again; it returns it only if it is valid and fresh.
+func (e *engine) recheck(ctx context.Context, p *plan, key string) *found {
+	tokens := make([]uint64, len(p.readKeys))
+	sctx, cancel := e.storeCtx(ctx)
+	b, err := e.st.Fetch(sctx, key, p.readKeys, tokens)
+	cancel()
+	if err != nil || b == nil {
+		return nil
+	}
+	ent, err := codec.Decode(b)
+	if err != nil || !allSet(tokens) || !equalTokens(ent.Tokens, tokens) || !e.now().Before(ent.Expires) {
+		return nil
+	}
+	return &found{ent: ent, b: b}
+}
+
+// leaseKey names the fill lease of an entry.
+func (e *engine) leaseKey(key string) string {
+	return e.entries.Prefix() + "l:" + key[len(e.entries.Prefix()):]
+}
+
+func (e *engine) acquireLease(ctx context.Context, p *plan, key string) (lockstore.Lease, bool) {
+	if p.rule.NoLease {
+		return lockstore.Lease{}, false
+	}
+	ttl := lockstore.LeaseTTL(time.Duration(p.delta.Load()), 0, 0)
+	sctx, cancel := e.storeCtx(ctx)
+	l, ok, err := e.leases.Acquire(sctx, e.leaseKey(key), ttl)
+	cancel()
+	switch {
+	case err != nil:
+		e.storeFailed(ctx, "lease", err)
+		// Without a working store there is nobody to wait for: fill alone.
+		return lockstore.Lease{}, false
+	case ok:
+		e.stats.leaseAcquired.Add(1)
+	default:
+		e.stats.leaseContended.Add(1)
+	}
+	return l, ok
+}
+
+func (e *engine) releaseLease(ctx context.Context, l lockstore.Lease) {
+	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
+	defer cancel()
+	if _, err := e.leases.Release(sctx, l); err != nil {
+		e.storeFailed(ctx, "release lease", err)
+	}
+}
+
+// waitForFill polls for another process's fill, bounded by the rule's LockWait and ctx.
+func (e *engine) waitForFill(ctx context.Context, p *plan, key string) *found {
+	if p.rule.LockWait <= 0 {
+		return nil
+	}
+	e.stats.leaseWaited.Add(1)
+	var f *found
+	ok, _ := lockstore.Poll(ctx, e.backoff, p.rule.LockWait, func(ctx context.Context) (bool, error) {
+		f = e.recheck(ctx, p, key)
+		return f != nil, nil
+	})
+	if !ok {
+		e.stats.leaseWaitTimeouts.Add(1)
+		return nil
+	}
+	return f
+}
+
+// query runs the statement on this connection and reads the whole result, up to the rule's caps,
+// then stores it.
+func (e *engine) query(ctx context.Context, p *plan, key string, tokens []uint64, ttl time.Duration,
+	next wrap.QueryFunc) (*loaded, error) {
+	// The rows of a result that cannot be shared outlive the load: they go on serving the caller that
+	// ran it. So the query runs on a context of its own that follows ctx only while the load runs.
+	qctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	unhook := context.AfterFunc(ctx, stop)
+	defer unhook()
+	hook(e.opts.test.beforeQuery)
+	start := e.now()
+	rows, err := next(qctx)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	rec := newRecorder(p, tokens, rows)
+	readErr := rec.read()
+	if readErr != nil {
+		rec.fail("query error")
+	}
+	if rec.failed {
+		e.skipFill(ctx, p, rec.why)
+		// This caller gets what was read, then the rest of the parent's rows or the error where it
+		// happened, as the parent would have given them; the others query alone.
+		if unhook() {
+			return &loaded{rows: newReplay(rec, readErr, stop)}, errNotShared
+		}
+		stop() // ctx ended meanwhile: the rows are of no use
+		rec.parent.Close()
+		return nil, ctx.Err()
+	}
+	err = rec.parent.Close()
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	rec.ent.Delta = e.now().Sub(start)
+	p.delta.Store(int64(rec.ent.Delta))
+	rec.ent.Created = e.now()
+	rec.ent.Expires = rec.ent.Created.Add(ttl)
+	hook(e.opts.test.beforeFill)
+	b := e.fill(ctx, p, key, &rec.ent, ttl)
+	if b == nil {
+		// Not storable (not encodable, or over max_bytes): only this caller gets the rows.
+		return &loaded{ent: &rec.ent}, errNotShared
+	}
+	return &loaded{b: b, ent: &rec.ent}, nil
+}

@@ -1,0 +1,346 @@
+package cachedsql_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
+)
+
+// A gated SQLite database: its function gate(x) counts its executions and blocks until the test opens
+// the gate, so a test can hold a fill in the database while other readers arrive.
+type gatedDB struct {
+	calls atomic.Int64
+	// entered receives once per execution; release, once closed, lets executions return.
+	entered chan struct{}
+	mu      sync.Mutex
+	release chan struct{}
+	fail    atomic.Bool // executions return an error instead
+}
+
+var (
+	gatedMu      sync.Mutex
+	gatedByName  = map[string]*gatedDB{}
+	registerOnce sync.Once
+)
+
+// gatedDriver is registered once; each database file finds its gate by name.
+func registerGated() {
+	registerOnce.Do(func() {
+		sql.Register("sqlite3-gated", &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			return c.RegisterFunc("gate", func(name string, x int64) (int64, error) {
+				gatedMu.Lock()
+				g := gatedByName[name]
+				gatedMu.Unlock()
+				g.calls.Add(1)
+				g.entered <- struct{}{}
+				g.mu.Lock()
+				rel := g.release
+				g.mu.Unlock()
+				<-rel
+				if g.fail.Load() {
+					return 0, errors.New("gate: database failure")
+				}
+				return x, nil
+			}, true)
+		}})
+	})
+}
+
+// openGated opens a SQLite file with a gate, through the wrapper, count times (count "processes"
+// sharing opts' store), and returns the query that goes through the gate.
+func openGated(t *testing.T, count int, opts cachedsql.Options) (*gatedDB, []*sql.DB, string) {
+	t.Helper()
+	registerGated()
+	name := strings.ReplaceAll(t.Name(), "/", "_")
+	g := &gatedDB{entered: make(chan struct{}, 1000), release: make(chan struct{})}
+	gatedMu.Lock()
+	gatedByName[name] = g
+	gatedMu.Unlock()
+	path := filepath.Join(t.TempDir(), "gated.db")
+	bare, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	mustExec(t, bare, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)`)
+	mustExec(t, bare, `INSERT INTO items VALUES (1, 'one'), (2, 'two')`)
+	if opts.Rules == nil {
+		opts.Rules = cacheAll(t)
+	}
+	var dbs []*sql.DB
+	for range count {
+		db, err := cachedsql.Open("sqlite3-gated", path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	return g, dbs, fmt.Sprintf(`SELECT gate('%s', id), name FROM items WHERE id = ?`, name)
+}
+
+func (g *gatedDB) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.release:
+	default:
+		close(g.release)
+	}
+}
+
+func readGated(ctx context.Context, db *sql.DB, q string) (string, error) {
+	var id int64
+	var name string
+	err := db.QueryRowContext(ctx, q, 1).Scan(&id, &name)
+	return name, err
+}
+
+// TestSingleFlight: N concurrent misses of one entry in one process cost one database execution;
+// with single flight off (NoDedup, no lease) the same test costs N, so it can fail.
+func TestSingleFlight(t *testing.T) {
+	const n = 20
+	for _, dedup := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dedup=%v", dedup), func(t *testing.T) {
+			opts := cachedsql.Options{}
+			var looked atomic.Int64
+			allLooked := make(chan struct{})
+			cachedsql.Hooks(&opts, func() {
+				if looked.Add(1) == n {
+					close(allLooked)
+				}
+			}, nil, nil)
+			if !dedup {
+				cachedsql.NoDedup(&opts)
+				opts.Rules = mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, NoLease: true})
+			}
+			g, dbs, q := openGated(t, 1, opts)
+			db := dbs[0]
+			db.SetMaxOpenConns(n + 1)
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for range n {
+				wg.Go(func() {
+					name, err := readGated(context.Background(), db, q)
+					if err == nil && name != "one" {
+						err = fmt.Errorf("got %q", name)
+					}
+					errs <- err
+				})
+			}
+			if dedup {
+				<-allLooked // every reader has missed: one holds the gate, the others wait for it
+			} else {
+				for range n {
+					<-g.entered // every reader is in the database
+				}
+			}
+			g.open()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			want := int64(1)
+			if !dedup {
+				want = n
+			}
+			if got := g.calls.Load(); got != want {
+				t.Errorf("database executions: %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+func mustRules(t testing.TB, rules ...cachedsql.Rule) *cachedsql.Rules {
+	t.Helper()
+	rs, err := cachedsql.NewRules(rules...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// TestRecheckInsideFlight forces the interleaving the re-check prevents: A misses; B misses, loads
+// and fills, and its flight ends; only then does A start a flight, which must find B's entry instead
+// of querying the database again.
+func TestRecheckInsideFlight(t *testing.T) {
+	opts := cachedsql.Options{}
+	var calls atomic.Int64
+	aLooked, resumeA := make(chan struct{}), make(chan struct{})
+	cachedsql.Hooks(&opts, func() {
+		if calls.Add(1) == 1 { // A
+			close(aLooked)
+			<-resumeA
+		}
+	}, nil, nil)
+	g, dbs, q := openGated(t, 1, opts)
+	g.open()
+	db := dbs[0]
+	aDone := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), db, q)
+		aDone <- err
+	}()
+	<-aLooked
+	if _, err := readGated(context.Background(), db, q); err != nil { // B, start to end
+		t.Fatal(err)
+	}
+	close(resumeA)
+	if err := <-aDone; err != nil {
+		t.Fatal(err)
+	}
+	if got := g.calls.Load(); got != 1 {
+		t.Errorf("database executions: %d, want 1 (A queried again instead of finding B's fill)", got)
+	}
+}
+
+// TestLeaseAcrossProcesses: two caches sharing Redis stand for two processes. While the first holds
+// the fill lease, the second waits for its fill instead of querying.
+func TestLeaseAcrossProcesses(t *testing.T) {
+	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
+	g, dbs, q := openGated(t, 2, opts)
+	first := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), dbs[0], q)
+		first <- err
+	}()
+	<-g.entered // the first process holds the lease and is in the database
+	second := make(chan error)
+	go func() {
+		name, err := readGated(context.Background(), dbs[1], q)
+		if err == nil && name != "one" {
+			err = fmt.Errorf("got %q", name)
+		}
+		second <- err
+	}()
+	eventually(t, "the second process to wait for the lease", func() bool {
+		return stats(t, dbs[1]).LeaseWaits == 1
+	})
+	g.open()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if got := g.calls.Load(); got != 1 {
+		t.Errorf("database executions: %d, want 1", got)
+	}
+	st := stats(t, dbs[1])
+	if st.LeasesContended != 1 || st.LeaseWaitTimeouts != 0 {
+		t.Errorf("second process: contended %d, wait timeouts %d; want 1 and 0", st.LeasesContended, st.LeaseWaitTimeouts)
+	}
+}
+
+// TestLeaseWaitTimesOut: a fill held longer than the rule's lock wait makes the waiter query the
+// database itself.
+func TestLeaseWaitTimesOut(t *testing.T) {
+	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t),
+		Rules: mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, LockWait: 30 * time.Millisecond})}
+	g, dbs, q := openGated(t, 2, opts)
+	first := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), dbs[0], q)
+		first <- err
+	}()
+	<-g.entered
+	second := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), dbs[1], q)
+		second <- err
+	}()
+	<-g.entered // the second process gave up waiting and is in the database too
+	g.open()
+	if err := errors.Join(<-first, <-second); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(t, dbs[1]); st.LeaseWaitTimeouts != 1 || g.calls.Load() != 2 {
+		t.Errorf("wait timeouts %d, executions %d; want 1 and 2", st.LeaseWaitTimeouts, g.calls.Load())
+	}
+}
+
+// TestWaiterGivesUpAlone: a waiter whose context ends returns its error at once; the load goes on and
+// serves the others.
+func TestWaiterGivesUpAlone(t *testing.T) {
+	opts := cachedsql.Options{}
+	var looked atomic.Int64
+	waiterLooked := make(chan struct{})
+	cachedsql.Hooks(&opts, func() {
+		if looked.Add(1) == 2 {
+			close(waiterLooked)
+		}
+	}, nil, nil)
+	g, dbs, q := openGated(t, 1, opts)
+	db := dbs[0]
+	leader := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), db, q)
+		leader <- err
+	}()
+	<-g.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	waiter := make(chan error)
+	go func() {
+		_, err := readGated(ctx, db, q)
+		waiter <- err
+	}()
+	<-waiterLooked // the waiter has missed and is joining the leader's load
+	cancel()
+	if err := <-waiter; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled waiter: %v, want context.Canceled", err)
+	}
+	g.open()
+	if err := <-leader; err != nil {
+		t.Errorf("leader after a waiter gave up: %v", err)
+	}
+	if got := g.calls.Load(); got != 1 {
+		t.Errorf("database executions: %d, want 1", got)
+	}
+}
+
+// TestFillErrorReachesWaiters: a failing load fails every caller that waited for it, with its error.
+func TestFillErrorReachesWaiters(t *testing.T) {
+	const n = 5
+	opts := cachedsql.Options{}
+	var looked atomic.Int64
+	allLooked := make(chan struct{})
+	cachedsql.Hooks(&opts, func() {
+		if looked.Add(1) == n {
+			close(allLooked)
+		}
+	}, nil, nil)
+	g, dbs, q := openGated(t, 1, opts)
+	g.fail.Store(true)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := readGated(context.Background(), dbs[0], q)
+			errs <- err
+		}()
+	}
+	<-allLooked
+	g.open()
+	for range n {
+		if err := <-errs; err == nil || !strings.Contains(err.Error(), "gate: database failure") {
+			t.Errorf("caller: %v, want the database's error", err)
+		}
+	}
+	if got := g.calls.Load(); got != 1 {
+		t.Errorf("database executions: %d, want 1", got)
+	}
+}
