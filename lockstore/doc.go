@@ -5,6 +5,17 @@
 // ([Backoff], [Poll]) for a bounded time; [LeaseTTL] sizes a lease from the
 // measured fill time.
 //
+// # Single flight
+//
+// [Group.Do] runs the load in the goroutine of the caller that starts the
+// flight, the leader, and returns to it only once the load has returned; the
+// other callers wait for its result. So the load may use what belongs to the
+// leader alone, such as its database connection, which database/sql hands to
+// someone else as soon as the leader returns. The load runs on a context of
+// its own, with a timeout, that lives as long as some caller still waits:
+// when the leader and every waiter have given up, it is cancelled and the
+// next call starts a new flight.
+//
 // # Leases are for load, not for correctness
 //
 // A lease is an optimisation: it keeps N concurrent misses from costing N
