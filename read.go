@@ -27,7 +27,8 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		e.bypass(ctx, p, bypassStore)
 		return next(ctx)
 	}
-	req := &fillReq{key: e.entries.Entry(p.st, h), ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background}
+	// req stays on the stack on the hit path; the miss path copies it to the heap.
+	req := fillReq{key: e.entries.Entry(p.st, h), ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background}
 	if ctl.ttl > 0 {
 		req.ttl = ctl.ttl
 	}
@@ -38,28 +39,28 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 	req.tokens = (*tp)[:len(p.readKeys)]
 	clear(req.tokens)
 	if !ctl.refresh {
-		f, err := e.lookup(ctx, p, req.key, req.tokens)
+		ent, b, err := e.lookup(ctx, p, req.key, req.tokens)
 		hook(e.opts.test.afterTokens)
 		if err != nil {
 			tokenPool.Put(tp)
 			return e.storeFailedRead(ctx, p, next, err)
 		}
-		if f != nil {
-			switch e.ageOf(p.rule, f.ent) {
+		if ent != nil {
+			switch e.ageOf(p.rule, ent) {
 			case ageFresh:
 				tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
 				e.hit(ctx, p)
-				e.touchHot(p, req.key, f.ent, args)
-				return wrap.WrapRows(newCachedRows(f.ent), wrap.RowsMask(f.ent.Flags)), nil
+				e.touchHot(p, req.key, ent, args)
+				return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
 			case ageEarly:
 				e.stats.early.Add(1)
-				req.current = f
+				req.current = &found{ent: ent, b: b}
 			case ageRevalidate:
 				tokenPool.Put(tp)
 				e.refreshLater(p, req.key, args)
-				return e.serveStale(ctx, p, f.ent, staleRevalidate), nil
+				return e.serveStale(ctx, p, ent, staleRevalidate), nil
 			case ageStale:
-				req.stale = f
+				req.stale = &found{ent: ent, b: b}
 			}
 		}
 	}
@@ -75,35 +76,37 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 	if req.current == nil {
 		e.miss(ctx, p)
 	}
-	return e.loadShared(ctx, p, req, next)
+	miss := req
+	return e.loadShared(ctx, p, &miss, next)
 }
 
 // tokenPool recycles the token buffers of hits.
 var tokenPool = sync.Pool{New: func() any { s := make([]uint64, 0, 8); return &s }}
 
-// lookup fetches the entry and the tokens in one round trip. It returns the entry when it is valid:
-// decodable, and recorded with the current generation tokens (whatever its age).
-func (e *engine) lookup(ctx context.Context, p *plan, key string, tokens []uint64) (*found, error) {
+// lookup fetches the entry and the tokens in one round trip. It returns the entry, decoded and as
+// stored, when it is valid: decodable, and recorded with the current generation tokens (whatever its
+// age).
+func (e *engine) lookup(ctx context.Context, p *plan, key string, tokens []uint64) (*codec.Entry, []byte, error) {
 	sctx, cancel := e.storeCtx(ctx)
 	b, err := e.st.Fetch(sctx, key, p.readKeys, tokens)
 	cancel()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.health.ok()
 	if b == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// Decoding before the token check costs a wasted decode only on an entry a write has made stale.
 	ent, err := codec.Decode(b)
 	if err != nil {
 		e.corrupt(ctx, key, err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if !e.opts.testSkipTokenCheck && (!allSet(tokens) || !equalTokens(ent.Tokens, tokens)) {
-		return nil, nil // written since it was filled: a miss
+		return nil, nil, nil // written since it was filled: a miss
 	}
-	return &found{ent: ent, b: b}, nil
+	return ent, b, nil
 }
 
 // corrupt turns an entry that cannot be decoded into a miss, and deletes it unless it was merely written
