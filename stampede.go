@@ -116,6 +116,14 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 			return e.serveStale(ctx, p, req.stale.ent, staleIfError), nil
 		}
 		return nil, err
+	case err == nil && !equalTokens(res.ent.Tokens, req.tokens):
+		// The flight began before this read did, and a write may have returned in between: its
+		// result is not fresh enough for this caller, whose own tokens are newer. Load alone.
+		res, err := e.load(ctx, p, req, next)
+		if err != nil && !errors.Is(err, errNotShared) || res == nil {
+			return nil, err
+		}
+		return e.serveLoaded(ctx, p, res, true)
 	case err == nil:
 		e.stats.shared.Add(1)
 		return e.serveLoaded(ctx, p, res, false)

@@ -68,7 +68,8 @@ func openGated(t *testing.T, count int, opts cachedsql.Options) (*gatedDB, []*sq
 	gatedMu.Lock()
 	gatedByName[name] = g
 	gatedMu.Unlock()
-	path := filepath.Join(t.TempDir(), "gated.db")
+	// WAL, so that a write can commit while a gated read holds its snapshot.
+	path := filepath.Join(t.TempDir(), "gated.db") + "?_journal_mode=WAL"
 	bare, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
@@ -342,5 +343,46 @@ func TestFillErrorReachesWaiters(t *testing.T) {
 	}
 	if got := g.calls.Load(); got != 1 {
 		t.Errorf("database executions: %d, want 1", got)
+	}
+}
+
+// TestNoJoiningAnOlderFlight: a read that begins after a write has returned must not take the result
+// of a load that began before the write (found by the two-process freshness test).
+func TestNoJoiningAnOlderFlight(t *testing.T) {
+	opts := cachedsql.Options{}
+	var looked atomic.Int64
+	followerLooked := make(chan struct{})
+	cachedsql.Hooks(&opts, func() {
+		if looked.Add(1) == 2 {
+			close(followerLooked)
+		}
+	}, nil, nil)
+	g, dbs, q := openGated(t, 1, opts)
+	db := dbs[0]
+	leader := make(chan string)
+	go func() {
+		name, err := readGated(context.Background(), db, q)
+		if err != nil {
+			t.Error(err)
+		}
+		leader <- name
+	}()
+	<-g.entered // the leader's load has read the old row and is held in the database
+	mustExec(t, db, `UPDATE items SET name = 'uno' WHERE id = 1`)
+	follower := make(chan string)
+	go func() {
+		name, err := readGated(context.Background(), db, q)
+		if err != nil {
+			t.Error(err)
+		}
+		follower <- name
+	}()
+	<-followerLooked // the follower missed after the write returned, and finds the leader's flight
+	g.open()
+	if got := <-leader; got != "one" {
+		t.Errorf("leader: %q, want its snapshot's %q", got, "one")
+	}
+	if got := <-follower; got != "uno" {
+		t.Errorf("follower that began after the write: %q, want %q", got, "uno")
 	}
 }
