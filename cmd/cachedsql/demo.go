@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -74,6 +75,10 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer db.Close()
 
+	// Open a connection on each now, so that the timings below do not include connecting.
+	if err := errors.Join(bare.PingContext(ctx), db.PingContext(ctx)); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "cachedsql demo: %s + %s\n\n", d.name(), storeName)
 	if err := seed(ctx, bare, d, *nrows); err != nil {
 		return fmt.Errorf("seed: %w", err)
