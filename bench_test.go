@@ -262,3 +262,24 @@ func BenchmarkHitDriverLevel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMissFill measures a miss that queries and stores (forced with WithRefresh), beside the bare
+// driver's query, on SQLite and the in-process store.
+func BenchmarkMissFill(b *testing.B) {
+	ctx := context.Background()
+	bare, db := openSQLite(b, cachedsql.Options{})
+	const q = `SELECT id, name, score, born, avatar FROM users WHERE id = ?`
+	b.Run("bare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			readAllB(b, ctx, bare, q, []any{1})
+		}
+	})
+	b.Run("miss-fill", func(b *testing.B) {
+		b.ReportAllocs()
+		rctx := cachedsql.WithRefresh(ctx)
+		for b.Loop() {
+			readAllB(b, rctx, db, q, []any{1})
+		}
+	})
+}
