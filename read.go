@@ -73,7 +73,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		}
 		e.health.ok()
 	}
-	if req.current == nil {
+	if req.current == nil && !req.bg { // early recomputes and refreshes are counted on their own
 		e.miss(ctx, p)
 	}
 	miss := req

@@ -162,7 +162,8 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 	// Check the cache again inside the flight. It prevents this interleaving: A misses; B's flight
 	// fills the entry and ends; A, arriving after it ended, starts a new flight and would query the
 	// database for an entry that is now there.
-	if !req.force {
+	// An early recompute (req.current) skips it: the entry it replaces is still fresh.
+	if !req.force && req.current == nil {
 		if f := e.recheck(ctx, p, req.key); f != nil {
 			return &loaded{b: f.b, ent: f.ent}, nil
 		}

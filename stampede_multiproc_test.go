@@ -1,0 +1,466 @@
+package cachedsql_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// Child processes, as in freshness_test.go but for any configuration and summary types: the test
+// binary runs itself with -test.run=^<child test>$ and an environment variable holding the JSON
+// configuration. A child prints procReady, waits for a line on its stdin (so that all children start
+// together), runs, and prints procSummaryTag followed by its JSON summary.
+const (
+	procReady      = "child-ready"
+	procSummaryTag = "child-summary "
+)
+
+// procChild is a running child process whose summary is an S.
+type procChild[S any] struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	ready  chan struct{} // closed when the child is ready or its output ended
+	done   chan struct{} // closed when its output ended; then the fields below are set
+	out    bytes.Buffer  // its stdout
+	errOut bytes.Buffer  // its stderr, written by exec
+	sum    *S
+	sumErr error
+}
+
+// runProcs runs one child per configuration: the test function named test, with cfg as JSON in the
+// environment variable env. It starts them together once all are ready, and returns their summaries
+// in order. Everything is bounded by timeout.
+func runProcs[C, S any](t *testing.T, timeout time.Duration, test, env string, cfgs []C) []S {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	children := make([]*procChild[S], len(cfgs))
+	for i, cfg := range cfgs {
+		children[i] = startProc[S](t, ctx, test, env, cfg)
+	}
+	for _, c := range children {
+		<-c.ready
+	}
+	for _, c := range children {
+		_, _ = io.WriteString(c.stdin, "go\n") // a child that already exited is reported by wait
+		c.stdin.Close()
+	}
+	out := make([]S, len(children))
+	for i, c := range children {
+		s, err := c.wait()
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func startProc[S any](t *testing.T, ctx context.Context, test, env string, cfg any) *procChild[S] {
+	t.Helper()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &procChild[S]{ready: make(chan struct{}), done: make(chan struct{})}
+	c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=2m")
+	c.cmd.Env = append(os.Environ(), env+"="+string(b))
+	c.cmd.Stderr = &c.errOut
+	c.cmd.WaitDelay = time.Second
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go c.scan(stdout)
+	return c
+}
+
+// scan reads the child's stdout until it ends.
+func (c *procChild[S]) scan(stdout io.Reader) {
+	defer close(c.done)
+	var once sync.Once
+	defer once.Do(func() { close(c.ready) })
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(nil, 1<<20) // summaries carry latencies
+	for sc.Scan() {
+		line := sc.Text()
+		c.out.WriteString(line + "\n")
+		switch {
+		case line == procReady:
+			once.Do(func() { close(c.ready) })
+		case strings.HasPrefix(line, procSummaryTag):
+			c.sum = new(S)
+			c.sumErr = json.Unmarshal([]byte(strings.TrimPrefix(line, procSummaryTag)), c.sum)
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout) // a line too long for the scanner: let the child finish
+}
+
+// wait waits for the child to exit and returns its summary.
+func (c *procChild[S]) wait() (S, error) {
+	var zero S
+	<-c.done
+	err := c.cmd.Wait()
+	switch {
+	case err != nil:
+		return zero, fmt.Errorf("%w\nstdout:\n%s\nstderr:\n%s", err, &c.out, &c.errOut)
+	case c.sum == nil:
+		return zero, fmt.Errorf("no summary\nstdout:\n%s\nstderr:\n%s", &c.out, &c.errOut)
+	case c.sumErr != nil:
+		return zero, fmt.Errorf("bad summary: %w", c.sumErr)
+	}
+	return *c.sum, nil
+}
+
+// childConfig decodes, in a child, the configuration in the environment variable env. It reports
+// false when the variable is unset: the test was not run as a child.
+func childConfig[C any](t *testing.T, env string) (C, bool) {
+	t.Helper()
+	var cfg C
+	s := os.Getenv(env)
+	if s == "" {
+		return cfg, false
+	}
+	if err := json.Unmarshal([]byte(s), &cfg); err != nil {
+		t.Fatalf("%s: %v", env, err)
+	}
+	return cfg, true
+}
+
+// childBarrier tells the parent that this child is ready and waits for its start signal.
+func childBarrier(t *testing.T) {
+	t.Helper()
+	fmt.Println(procReady)
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		t.Fatalf("waiting for the start signal: %v", err)
+	}
+}
+
+// childReport prints this child's summary for the parent.
+func childReport(t *testing.T, s any) {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println(procSummaryTag + string(b))
+}
+
+// The stampede schema: stampede_slow(k, secs) sleeps secs, then records one execution for key k in
+// stampede_exec, so the database counts its own executions. It is VOLATILE, and keying cannot know:
+// its deny list names specific functions only, so a statement calling it is cached like any read.
+const stampedeSchema = `
+CREATE TABLE stampede_one (x int NOT NULL);
+INSERT INTO stampede_one VALUES (1);
+CREATE TABLE stampede_exec (k int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE FUNCTION stampede_slow(k int, secs float8) RETURNS int VOLATILE LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_sleep(secs);
+	INSERT INTO stampede_exec (k) VALUES (k);
+	RETURN k;
+END $$;`
+
+// stampedeQuery is a read of key $1 that takes secs in the database.
+func stampedeQuery(secs float64) string {
+	return fmt.Sprintf(`SELECT stampede_slow($1::int, %g) AS k FROM stampede_one`, secs)
+}
+
+// createStampedeSchema creates the stampede schema in a schema of t's own, checks that keying caches
+// q, and returns the schema's DSN and a bare connection to it.
+func createStampedeSchema(t testing.TB, q string) (string, *sql.DB) {
+	t.Helper()
+	if st := keying.Analyze(q); !st.Cacheable {
+		t.Fatalf("keying.Analyze(%q): not cacheable (%s): the test would not exercise the cache", q, st.Reason)
+	}
+	dsn := testenv.Postgres(t)
+	bare, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bare.Close() })
+	mustExec(t, bare, stampedeSchema)
+	return dsn, bare
+}
+
+// execCount returns how many times the database ran stampede_slow for keys in [lo, hi].
+func execCount(t testing.TB, bare *sql.DB, lo, hi int) int {
+	t.Helper()
+	var n int
+	if err := bare.QueryRow(`SELECT count(*) FROM stampede_exec WHERE k BETWEEN $1 AND $2`, lo, hi).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// stampedeEnv names the environment variable that makes TestStampedeChild a child.
+const stampedeEnv = "CACHEDSQL_STAMPEDE_CHILD"
+
+// stampedeConfig is what a stampede child is told.
+type stampedeConfig struct {
+	Process    int
+	DSN        string // PostgreSQL, with the test's schema as search_path
+	RedisAddr  string // the Redis shared by every process
+	Namespace  string // the cache namespace shared by every process
+	Query      string // the slow read, of key Key
+	Key        int
+	Goroutines int  // concurrent readers of the key
+	MaxConns   int  // the child's connection pool
+	NoLease    bool // rule NoLease
+	NoDedup    bool // cachedsql.NoDedup: no in-process single flight either
+}
+
+// stampedeSummary is what a stampede child reports.
+type stampedeSummary struct {
+	Reads, Errors                   int
+	FirstError                      string
+	Latencies                       []time.Duration // of every successful read
+	Hits, Misses, Shared            uint64
+	LeasesAcquired, LeasesContended uint64
+	LeaseWaits, LeaseWaitTimeouts   uint64
+}
+
+// TestStampedeMultiProcess: 4 processes × 250 goroutines ask for the same cold key, whose query
+// takes 0.2s. With leases, the database runs it once. Without leases but with single flight, about
+// once per process; without either, about once per connection that missed. The last two show that the
+// first can fail.
+func TestStampedeMultiProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		noLease, noDedup bool
+	}{
+		{"lease", false, false},
+		{"nolease", true, false},
+		{"nolease-nodedup", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := stampedeConfig{Query: stampedeQuery(0.2), Key: 1, Goroutines: 250, MaxConns: 8,
+				NoLease: tc.noLease, NoDedup: tc.noDedup}
+			execs, sums := runStampede(t, cfg, 4)
+			logStampede(t, execs, sums)
+			if tc.noLease {
+				if execs <= 1 {
+					t.Errorf("%d database executions without leases, want > 1: the test cannot see a stampede", execs)
+				}
+				return
+			}
+			if execs != 1 {
+				t.Errorf("%d database executions with leases, want 1", execs)
+			}
+		})
+	}
+}
+
+// runStampede runs procs children on a schema and namespace of t's own, each reading cfg.Key from
+// cfg.Goroutines goroutines, and returns the database executions and the children's summaries.
+func runStampede(t *testing.T, cfg stampedeConfig, procs int) (int, []stampedeSummary) {
+	t.Helper()
+	var bare *sql.DB
+	cfg.DSN, bare = createStampedeSchema(t, cfg.Query)
+	cfg.RedisAddr = testenv.RedisAddr(t)
+	cfg.Namespace = strings.TrimSuffix(testenv.Prefix(t), ":")
+	cfgs := make([]stampedeConfig, procs)
+	for i := range cfgs {
+		cfgs[i] = cfg
+		cfgs[i].Process = i
+	}
+	sums := runProcs[stampedeConfig, stampedeSummary](t, time.Minute, "TestStampedeChild", stampedeEnv, cfgs)
+	for i, s := range sums {
+		if s.Errors > 0 {
+			t.Errorf("process %d: %d of %d reads failed; first: %s", i, s.Errors, s.Reads, s.FirstError)
+		}
+	}
+	return execCount(t, bare, cfg.Key, cfg.Key), sums
+}
+
+// logStampede logs each child's counters and the latencies over all of them.
+func logStampede(t *testing.T, execs int, sums []stampedeSummary) {
+	t.Helper()
+	var all []time.Duration
+	for i, s := range sums {
+		t.Logf("process %d: %d reads, %d hits, %d misses (%d shared), leases %d acquired %d contended, %d waits (%d timed out)",
+			i, s.Reads, s.Hits, s.Misses, s.Shared, s.LeasesAcquired, s.LeasesContended, s.LeaseWaits, s.LeaseWaitTimeouts)
+		all = append(all, s.Latencies...)
+	}
+	t.Logf("database executions: %d; wait p50 %v, p99 %v, max %v",
+		execs, percentile(all, 0.50), percentile(all, 0.99), percentile(all, 1))
+}
+
+// percentile returns the q-quantile (0..1) of ds, nearest rank, or 0 for none.
+func percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// TestStampedeChild is one process of TestStampedeMultiProcess. It does nothing unless run by it.
+func TestStampedeChild(t *testing.T) {
+	cfg, ok := childConfig[stampedeConfig](t, stampedeEnv)
+	if !ok {
+		return
+	}
+	db := openStampedeChild(t, cfg)
+	childBarrier(t)
+	s := readStampede(db, cfg)
+	st := stats(t, db)
+	s.Hits, s.Misses, s.Shared = st.Hits, st.Misses, st.SharedLoads
+	s.LeasesAcquired, s.LeasesContended = st.LeasesAcquired, st.LeasesContended
+	s.LeaseWaits, s.LeaseWaitTimeouts = st.LeaseWaits, st.LeaseWaitTimeouts
+	childReport(t, s)
+}
+
+// openStampedeChild opens the wrapper for a child, with its connection pool already connected so
+// that connecting is not part of the stampede.
+func openStampedeChild(t *testing.T, cfg stampedeConfig) *sql.DB {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, ContextTimeoutEnabled: true,
+		PoolSize: 4 * cfg.MaxConns})
+	t.Cleanup(func() { rdb.Close() })
+	opts := cachedsql.Options{
+		Redis:     rdb,
+		Namespace: cfg.Namespace,
+		// A lease is not lost to a slow store, and waiters wait long enough for the fill on a loaded
+		// machine: this test is about how many fillers there are, not about the bounds.
+		Rules: mustRules(t, cachedsql.Rule{Name: "stampede", Match: cachedsql.Match{Default: true},
+			TTL: time.Minute, NoLease: cfg.NoLease, LockWait: 15 * time.Second}),
+		StoreTimeout: 10 * time.Second,
+	}
+	if cfg.NoDedup {
+		cachedsql.NoDedup(&opts)
+	}
+	db, err := cachedsql.Open("pgx", cfg.DSN, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	warmPool(t, db, cfg.MaxConns)
+	return db
+}
+
+// warmPool limits db's pool to n connections and opens them all.
+func warmPool(t testing.TB, db *sql.DB, n int) {
+	t.Helper()
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conns := make([]*sql.Conn, n)
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// readStampede reads cfg.Key from cfg.Goroutines goroutines released together.
+func readStampede(db *sql.DB, cfg stampedeConfig) stampedeSummary {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lat := make([]time.Duration, cfg.Goroutines)
+	errs := make([]error, cfg.Goroutines)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range cfg.Goroutines {
+		wg.Go(func() {
+			<-start
+			t0 := time.Now()
+			var k int
+			if errs[i] = db.QueryRowContext(ctx, cfg.Query, cfg.Key).Scan(&k); errs[i] == nil && k != cfg.Key {
+				errs[i] = fmt.Errorf("read key %d, got %d", cfg.Key, k)
+			}
+			lat[i] = time.Since(t0)
+		})
+	}
+	close(start)
+	wg.Wait()
+	var s stampedeSummary
+	for i, err := range errs {
+		s.Reads++
+		if err != nil {
+			s.Errors++
+			if s.FirstError == "" {
+				s.FirstError = fmt.Sprintf("process %d: %v", cfg.Process, err)
+			}
+			continue
+		}
+		s.Latencies = append(s.Latencies, lat[i])
+	}
+	return s
+}
+
+// stampedeFigures is TestStampedeMultiProcFigures's environment switch.
+const stampedeFigures = "CACHEDSQL_BENCH"
+
+// TestStampedeMultiProcFigures prints the figures of the cold-miss benchmark across 4 processes
+// (K = 100 concurrent misses: 25 goroutines in each process) for BENCHMARKS.md. A benchmark would
+// have to start processes inside its loop, so this is a test, run only when CACHEDSQL_BENCH=1.
+func TestStampedeMultiProcFigures(t *testing.T) {
+	if os.Getenv(stampedeFigures) != "1" {
+		t.Skip("set " + stampedeFigures + "=1 to print the multi-process stampede figures")
+	}
+	const procs, perProc, rounds = 4, 25, 5
+	for _, tc := range []struct {
+		name             string
+		noLease, noDedup bool
+	}{
+		{"lease", false, false},
+		{"nolease", true, false},
+		{"nolease-nodedup", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var execs int
+			var all []time.Duration
+			for r := range rounds {
+				cfg := stampedeConfig{Query: stampedeQuery(0.05), Key: r + 1, Goroutines: perProc, MaxConns: 8,
+					NoLease: tc.noLease, NoDedup: tc.noDedup}
+				n, sums := runStampede(t, cfg, procs)
+				execs += n
+				for _, s := range sums {
+					all = append(all, s.Latencies...)
+				}
+			}
+			if len(all) == 0 {
+				t.Fatal("no successful read")
+			}
+			t.Logf("4 processes × %d goroutines, %s: %.2f db-execs/op, p50 %.1f ms, p99 %.1f ms (%d rounds)",
+				perProc, tc.name, float64(execs)/rounds, ms(percentile(all, 0.5)), ms(percentile(all, 0.99)), rounds)
+		})
+	}
+}
+
+// ms returns d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
