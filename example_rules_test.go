@@ -54,6 +54,8 @@ func ExampleLoadRules() {
 	// get-user: ttl 5m0s
 	// no-orders: ttl 2m0s
 	// products: ttl 30s
+	// catalog: ttl 1m0s
+	// prices: ttl 1m0s
 	// daily-sales: ttl 1h0m0s
 	// top-customers: ttl 1m0s
 	// everything-else: ttl 10s

@@ -417,7 +417,7 @@ var ruleFields = []field[Rule]{
 		return durationValue(n, &r.StaleIfError)
 	}},
 	{name: "refresh_ahead", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return boolValue(n, &r.RefreshAhead) }},
-	{name: "hot_hits", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return limitValue(n, &r.HotHits, parseCount) }},
+	{name: "hot_hits", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return countValue(n, &r.HotHits) }},
 }
 
 // defaultFields are the rule settings allowed under "defaults:".
@@ -526,6 +526,22 @@ func betaValue(n *yaml.Node, b *float64) error {
 		x = -1
 	}
 	*b = x
+	return nil
+}
+
+// countValue stores the positive whole number at n in v.
+func countValue(n *yaml.Node, v *int) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return fmt.Errorf("want a whole number, got %s", describe(n))
+	}
+	x, err := strconv.Atoi(n.Value)
+	switch {
+	case err != nil:
+		return fmt.Errorf("bad number %q", n.Value)
+	case x <= 0:
+		return fmt.Errorf("must be positive, got %s", n.Value)
+	}
+	*v = x
 	return nil
 }
 

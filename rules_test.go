@@ -3,6 +3,7 @@ package cachedsql_test
 import (
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -37,6 +38,12 @@ func checkRules(t *testing.T, rs *cachedsql.Rules, want []ruleWant) {
 			g.MaxRows != w.MaxRows || g.MaxBytes != w.MaxBytes || g.Disabled != w.Disabled {
 			t.Errorf("rule %d: got %+v, want %+v", i, g, w)
 		}
+		w = withStampedeDefaults(w)
+		if g.NoLease != w.NoLease || g.LockWait != w.LockWait || g.Beta != w.Beta ||
+			g.StaleWhileRevalidate != w.StaleWhileRevalidate || g.StaleIfError != w.StaleIfError ||
+			g.RefreshAhead != w.RefreshAhead || g.HotHits != w.HotHits {
+			t.Errorf("rule %d stampede settings: got %+v, want %+v", i, g, w)
+		}
 		if !reflect.DeepEqual(g.Match, w.Match) {
 			t.Errorf("rule %d match: got %+v, want %+v", i, g.Match, w.Match)
 		}
@@ -44,6 +51,21 @@ func checkRules(t *testing.T, rs *cachedsql.Rules, want []ruleWant) {
 			t.Errorf("rule %d String: got %q, want %q", i, s, want[i].String)
 		}
 	}
+}
+
+// withStampedeDefaults gives the zero stampede settings of a wanted rule their documented defaults:
+// lock wait 1s, beta 1, 8 hot hits.
+func withStampedeDefaults(r cachedsql.Rule) cachedsql.Rule {
+	if r.LockWait == 0 {
+		r.LockWait = time.Second
+	}
+	if r.Beta == 0 {
+		r.Beta = 1
+	}
+	if r.HotHits == 0 {
+		r.HotHits = 8
+	}
+	return r
 }
 
 func TestLoadRulesGood(t *testing.T) {
@@ -62,6 +84,14 @@ func TestLoadRulesGood(t *testing.T) {
 			TTL: 2 * time.Minute, MaxRows: 10000, MaxBytes: 512 << 10, Disabled: true}, "no-orders (" + at("10-app.yaml", 11) + ")"},
 		{cachedsql.Rule{Name: "products", Match: cachedsql.Match{TablesAny: []string{"products", "Catalog.Categories"}},
 			TTL: 30 * time.Second, SkipEmpty: true, MaxRows: 10000, MaxBytes: 512 << 10}, ""},
+		// In a file, lock_wait: 0 and beta: 0 mean off (-1: zero means the default in Go).
+		{cachedsql.Rule{Name: "catalog", Match: cachedsql.Match{TablesAny: []string{"catalog"}},
+			TTL: time.Minute, MaxRows: 10000, MaxBytes: 1 << 20, NoLease: true, LockWait: -1, Beta: -1,
+			StaleWhileRevalidate: 30 * time.Second, StaleIfError: 10 * time.Minute, RefreshAhead: true, HotHits: 20},
+			"catalog (" + at("40-stampede.yaml", 7) + ")"},
+		{cachedsql.Rule{Name: "prices", Match: cachedsql.Match{QueryName: "GetPrice"},
+			TTL: time.Minute, MaxRows: 10000, MaxBytes: 1 << 20, LockWait: 250 * time.Millisecond, Beta: 2.5,
+			StaleIfError: time.Hour}, "prices (" + at("40-stampede.yaml", 16) + ")"},
 		{cachedsql.Rule{Name: "daily-sales", Match: cachedsql.Match{TablesAll: []string{"orders", "order_items"}, Regexp: "group by"},
 			TTL: time.Hour, MaxRows: -1, MaxBytes: 8e6}, "daily-sales (" + at("reports/20-reports.yaml", 3) + ")"},
 		{cachedsql.Rule{Name: "top-customers", Match: cachedsql.Match{Fingerprint: "0123456789abcdef0123456789abcdef"},
@@ -263,6 +293,12 @@ func TestNewRulesValidation(t *testing.T) {
 	}{
 		{"negative ttl", []cachedsql.Rule{{Name: "a", Match: users, TTL: -time.Second}},
 			`cachedsql: rule "a": ttl must be positive`},
+		{"beta not finite", []cachedsql.Rule{{Name: "a", Match: users, Beta: math.Inf(1)}},
+			`cachedsql: rule "a": beta must be a finite number`},
+		{"negative stale window", []cachedsql.Rule{{Name: "a", Match: users, StaleIfError: -time.Second}},
+			`cachedsql: rule "a": stale_if_error must not be negative`},
+		{"negative hot hits", []cachedsql.Rule{{Name: "a", Match: users, HotHits: -1}},
+			`cachedsql: rule "a": hot_hits must not be negative`},
 		{"empty match", []cachedsql.Rule{{Name: "a"}},
 			`cachedsql: rule "a": empty match: give at least one condition`},
 		{"default combined", []cachedsql.Rule{{Match: cachedsql.Match{Default: true, QueryName: "Q"}}},

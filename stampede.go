@@ -38,8 +38,9 @@ type loaded struct {
 	// rows serves the caller that ran the load when the result is not shared: the rows read so far,
 	// then the parent's remaining rows.
 	rows driver.Rows
-	// stale: ent is a copy past its TTL, served under the rule's stale windows.
-	stale bool
+	// stale: ent is a copy past its TTL, served under the rule's stale windows for staleWhy.
+	stale    bool
+	staleWhy staleReason
 }
 
 // found is what a lookup learnt about an entry whose generation tokens are current.
@@ -84,6 +85,12 @@ func (e *engine) xfetch(now time.Time, ent *codec.Entry, beta float64) bool {
 	return !now.Add(gap).Before(ent.Expires)
 }
 
+// staleUsable reports whether f, a valid copy past its TTL, is still inside a stale window of length
+// window (0: no window).
+func (e *engine) staleUsable(f *found, window time.Duration) bool {
+	return f != nil && window > 0 && e.now().Before(f.ent.Expires.Add(window))
+}
+
 // storeTTL is how long the store keeps an entry: its TTL plus the longest stale window.
 func storeTTL(r *Rule, ttl time.Duration) time.Duration {
 	return ttl + max(r.StaleWhileRevalidate, r.StaleIfError)
@@ -112,7 +119,7 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 	case leader && res != nil && (err == nil || errors.Is(err, errNotShared)):
 		return e.serveLoaded(ctx, p, res, true)
 	case leader:
-		if req.stale != nil && p.rule.StaleIfError > 0 && ctx.Err() == nil {
+		if e.staleUsable(req.stale, p.rule.StaleIfError) && ctx.Err() == nil {
 			return e.serveStale(ctx, p, req.stale.ent, staleIfError), nil
 		}
 		return nil, err
@@ -131,7 +138,7 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 		// Not shareable, or the flight ended because its callers gave up: query alone.
 		e.bypass(ctx, p, bypassNotShared)
 		return next(ctx)
-	case req.stale != nil && p.rule.StaleIfError > 0 && ctx.Err() == nil:
+	case e.staleUsable(req.stale, p.rule.StaleIfError) && ctx.Err() == nil:
 		return e.serveStale(ctx, p, req.stale.ent, staleIfError), nil
 	}
 	return nil, err
@@ -152,7 +159,7 @@ func (e *engine) serveLoaded(ctx context.Context, p *plan, res *loaded, leader b
 		}
 	}
 	if res.stale {
-		return e.serveStale(ctx, p, ent, staleWaited), nil
+		return e.serveStale(ctx, p, ent, res.staleWhy), nil
 	}
 	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
 }
@@ -179,16 +186,16 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 		if f := e.waitForFill(ctx, p, req.key); f != nil {
 			return &loaded{b: f.b, ent: f.ent}, nil
 		}
-		if req.stale != nil && (p.rule.StaleIfError > 0 || p.rule.StaleWhileRevalidate > 0) {
-			return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true}, nil
+		if e.staleUsable(req.stale, max(p.rule.StaleIfError, p.rule.StaleWhileRevalidate)) {
+			return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true, staleWhy: staleWaited}, nil
 		}
 	}
 	if held {
 		defer e.releaseLease(ctx, lease)
 	}
 	res, err := e.query(ctx, p, req.key, req.tokens, req.ttl, next)
-	if err != nil && !errors.Is(err, errNotShared) && req.stale != nil && p.rule.StaleIfError > 0 {
-		return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true}, nil
+	if err != nil && !errors.Is(err, errNotShared) && e.staleUsable(req.stale, p.rule.StaleIfError) {
+		return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true, staleWhy: staleIfError}, nil
 	}
 	return res, err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -16,17 +15,12 @@ import (
 	"github.com/cachedsql/cachedsql"
 )
 
-// warmFile is the format of a warm file: a list of statements with their arguments.
+// runWarm fills a cache from a file of statements, for deploys and cold starts. A warm file is a list
+// of statements with their arguments:
 //
-//   - query: "-- name: GetUser :one\nSELECT id, name FROM users WHERE id = $1"
+//   - query: "SELECT id, name FROM users WHERE id = $1"
 //     args: [42]
 //   - query: SELECT region, sum(amount) FROM orders GROUP BY region
-type warmFile []struct {
-	Query string `yaml:"query"`
-	Args  []any  `yaml:"args"`
-}
-
-// runWarm fills a cache from a file of statements, for deploys and cold starts.
 func runWarm(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("warm", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -74,18 +68,51 @@ func readWarmFile(path string) ([]cachedsql.WarmStatement, error) {
 	if err != nil {
 		return nil, err
 	}
-	var wf warmFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&wf); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	stmts := make([]cachedsql.WarmStatement, 0, len(wf))
-	for i, s := range wf {
-		if s.Query == "" {
-			return nil, fmt.Errorf("%s: statement %d: query is empty", path, i+1)
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	list := doc.Content[0]
+	if list.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s:%d: want a list of statements ({query, args})", path, list.Line)
+	}
+	stmts := make([]cachedsql.WarmStatement, 0, len(list.Content))
+	for _, item := range list.Content {
+		st, err := warmItem(item)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		stmts = append(stmts, cachedsql.WarmStatement{Query: s.Query, Args: s.Args})
+		stmts = append(stmts, st)
 	}
 	return stmts, nil
+}
+
+// warmItem decodes one {query, args} item; errors say "line N".
+func warmItem(item *yaml.Node) (cachedsql.WarmStatement, error) {
+	var st cachedsql.WarmStatement
+	if item.Kind != yaml.MappingNode {
+		return st, fmt.Errorf("line %d: want {query, args}", item.Line)
+	}
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		key, val := item.Content[i], item.Content[i+1]
+		var err error
+		switch key.Value {
+		case "query":
+			err = val.Decode(&st.Query)
+		case "args":
+			err = val.Decode(&st.Args)
+		default:
+			return st, fmt.Errorf("line %d: unknown field %q; allowed: query, args", key.Line, key.Value)
+		}
+		if err != nil {
+			return st, fmt.Errorf("line %d: %s: %w", val.Line, key.Value, err)
+		}
+	}
+	if st.Query == "" {
+		return st, fmt.Errorf("line %d: query is empty", item.Line)
+	}
+	return st, nil
 }

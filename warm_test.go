@@ -1,0 +1,82 @@
+package cachedsql_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/cachedsql/cachedsql"
+)
+
+// warmRules caches reads of users only.
+func warmRules(t testing.TB) *cachedsql.Rules {
+	t.Helper()
+	return mustRules(t, cachedsql.Rule{Name: "users", Match: cachedsql.Match{TablesAny: []string{"users"}}})
+}
+
+// TestWarm: Warm stores the result of every statement a rule caches, so that another process sharing
+// the store then hits; statements no rule caches are run but not stored.
+func TestWarm(t *testing.T) {
+	ctx := context.Background()
+	bare, db, rdb, ns := redisSQLite(t, cachedsql.Options{Rules: warmRules(t)})
+	stmts := []cachedsql.WarmStatement{
+		{Query: `SELECT name FROM users WHERE id = ?`, Args: []any{1}},
+		{Query: `SELECT name FROM users WHERE id = ?`, Args: []any{2}},
+		{Query: `SELECT total FROM orders WHERE id = ?`, Args: []any{1}}, // no rule
+	}
+	rep, err := cachedsql.Warm(ctx, db, stmts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (cachedsql.WarmReport{Statements: 3, Filled: 2}); rep != want {
+		t.Errorf("report: got %+v, want %+v", rep, want)
+	}
+
+	// Another process on the same database and store.
+	var path string
+	if err := bare.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: warmRules(t), Redis: rdb, Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, id := range []int{1, 2} {
+		queryAll(t, other, ctx, `SELECT name FROM users WHERE id = ?`, id)
+	}
+	if st := stats(t, other); st.Hits != 2 || st.Misses != 0 {
+		t.Errorf("reads after Warm: %d hits, %d misses; want 2 and 0", st.Hits, st.Misses)
+	}
+}
+
+// TestWarmErrors: Warm stops at the first failing statement, reporting what it ran before, and
+// refuses a database it did not open.
+func TestWarmErrors(t *testing.T) {
+	ctx := context.Background()
+	_, db := openSQLite(t, cachedsql.Options{Rules: warmRules(t)})
+	rep, err := cachedsql.Warm(ctx, db,
+		cachedsql.WarmStatement{Query: `SELECT name FROM users WHERE id = ?`, Args: []any{1}},
+		cachedsql.WarmStatement{Query: `SELECT nope FROM missing`},
+		cachedsql.WarmStatement{Query: `SELECT name FROM users WHERE id = ?`, Args: []any{2}},
+	)
+	if err == nil {
+		t.Fatal("bad statement: got no error")
+	}
+	if want := (cachedsql.WarmReport{Statements: 1}); rep != want {
+		t.Errorf("report: got %+v, want %+v", rep, want)
+	}
+	if st := stats(t, db); st.Fills != 1 {
+		t.Errorf("fills: got %d, want 1 (Warm went on after the error)", st.Fills)
+	}
+
+	plain, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "plain.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := cachedsql.Warm(ctx, plain); err == nil {
+		t.Error("Warm of a database not opened by cachedsql: got no error")
+	}
+}
