@@ -2,9 +2,12 @@ package cachedsql
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 // health keeps the cache failing open: a circuit breaker over store calls, and the generation tokens
@@ -203,4 +206,29 @@ func (e *engine) storeFailed(ctx context.Context, op string, err error) {
 		e.log.DebugContext(ctx, "cachedsql: store call failed", "op", op, "err", err)
 	}
 	e.observeStoreError(ctx, op, err)
+}
+
+// Invalidate replaces the generation tokens of tables in the cache behind db, as a write to them
+// through the wrapper would: every cached read of any of them, in every process sharing the store,
+// misses from now on. With no tables it replaces the database's epoch, invalidating all its entries.
+// Use it after writes made outside the wrapper. It fails if db was not opened by this package; a
+// store failure is not returned: the tokens are kept pending, as after a write (see the package doc).
+func Invalidate(ctx context.Context, db *sql.DB, tables ...string) error {
+	d, ok := db.Driver().(*connectorDriver)
+	if !ok {
+		return errNotCaching
+	}
+	e := d.eng
+	if len(tables) == 0 {
+		e.invalidate(ctx, []string{e.layout.Epoch()}, "", nil)
+		return nil
+	}
+	keys := make([]string, len(tables))
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = keying.TableName(t)
+		keys[i] = e.layout.Token(names[i])
+	}
+	e.invalidate(ctx, keys, "", names)
+	return nil
 }

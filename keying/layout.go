@@ -124,3 +124,13 @@ func (l Layout) Entry(st *Statement, args Hash) string {
 	b.Write(tail[:])
 	return b.String()
 }
+
+// TableName returns the form of a table name that [Statement] uses in Reads and Writes, and that
+// [Layout.Token] expects: unqualified, unquoted and lower-cased ("public.Users" and `"users"` both
+// give "users"). It reads name as it would read it after FROM.
+func TableName(name string) string {
+	if st := Analyze("SELECT 1 FROM " + name); len(st.Reads) == 1 {
+		return st.Reads[0]
+	}
+	return lowerASCII(name)
+}

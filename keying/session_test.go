@@ -30,3 +30,14 @@ func TestChangesSession(t *testing.T) {
 		})
 	}
 }
+
+func TestTableName(t *testing.T) {
+	for in, want := range map[string]string{
+		"users": "users", "public.Users": "users", `"Users"`: "users", `main."Order Items"`: "order items",
+		"`accounts`": "accounts",
+	} {
+		if got := TableName(in); got != want {
+			t.Errorf("TableName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
