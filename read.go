@@ -54,6 +54,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 				return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
 			case ageEarly:
 				e.stats.early.Add(1)
+				e.observeStampede(ctx, p, EarlyRecompute, 0)
 				req.current = &found{ent: ent, b: b}
 			case ageRevalidate:
 				tokenPool.Put(tp)

@@ -117,6 +117,7 @@ func (e *engine) refreshArgs(p *plan, key string, args []any) {
 		}
 		if rows.Close() == nil && rows.Err() == nil {
 			e.stats.refreshes.Add(1)
+			e.observeStampede(ctx, p, Refreshed, 0)
 		}
 	}()
 }

@@ -236,8 +236,10 @@ func (e *engine) acquireLease(ctx context.Context, p *plan, key string) (locksto
 		return lockstore.Lease{}, false
 	case ok:
 		e.stats.leaseAcquired.Add(1)
+		e.observeStampede(ctx, p, LeaseAcquired, 0)
 	default:
 		e.stats.leaseContended.Add(1)
+		e.observeStampede(ctx, p, LeaseContended, 0)
 	}
 	return l, ok
 }
@@ -256,6 +258,7 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, key string) *found {
 		return nil
 	}
 	e.stats.leaseWaited.Add(1)
+	start := time.Now()
 	var f *found
 	ok, _ := lockstore.Poll(ctx, e.backoff, p.rule.LockWait, func(ctx context.Context) (bool, error) {
 		f = e.recheck(ctx, p, key)
@@ -263,8 +266,10 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, key string) *found {
 	})
 	if !ok {
 		e.stats.leaseWaitTimeouts.Add(1)
+		e.observeStampede(ctx, p, LeaseWaitTimedOut, time.Since(start))
 		return nil
 	}
+	e.observeStampede(ctx, p, LeaseWaited, time.Since(start))
 	return f
 }
 

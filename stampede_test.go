@@ -386,3 +386,113 @@ func TestNoJoiningAnOlderFlight(t *testing.T) {
 		t.Errorf("follower that began after the write: %q, want %q", got, "uno")
 	}
 }
+
+// stampedeLog records stampede events.
+type stampedeLog struct {
+	mu     sync.Mutex
+	events []cachedsql.StampedeKind
+}
+
+func (l *stampedeLog) ObserveRead(context.Context, cachedsql.ReadEvent) {}
+func (l *stampedeLog) ObserveStampede(_ context.Context, ev cachedsql.StampedeEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, ev.Kind)
+}
+
+func (l *stampedeLog) kinds() []cachedsql.StampedeKind {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]cachedsql.StampedeKind(nil), l.events...)
+}
+
+// TestStampedeObserver: the observer hears of the lease taken by one process and of the other's
+// wait for its fill.
+func TestStampedeObserver(t *testing.T) {
+	var first, second stampedeLog
+	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
+	g, dbs, q := openGated(t, 1, withObserver(opts, &first))
+	other := openAnother(t, dbs[0], withObserver(opts, &second))
+	done := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), dbs[0], q)
+		done <- err
+	}()
+	<-g.entered
+	waited := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), other, q)
+		waited <- err
+	}()
+	eventually(t, "the second process to wait", func() bool { return len(second.kinds()) == 1 })
+	g.open()
+	if err := errors.Join(<-done, <-waited); err != nil {
+		t.Fatal(err)
+	}
+	want1 := []cachedsql.StampedeKind{cachedsql.LeaseAcquired}
+	want2 := []cachedsql.StampedeKind{cachedsql.LeaseContended, cachedsql.LeaseWaited}
+	if got := first.kinds(); fmt.Sprint(got) != fmt.Sprint(want1) {
+		t.Errorf("first process: %v, want %v", got, want1)
+	}
+	if got := second.kinds(); fmt.Sprint(got) != fmt.Sprint(want2) {
+		t.Errorf("second process: %v, want %v", got, want2)
+	}
+}
+
+func withObserver(o cachedsql.Options, obs cachedsql.Observer) cachedsql.Options {
+	o.Observer = obs
+	return o
+}
+
+// openAnother opens the gated database of db again, as another process would, with opts.
+func openAnother(t *testing.T, db *sql.DB, opts cachedsql.Options) *sql.DB {
+	t.Helper()
+	var path string
+	if err := db.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Rules == nil {
+		opts.Rules = cacheAll(t)
+	}
+	other, err := cachedsql.Open("sqlite3-gated", path+"?_journal_mode=WAL", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return other
+}
+
+// TestStaleFillNeverServed forces the race the generation tokens exist for: a fill whose query read
+// the row before a write, stored after the write returned, is tagged with the old tokens, so the next
+// read misses and sees the write.
+func TestStaleFillNeverServed(t *testing.T) {
+	opts := cachedsql.Options{}
+	inFill, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	cachedsql.Hooks(&opts, nil, nil, func() {
+		once.Do(func() {
+			close(inFill)
+			<-resume
+		})
+	})
+	g, dbs, q := openGated(t, 1, opts)
+	g.open()
+	db := dbs[0]
+	filled := make(chan string)
+	go func() {
+		name, err := readGated(context.Background(), db, q)
+		if err != nil {
+			t.Error(err)
+		}
+		filled <- name
+	}()
+	<-inFill // the rows were read (old name); the fill has not been stored yet
+	mustExec(t, db, `UPDATE items SET name = 'uno' WHERE id = 1`)
+	close(resume)
+	if got := <-filled; got != "one" {
+		t.Fatalf("the racing read: %q, want its snapshot's %q", got, "one")
+	}
+	if got, err := readGated(context.Background(), db, q); err != nil || got != "uno" {
+		t.Fatalf("read after the write returned: %q, %v; want uno (a stale fill was served)", got, err)
+	}
+}

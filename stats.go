@@ -203,6 +203,50 @@ type StoreErrorObserver interface {
 	ObserveStoreError(ctx context.Context, ev StoreErrorEvent)
 }
 
+// StampedeObserver is an optional interface of an [Observer].
+type StampedeObserver interface {
+	// ObserveStampede is called for each stampede-control event: a fill lease taken or found held, a
+	// wait for another process's fill and how it ended, an early recomputation, a background refresh.
+	ObserveStampede(ctx context.Context, ev StampedeEvent)
+}
+
+// StampedeKind is the kind of a [StampedeEvent].
+type StampedeKind uint8
+
+// Kinds of stampede-control events.
+const (
+	LeaseAcquired     StampedeKind = iota // this process fills the entry
+	LeaseContended                        // another process holds the fill lease
+	LeaseWaited                           // the wait for another process's fill got it (Wait: how long)
+	LeaseWaitTimedOut                     // the wait ended without it (Wait: how long)
+	EarlyRecompute                        // XFetch picked this read to recompute the entry before expiry
+	Refreshed                             // a background refresh (stale_while_revalidate, refresh_ahead) completed
+)
+
+var stampedeNames = [...]string{"lease acquired", "lease contended", "lease waited", "lease wait timed out",
+	"early recompute", "refreshed"}
+
+func (k StampedeKind) String() string {
+	if int(k) < len(stampedeNames) {
+		return stampedeNames[k]
+	}
+	return "unknown"
+}
+
+// StampedeEvent describes one stampede-control event.
+type StampedeEvent struct {
+	Query string
+	Rule  string
+	Kind  StampedeKind
+	Wait  time.Duration // for LeaseWaited and LeaseWaitTimedOut
+}
+
+func (e *engine) observeStampede(ctx context.Context, p *plan, kind StampedeKind, wait time.Duration) {
+	if o, ok := e.opts.Observer.(StampedeObserver); ok {
+		o.ObserveStampede(ctx, StampedeEvent{Query: p.st.Query, Rule: p.ruleName, Kind: kind, Wait: wait})
+	}
+}
+
 // Outcome is what happened to a read.
 type Outcome uint8
 

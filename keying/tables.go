@@ -130,7 +130,9 @@ var catalogSchemas = setOf("information_schema", "pg_catalog", "performance_sche
 
 func isCatalog(parts []string) bool {
 	name := parts[len(parts)-1]
-	if strings.HasPrefix(name, "pg_") || strings.HasPrefix(name, "sqlite_") {
+	// pragma_* are SQLite's table-valued pragmas, which may be named without arguments:
+	// SELECT file FROM pragma_database_list.
+	if strings.HasPrefix(name, "pg_") || strings.HasPrefix(name, "sqlite_") || strings.HasPrefix(name, "pragma_") {
 		return true
 	}
 	for _, p := range parts[:len(parts)-1] {
