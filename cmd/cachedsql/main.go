@@ -6,6 +6,9 @@
 //	cachedsql explain SQL…                            show how statements are classified and keyed
 //	cachedsql warm -dsn DSN -rules FILES -redis URL -file WARM.yaml
 //	                                                  fill a shared cache from a file of statements
+//	cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
+//	                                                  install PostgreSQL change-signal triggers
+//	cachedsql pg uninstall -dsn DSN                   remove them
 package main
 
 import (
@@ -31,6 +34,8 @@ const usage = `usage:
   cachedsql demo [-pg DSN] [-redis URL] [-rows N]
   cachedsql explain SQL...
   cachedsql warm [-driver pgx] -dsn DSN -rules FILES -redis URL [-namespace NS] -file WARM.yaml
+  cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
+  cachedsql pg uninstall -dsn DSN
 `
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -45,6 +50,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runExplain(args[1:], out)
 	case "warm":
 		return runWarm(ctx, args[1:], out)
+	case "pg":
+		return runPG(ctx, args[1:], out)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(out, usage)
 		return nil
