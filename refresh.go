@@ -50,6 +50,7 @@ type hotKey struct {
 	p       *plan
 	args    []any
 	hits    atomic.Int64 // since the entry was last filled
+	fed     atomic.Int64 // since the last feed of the rule's hot set
 	expires atomic.Int64 // Unix ns of the entry's expiry, as last seen
 	delta   atomic.Int64 // the entry's measured query time
 }
@@ -159,6 +160,7 @@ func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.N
 	}
 	hk := v.(*hotKey)
 	hk.hits.Add(1)
+	hk.fed.Add(1)
 	hk.expires.Store(ent.Expires.UnixNano())
 	hk.delta.Store(int64(ent.Delta))
 }
@@ -171,11 +173,14 @@ func (e *engine) startScanner() {
 		defer bg.wg.Done()
 		t := time.NewTicker(scanInterval)
 		defer t.Stop()
-		for {
+		for n := 1; ; n++ {
 			select {
 			case <-bg.ctx.Done():
 				return
 			case <-t.C:
+				if n%feedEvery == 0 {
+					e.feedHot()
+				}
 				e.scanHot()
 			}
 		}
@@ -184,6 +189,71 @@ func (e *engine) startScanner() {
 
 // scanInterval is how often refresh-ahead looks for hot entries close to expiry.
 const scanInterval = 100 * time.Millisecond
+
+// Feeding the shared hot sets: every feedEvery scans, the hits counted in this process since the last
+// feed go, per rule, into a sorted set in the store whose scores are first multiplied by hotDecay, so
+// that a score is about the hits of the last two feeds and all processes add to one picture.
+const (
+	feedEvery    = 10  // scans between feeds (about a second)
+	hotDecay     = 0.5 // weight of the old scores at each feed
+	minHotSetTTL = time.Minute
+)
+
+// hotSetKey is the key of the sorted set of the hot entries of the rule named name.
+func (e *engine) hotSetKey(name string) string {
+	return e.entries.Prefix() + "h:" + name
+}
+
+// hotSetTTL is how long a rule's hot set outlives its last feed: ten TTLs of the rule, at least a minute.
+func hotSetTTL(r *Rule) time.Duration {
+	return max(10*r.TTL, minHotSetTTL)
+}
+
+// feedHot adds the hits counted since the last feed to the hot set of each rule with tracked entries
+// (a rule whose entries had no hit is fed too, so that its scores decay). A store failure is recorded
+// and the hits are dropped: the scores are an estimate, and the next feed carries on.
+func (e *engine) feedHot() {
+	if !e.health.allow(e.now()) {
+		return
+	}
+	byRule := make(map[*Rule]map[string]float64)
+	e.bg.hot.Range(func(k, v any) bool {
+		hk := v.(*hotKey)
+		hits := byRule[hk.p.rule]
+		if hits == nil {
+			hits = make(map[string]float64)
+			byRule[hk.p.rule] = hits
+		}
+		if n := hk.fed.Swap(0); n > 0 {
+			hits[k.(string)] = float64(n)
+		}
+		return true
+	})
+	for r, hits := range byRule {
+		if e.bg.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := e.feedCtx()
+		err := e.st.AddHot(ctx, e.hotSetKey(r.Name), hits, hotDecay, hotSetTTL(r))
+		cancel()
+		if err != nil && e.bg.ctx.Err() != nil {
+			return // closing
+		}
+		if err != nil {
+			e.storeFailed(e.bg.ctx, "add hot", err)
+			continue
+		}
+		e.health.ok()
+	}
+}
+
+// feedCtx bounds one feed round trip, which may carry thousands of members: as a token replacement.
+func (e *engine) feedCtx() (context.Context, context.CancelFunc) {
+	if e.local {
+		return e.bg.ctx, func() {}
+	}
+	return context.WithTimeout(e.bg.ctx, e.opts.InvalidateTimeout)
+}
 
 // scanHot refreshes the hot entries that expire within their refresh margin, and forgets entries that
 // expired without becoming hot.

@@ -9,6 +9,7 @@
 //	cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
 //	                                                  install PostgreSQL change-signal triggers
 //	cachedsql pg uninstall -dsn DSN                   remove them
+//	cachedsql hot -redis URL [-namespace NS] [-n 20]  list the hot entries of refresh_ahead rules
 package main
 
 import (
@@ -33,6 +34,7 @@ func main() {
 const usage = `usage:
   cachedsql demo [-pg DSN] [-redis URL] [-rows N]
   cachedsql explain SQL...
+  cachedsql hot -redis URL [-namespace NS] [-n 20]
   cachedsql warm [-driver pgx] -dsn DSN -rules FILES -redis URL [-namespace NS] -file WARM.yaml
   cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
   cachedsql pg uninstall -dsn DSN
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runExplain(args[1:], out)
 	case "warm":
 		return runWarm(ctx, args[1:], out)
+	case "hot":
+		return runHot(ctx, args[1:], out)
 	case "pg":
 		return runPG(ctx, args[1:], out)
 	case "help", "-h", "-help", "--help":

@@ -2,7 +2,10 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,8 +58,9 @@ type Memory struct {
 	mu struct {
 		sync.Mutex
 		items map[string]*item
-		lru   item  // sentinel of the ring of entries, most recent first
-		bytes int64 // len(key)+len(value) over items
+		hot   map[string]*hotSet // sorted sets of AddHot, outside MaxBytes
+		lru   item               // sentinel of the ring of entries, most recent first
+		bytes int64              // len(key)+len(value) over items
 		sets  uint32
 	}
 }
@@ -96,6 +100,7 @@ func NewMemory(o MemoryOptions) *Memory {
 	}
 	m.base = m.clock.Now()
 	m.mu.items = make(map[string]*item)
+	m.mu.hot = make(map[string]*hotSet)
 	m.mu.lru.next, m.mu.lru.prev = &m.mu.lru, &m.mu.lru
 	return m
 }
@@ -188,10 +193,12 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 		m.removeLocked(key)
 		return nil
 	}
+	delete(m.mu.hot, key)
 	m.putLocked(it)
 	m.mu.sets++
 	if m.mu.sets%sweepEvery == 0 {
 		m.sweepLocked(now)
+		m.sweepHotLocked(now)
 	}
 	m.evictLocked()
 	return nil
@@ -206,6 +213,7 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 	defer m.mu.Unlock()
 	for _, k := range keys {
 		m.removeLocked(k)
+		delete(m.mu.hot, k)
 	}
 	return nil
 }
@@ -221,6 +229,11 @@ func (m *Memory) Scan(ctx context.Context, prefix string, fn func(key string) bo
 	m.mu.Lock()
 	for k, it := range m.mu.items {
 		if strings.HasPrefix(k, prefix) && !it.expiredAt(now) {
+			keys = append(keys, k)
+		}
+	}
+	for k, h := range m.mu.hot {
+		if strings.HasPrefix(k, prefix) && now < h.expires {
 			keys = append(keys, k)
 		}
 	}
@@ -243,4 +256,100 @@ func (m *Memory) Ping(ctx context.Context) error {
 		return wrap("ping", err)
 	}
 	return nil
+}
+
+// hotSet is a sorted set of [Memory.AddHot]: member scores and an expiry.
+type hotSet struct {
+	scores  map[string]float64
+	expires time.Duration // since Memory.base
+}
+
+// errWrongType reports a hot-set operation on a key that holds a value, as
+// Redis does.
+var errWrongType = errors.New("key holds a value, not a hot set")
+
+// AddHot implements [Store.AddHot]. Hot sets do not count toward MaxBytes
+// and are never evicted; an expired one is dropped when next touched.
+func (m *Memory) AddHot(ctx context.Context, key string, hits map[string]float64, decay float64, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("add hot", err)
+	}
+	if err := checkHot(decay, ttl); err != nil {
+		return wrap("add hot", err)
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.getLocked(key, now) != nil {
+		return wrap("add hot", errWrongType)
+	}
+	h := m.hotLocked(key, now)
+	if h == nil {
+		h = &hotSet{scores: make(map[string]float64, len(hits))}
+	}
+	for k := range h.scores {
+		h.scores[k] *= decay
+	}
+	for k, n := range hits {
+		h.scores[k] += n
+	}
+	for k, v := range h.scores {
+		if v < 1 {
+			delete(h.scores, k)
+		}
+	}
+	if len(h.scores) == 0 { // Redis drops an empty sorted set
+		delete(m.mu.hot, key)
+		return nil
+	}
+	h.expires = now + ttl
+	m.mu.hot[key] = h
+	return nil
+}
+
+// TopHot implements [Store.TopHot].
+func (m *Memory) TopHot(ctx context.Context, key string, n int) ([]HotMember, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap("top hot", err)
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	m.mu.Lock()
+	h := m.hotLocked(key, m.now())
+	var out []HotMember
+	if h != nil {
+		out = make([]HotMember, 0, len(h.scores))
+		for k, v := range h.scores {
+			out = append(out, HotMember{Member: k, Score: v})
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b HotMember) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return strings.Compare(b.Member, a.Member)
+	})
+	return out[:min(n, len(out))], nil
+}
+
+// hotLocked returns the live hot set at key, dropping it if it has expired.
+func (m *Memory) hotLocked(key string, now time.Duration) *hotSet {
+	h := m.mu.hot[key]
+	if h != nil && now >= h.expires {
+		delete(m.mu.hot, key)
+		return nil
+	}
+	return h
+}
+
+// sweepHotLocked drops the expired hot sets. There are few (one per rule
+// of the caching layer), so all are looked at.
+func (m *Memory) sweepHotLocked(now time.Duration) {
+	for k, h := range m.mu.hot {
+		if now >= h.expires {
+			delete(m.mu.hot, k)
+		}
+	}
 }

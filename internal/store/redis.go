@@ -227,3 +227,42 @@ func (r *Redis) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// AddHot implements [Store.AddHot] with one pipeline: ZUNIONSTORE of the key
+// onto itself with WEIGHTS decay, a ZINCRBY per member, ZREMRANGEBYSCORE
+// below 1 and PEXPIRE. A TTL below the millisecond is rounded up to one.
+func (r *Redis) AddHot(ctx context.Context, key string, hits map[string]float64, decay float64, ttl time.Duration) error {
+	if err := checkHot(decay, ttl); err != nil {
+		return wrap("add hot", err)
+	}
+	pipe := r.c.Pipeline()
+	pipe.ZUnionStore(ctx, key, &redis.ZStore{Keys: []string{key}, Weights: []float64{decay}})
+	for m, n := range hits {
+		pipe.ZIncrBy(ctx, key, n, m)
+	}
+	pipe.ZRemRangeByScore(ctx, key, "-inf", "(1")
+	pipe.PExpire(ctx, key, max(ttl, time.Millisecond))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap("add hot", err)
+	}
+	return nil
+}
+
+// TopHot implements [Store.TopHot] with ZREVRANGE WITHSCORES.
+func (r *Redis) TopHot(ctx context.Context, key string, n int) ([]HotMember, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	pipe := r.c.Pipeline()
+	cmd := pipe.ZRevRangeWithScores(ctx, key, 0, int64(n-1))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, wrap("top hot", err)
+	}
+	zs := cmd.Val()
+	out := make([]HotMember, len(zs))
+	for i, z := range zs {
+		m, _ := z.Member.(string)
+		out[i] = HotMember{Member: m, Score: z.Score}
+	}
+	return out, nil
+}

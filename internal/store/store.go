@@ -54,6 +54,22 @@ type Store interface {
 	Scan(ctx context.Context, prefix string, fn func(key string) bool) error
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
+	// AddHot updates the hot-key scores kept in a sorted set at key, in one
+	// round trip of single-key commands: every score is first multiplied by
+	// decay (which must be in [0, 1]), then each member's score is
+	// incremented by its hits, members scoring below 1 are dropped, and the
+	// key's TTL, which must be positive, is set to ttl.
+	AddHot(ctx context.Context, key string, hits map[string]float64, decay float64, ttl time.Duration) error
+	// TopHot returns up to n members of the hot set at key, highest score
+	// first (ties in reverse member order); none when the key is missing or
+	// n <= 0.
+	TopHot(ctx context.Context, key string, n int) ([]HotMember, error)
+}
+
+// HotMember is one member of a hot set and its score (see [Store.AddHot]).
+type HotMember struct {
+	Member string
+	Score  float64
 }
 
 // tokenLen is the length of an encoded token: 16 hex digits.
@@ -64,7 +80,19 @@ const hexDigits = "0123456789abcdef"
 var (
 	errTokenLen = errors.New("len(tokens) != len(tokenKeys)")
 	errBadTTL   = errors.New("ttl must be positive")
+	errBadDecay = errors.New("decay must be in [0, 1]")
 )
+
+// checkHot validates the arguments of [Store.AddHot].
+func checkHot(decay float64, ttl time.Duration) error {
+	switch {
+	case ttl <= 0:
+		return errBadTTL
+	case !(decay >= 0 && decay <= 1): // also rejects NaN
+		return errBadDecay
+	}
+	return nil
+}
 
 // wrap names the failed operation in err.
 func wrap(op string, err error) error {

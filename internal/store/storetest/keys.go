@@ -139,6 +139,8 @@ func testCanceledContext(t *testing.T, s store.Store, prefix string) {
 		{"Delete", func() error { return s.Delete(ctx, k) }},
 		{"Scan", func() error { return s.Scan(ctx, prefix, func(string) bool { return true }) }},
 		{"Ping", func() error { return s.Ping(ctx) }},
+		{"AddHot", func() error { return s.AddHot(ctx, k, map[string]float64{"m": 1}, 0.5, time.Hour) }},
+		{"TopHot", func() error { _, err := s.TopHot(ctx, k, 1); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,10 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"ScanGlobPrefix", testScanGlobPrefix},
 		{"CanceledContext", testCanceledContext},
 		{"Ping", testPing},
+		{"HotDecay", testHotDecay},
+		{"HotTop", testHotTop},
+		{"HotTTL", testHotTTL},
+		{"HotBadArgs", testHotBadArgs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
