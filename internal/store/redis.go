@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,6 +18,7 @@ type RedisClient interface {
 	Del(ctx context.Context, keys ...string) *redis.IntCmd
 	Scan(ctx context.Context, cursor uint64, match string, count int64) *redis.ScanCmd
 	Ping(ctx context.Context) *redis.StatusCmd
+	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
 }
 
 var (
@@ -50,6 +52,10 @@ const scanCount = 1000
 // unchanged. It is safe for concurrent use.
 type Redis struct {
 	c RedisClient
+	// single: c talks to one server (a *redis.Client, Sentinel failover included), so a read of the
+	// entry and its tokens can be one MGET; sharded clients (Cluster, Ring) use a pipeline of GETs,
+	// since an MGET across hash slots fails.
+	single bool
 }
 
 var _ Store = (*Redis)(nil)
@@ -65,13 +71,17 @@ func NewRedis(c RedisClient) *Redis {
 	if c == nil {
 		panic("store: NewRedis with nil client")
 	}
-	return &Redis{c: c}
+	_, single := c.(*redis.Client)
+	return &Redis{c: c, single: single}
 }
 
-// Fetch implements [Store.Fetch] with one pipeline of GETs.
+// Fetch implements [Store.Fetch]: one MGET on a single server, one pipeline of GETs on a sharded one.
 func (r *Redis) Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error) {
 	if len(tokens) != len(tokenKeys) {
 		return nil, wrap("fetch", errTokenLen)
+	}
+	if r.single {
+		return r.fetchMGet(ctx, key, tokenKeys, tokens)
 	}
 	pipe := r.c.Pipeline()
 	pipe.Get(ctx, key)
@@ -97,6 +107,33 @@ func (r *Redis) Fetch(ctx context.Context, key string, tokenKeys []string, token
 		case i > 0:
 			tokens[i-1] = 0
 		}
+	}
+	return value, nil
+}
+
+// fetchMGet is Fetch in one MGET command: fewer allocations and replies than a pipeline.
+func (r *Redis) fetchMGet(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error) {
+	keys := make([]string, 0, 1+len(tokenKeys))
+	keys = append(keys, key)
+	keys = append(keys, tokenKeys...)
+	vals, err := r.c.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, wrap("fetch", err)
+	}
+	if len(vals) != len(keys) {
+		return nil, wrap("fetch", fmt.Errorf("MGET returned %d values for %d keys", len(vals), len(keys)))
+	}
+	var value []byte
+	if s, ok := vals[0].(string); ok {
+		value = []byte(s)
+	}
+	for i := range tokenKeys {
+		s, ok := vals[i+1].(string)
+		if !ok {
+			tokens[i] = 0
+			continue
+		}
+		tokens[i] = decodeToken(s)
 	}
 	return value, nil
 }
