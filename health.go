@@ -185,7 +185,7 @@ func (e *engine) invalidate(ctx context.Context, keys []string, query string, ta
 	}
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
 	sctx, cancel := e.invalidateCtx(ctx)
-	err := e.st.Bump(sctx, keys)
+	err := e.st.BumpAndLog(sctx, keys, e.layout.Log(), e.logEntry(query, tables))
 	cancel()
 	if err != nil {
 		e.storeFailed(ctx, "bump", err)

@@ -17,6 +17,7 @@ const DefaultNamespace = "cachedsql"
 //	<ns>:q:<db8>:<fingerprint 16 hex>:<32 hex>  a cached result (Entry)
 //	<ns>:t:<db8>:<table>                        a table's generation token
 //	<ns>:e:<db8>                                the namespace epoch
+//	<ns>:log:<db8>                              the recent invalidations (a list)
 //
 // A Layout is a small immutable value, safe for concurrent use.
 type Layout struct {
@@ -63,6 +64,10 @@ func (l Layout) Prefix() string { return l.ns + ":" }
 // Epoch returns the key of the namespace epoch of this database, which
 // every entry records and which DDL and writes to unknown tables replace.
 func (l Layout) Epoch() string { return l.ns + ":e:" + l.db }
+
+// Log returns the key of the list of this database's recent invalidations,
+// newest first.
+func (l Layout) Log() string { return l.ns + ":log:" + l.db }
 
 // Token returns the key of the generation token of table. The name is
 // lower-cased; a name with bytes outside [a-z0-9_] (from a quoted

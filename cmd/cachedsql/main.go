@@ -10,6 +10,10 @@
 //	                                                  install PostgreSQL change-signal triggers
 //	cachedsql pg uninstall -dsn DSN                   remove them
 //	cachedsql hot -redis URL [-namespace NS] [-n 20]  list the hot entries of refresh_ahead rules
+//	cachedsql invalidations -redis URL [-namespace NS] [-n 20]
+//	                                                  list recent invalidations, newest first
+//	cachedsql flush -redis URL [-namespace NS] (-all | -table T [-driver pgx] -dsn DSN)
+//	                                                  drop a namespace, or invalidate a table
 package main
 
 import (
@@ -35,6 +39,8 @@ const usage = `usage:
   cachedsql demo [-pg DSN] [-redis URL] [-rows N]
   cachedsql explain SQL...
   cachedsql hot -redis URL [-namespace NS] [-n 20]
+  cachedsql invalidations -redis URL [-namespace NS] [-n 20]
+  cachedsql flush -redis URL [-namespace NS] (-all | -table T [-driver pgx] -dsn DSN)
   cachedsql warm [-driver pgx] -dsn DSN -rules FILES -redis URL [-namespace NS] -file WARM.yaml
   cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
   cachedsql pg uninstall -dsn DSN
@@ -54,6 +60,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runWarm(ctx, args[1:], out)
 	case "hot":
 		return runHot(ctx, args[1:], out)
+	case "invalidations":
+		return runInvalidations(ctx, args[1:], out)
+	case "flush":
+		return runFlush(ctx, args[1:], out)
 	case "pg":
 		return runPG(ctx, args[1:], out)
 	case "help", "-h", "-help", "--help":

@@ -58,9 +58,10 @@ type Memory struct {
 	mu struct {
 		sync.Mutex
 		items map[string]*item
-		hot   map[string]*hotSet // sorted sets of AddHot, outside MaxBytes
-		lru   item               // sentinel of the ring of entries, most recent first
-		bytes int64              // len(key)+len(value) over items
+		hot   map[string]*hotSet  // sorted sets of AddHot, outside MaxBytes
+		logs  map[string][]string // lists of BumpAndLog, newest first, outside MaxBytes
+		lru   item                // sentinel of the ring of entries, most recent first
+		bytes int64               // len(key)+len(value) over items
 		sets  uint32
 	}
 }
@@ -101,6 +102,7 @@ func NewMemory(o MemoryOptions) *Memory {
 	m.base = m.clock.Now()
 	m.mu.items = make(map[string]*item)
 	m.mu.hot = make(map[string]*hotSet)
+	m.mu.logs = make(map[string][]string)
 	m.mu.lru.next, m.mu.lru.prev = &m.mu.lru, &m.mu.lru
 	return m
 }
@@ -214,6 +216,7 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 	for _, k := range keys {
 		m.removeLocked(k)
 		delete(m.mu.hot, k)
+		delete(m.mu.logs, k)
 	}
 	return nil
 }
@@ -234,6 +237,11 @@ func (m *Memory) Scan(ctx context.Context, prefix string, fn func(key string) bo
 	}
 	for k, h := range m.mu.hot {
 		if strings.HasPrefix(k, prefix) && now < h.expires {
+			keys = append(keys, k)
+		}
+	}
+	for k := range m.mu.logs {
+		if strings.HasPrefix(k, prefix) {
 			keys = append(keys, k)
 		}
 	}

@@ -45,6 +45,13 @@ type Store interface {
 	// Bump replaces each token key with a fresh random non-zero value, in one
 	// round trip.
 	Bump(ctx context.Context, tokenKeys []string) error
+	// BumpAndLog does what Bump does and, in the same round trip, pushes
+	// entry onto the front of the list at logKey and trims the list to its
+	// newest [LogCap] entries. With no token keys it does nothing.
+	BumpAndLog(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry) error
+	// RecentLog returns up to n entries of the list at key, newest first;
+	// none when the key is missing or n <= 0.
+	RecentLog(ctx context.Context, key string, n int) ([]LogEntry, error)
 	// Set stores value at key with the TTL, which must be positive.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Delete removes keys; missing keys are fine.

@@ -141,6 +141,8 @@ func testCanceledContext(t *testing.T, s store.Store, prefix string) {
 		{"Ping", func() error { return s.Ping(ctx) }},
 		{"AddHot", func() error { return s.AddHot(ctx, k, map[string]float64{"m": 1}, 0.5, time.Hour) }},
 		{"TopHot", func() error { _, err := s.TopHot(ctx, k, 1); return err }},
+		{"BumpAndLog", func() error { return s.BumpAndLog(ctx, ks, k+"log", store.LogEntry{Cause: "c"}) }},
+		{"RecentLog", func() error { _, err := s.RecentLog(ctx, k+"log", 1); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

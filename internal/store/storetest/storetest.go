@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"HotTop", testHotTop},
 		{"HotTTL", testHotTTL},
 		{"HotBadArgs", testHotBadArgs},
+		{"BumpAndLog", testBumpAndLog},
+		{"LogCapped", testLogCapped},
+		{"LogScanDelete", testLogScanDelete},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// opsApp opens the SQLite file at path through the wrapper, caching in the test's Redis under ns
+// with the warm rules.
+func opsApp(t *testing.T, path, ns string) *sql.DB {
+	t.Helper()
+	rules, err := cachedsql.LoadRules(warmRulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testenv.Redis(t), Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
+// readUser reads user 1 through app, which the warm rules cache.
+func readUser(t *testing.T, app *sql.DB) {
+	t.Helper()
+	var name string
+	if err := app.QueryRowContext(context.Background(), `SELECT id, name FROM users WHERE id = ?`, 1).Scan(new(int64), &name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func hitsMisses(t *testing.T, app *sql.DB) (hits, misses uint64) {
+	t.Helper()
+	s, ok := cachedsql.StatsOf(app)
+	if !ok {
+		t.Fatal("StatsOf: not a caching db")
+	}
+	return s.Hits, s.Misses
+}
+
+func redisURL(t *testing.T) string { return "redis://" + testenv.RedisAddr(t) + "/0" }
+
+// TestRunInvalidations: writes through the wrapper are listed newest first with their tables and
+// statements, and -n bounds the list.
+func TestRunInvalidations(t *testing.T) {
+	ctx := context.Background()
+	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	app := opsApp(t, warmDB(t), ns)
+	first := `UPDATE users SET name = 'ann2' WHERE id = 1`
+	second := `INSERT INTO orders VALUES (1, 5)`
+	for _, q := range []string{first, second} {
+		if _, err := app.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// The log names a statement by its first word and fingerprint, never by its text.
+	cause := func(q string) string {
+		st := keying.Analyze(q)
+		verb, _, _ := strings.Cut(st.Normalized, " ")
+		return verb + " (fingerprint " + st.Fingerprint + ")"
+	}
+	tests := []struct {
+		name string
+		n    string
+		want []string // the end of each line: tables and cause
+	}{
+		{"all", "20", []string{"orders  " + cause(second), "users  " + cause(first)}},
+		{"n=1", "1", []string{"orders  " + cause(second)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := runInvalidations(ctx, []string{"-redis", redisURL(t), "-namespace", ns, "-n", tt.n}, &out); err != nil {
+				t.Fatalf("runInvalidations: %v\n%s", err, out.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("output: got %d lines, want %d:\n%s", len(lines), len(tt.want), out.String())
+			}
+			for i, w := range tt.want {
+				if !strings.HasSuffix(lines[i], w) {
+					t.Errorf("line %d: got %q, want it to end with %q", i, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestRunFlushTable: `flush -table` makes the next read of the table miss, and is logged.
+func TestRunFlushTable(t *testing.T) {
+	ctx := context.Background()
+	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	path := warmDB(t)
+	app := opsApp(t, path, ns)
+	readUser(t, app)
+	readUser(t, app)
+	if hits, misses := hitsMisses(t, app); hits != 1 || misses != 1 {
+		t.Fatalf("before flush: hits, misses = %d, %d, want 1, 1", hits, misses)
+	}
+	var out bytes.Buffer
+	args := []string{"-redis", redisURL(t), "-namespace", ns, "-table", "Users", "-driver", "sqlite3", "-dsn", path}
+	if err := runFlush(ctx, args, &out); err != nil {
+		t.Fatalf("runFlush: %v\n%s", err, out.String())
+	}
+	readUser(t, app)
+	if hits, misses := hitsMisses(t, app); hits != 1 || misses != 2 {
+		t.Errorf("after flush: hits, misses = %d, %d, want 1, 2", hits, misses)
+	}
+	out.Reset()
+	if err := runInvalidations(ctx, []string{"-redis", redisURL(t), "-namespace", ns}, &out); err != nil {
+		t.Fatalf("runInvalidations: %v", err)
+	}
+	if got, want := out.String(), "users  cachedsql flush -table\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("invalidations: got %q, want it to end with %q", got, want)
+	}
+}
+
+// TestRunFlushAll: `flush -all` deletes every key of the namespace and nothing else.
+func TestRunFlushAll(t *testing.T) {
+	ctx := context.Background()
+	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	other := strings.TrimSuffix(testenv.Prefix(t), ":")
+	path := warmDB(t)
+	for _, n := range []string{ns, other} {
+		app := opsApp(t, path, n)
+		readUser(t, app)
+		if _, err := app.ExecContext(ctx, `INSERT INTO orders VALUES (NULL, 1)`); err != nil {
+			t.Fatal(err)
+		}
+		readUser(t, app)
+	}
+	var out bytes.Buffer
+	if err := runFlush(ctx, []string{"-redis", redisURL(t), "-namespace", ns, "-all"}, &out); err != nil {
+		t.Fatalf("runFlush: %v\n%s", err, out.String())
+	}
+	rdb := testenv.Redis(t)
+	for _, tt := range []struct {
+		ns   string
+		want bool
+	}{{ns, false}, {other, true}} {
+		keys, err := scanKeys(ctx, rdb, keying.NewLayout(tt.ns, "").Prefix(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(keys) > 0; got != tt.want {
+			t.Errorf("namespace %s has keys after flush: got %v (%q), want %v", tt.ns, got, keys, tt.want)
+		}
+	}
+}
+
+// TestRunFlushUsage: flush needs exactly one of -all and -table, and -table needs -dsn.
+func TestRunFlushUsage(t *testing.T) {
+	url := "redis://127.0.0.1:1/0"
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no mode", []string{"-redis", url}},
+		{"both modes", []string{"-redis", url, "-all", "-table", "t", "-dsn", "x"}},
+		{"table without dsn", []string{"-redis", url, "-table", "t"}},
+		{"no redis", []string{"-all"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := runFlush(context.Background(), tt.args, new(bytes.Buffer)); err == nil {
+				t.Errorf("runFlush(%q): got no error, want a usage error", tt.args)
+			}
+		})
+	}
+}
