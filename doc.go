@@ -9,10 +9,12 @@
 //
 //	cachedsql.Register("pgx+cache", stdlib.GetDefaultDriver(), opts) // then sql.Open("pgx+cache", dsn)
 //
-//	c, err := cachedsql.WrapConnector(stdlib.GetConnector(cfg), cachedsql.Options{Identity: "orders-db", …})
+//	c, err := cachedsql.WrapConnector(stdlib.GetConnector(cfg), cachedsql.Options{Identity: id, …})
 //	db := sql.OpenDB(c)
 //
-// With Options.Redis nil the cache lives in process memory.
+// With Options.Redis nil the cache lives in process memory. A blank import of drivers/pgx or
+// drivers/sqlite3 registers "pgx+cachedsql" or "sqlite3+cachedsql", configured from the environment
+// (see [OptionsFromEnv]).
 //
 // # What gets cached and when
 //
@@ -38,7 +40,8 @@
 // wrapper replaces the tokens of the tables it writes before it returns (in a transaction: after Commit),
 // so once a write has returned no reader in any process sharing the store sees older data. DDL, and writes
 // whose tables are unknown, replace the database's epoch, which every entry records. Writes made outside
-// the wrapper are seen when the entry's TTL ends.
+// the wrapper are seen when the entry's TTL ends, or once [Invalidate] is called for their tables (the
+// pgsignal package calls it from PostgreSQL triggers' notifications).
 //
 // # When the store fails
 //
