@@ -1,16 +1,10 @@
 package cachedsql_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,13 +19,9 @@ import (
 )
 
 // The freshness test runs its workers in child processes: the test binary runs itself with
-// -test.run=^TestFreshnessChild$ and freshnessEnv set to a JSON freshnessConfig. A child prints
-// freshnessReady, waits for a line on its stdin (so that all children start together), runs, and
-// prints freshnessSummaryTag followed by a JSON freshnessSummary.
+// -test.run=^TestFreshnessChild$ and freshnessEnv set to a JSON freshnessConfig (see runProcs).
 const (
-	freshnessEnv        = "CACHEDSQL_FRESHNESS_CHILD"
-	freshnessReady      = "freshness-ready"
-	freshnessSummaryTag = "freshness-summary "
+	freshnessEnv = "CACHEDSQL_FRESHNESS_CHILD"
 )
 
 // freshnessConfig is what a child process is told.
@@ -141,26 +131,14 @@ func checkCounterSum(t *testing.T, bare *sql.DB, writes uint64) {
 // returns the sum of their summaries.
 func runFreshnessChildren(t *testing.T, cfg freshnessConfig, n int) freshnessSummary {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+time.Minute)
-	defer cancel()
-	children := make([]*freshnessChild, n)
-	for i := range children {
-		cfg.Process = i
-		children[i] = startFreshnessChild(t, ctx, cfg)
-	}
-	for _, c := range children {
-		<-c.ready // closed on "ready", or when the child's output ends
-	}
-	for _, c := range children {
-		_, _ = io.WriteString(c.stdin, "go\n") // a child that already exited is reported by wait
-		c.stdin.Close()
+	cfgs := make([]freshnessConfig, n)
+	for i := range cfgs {
+		cfgs[i] = cfg
+		cfgs[i].Process = i
 	}
 	var total freshnessSummary
-	for i, c := range children {
-		s, err := c.wait()
-		if err != nil {
-			t.Fatalf("child %d: %v", i, err)
-		}
+	sums := runProcs[freshnessConfig, freshnessSummary](t, cfg.Duration+time.Minute, "TestFreshnessChild", freshnessEnv, cfgs)
+	for i, s := range sums {
 		t.Logf("process %d: %d reads (%d hits), %d writes, %d stale", i, s.Reads, s.Hits, s.Writes, s.Stale)
 		total.Reads += s.Reads
 		total.Writes += s.Writes
@@ -173,102 +151,18 @@ func runFreshnessChildren(t *testing.T, cfg freshnessConfig, n int) freshnessSum
 	return total
 }
 
-// freshnessChild is a running child process.
-type freshnessChild struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	ready  chan struct{} // closed when the child is ready or its output ended
-	done   chan struct{} // closed when its output ended; then the fields below are set
-	out    bytes.Buffer  // its stdout
-	errOut bytes.Buffer  // its stderr, written by exec
-	sum    *freshnessSummary
-	sumErr error
-}
-
-func startFreshnessChild(t *testing.T, ctx context.Context, cfg freshnessConfig) *freshnessChild {
-	t.Helper()
-	env, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &freshnessChild{ready: make(chan struct{}), done: make(chan struct{})}
-	c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFreshnessChild$", "-test.count=1", "-test.timeout=2m")
-	c.cmd.Env = append(os.Environ(), freshnessEnv+"="+string(env))
-	c.cmd.Stderr = &c.errOut
-	c.cmd.WaitDelay = time.Second
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go c.scan(stdout)
-	return c
-}
-
-// scan reads the child's stdout until it ends.
-func (c *freshnessChild) scan(stdout io.Reader) {
-	defer close(c.done)
-	var once sync.Once
-	defer once.Do(func() { close(c.ready) })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		c.out.WriteString(line + "\n")
-		switch {
-		case line == freshnessReady:
-			once.Do(func() { close(c.ready) })
-		case strings.HasPrefix(line, freshnessSummaryTag):
-			c.sum = new(freshnessSummary)
-			c.sumErr = json.Unmarshal([]byte(strings.TrimPrefix(line, freshnessSummaryTag)), c.sum)
-		}
-	}
-	_, _ = io.Copy(io.Discard, stdout) // a line too long for the scanner: let the child finish
-}
-
-// wait waits for the child to exit and returns its summary.
-func (c *freshnessChild) wait() (freshnessSummary, error) {
-	<-c.done
-	err := c.cmd.Wait()
-	switch {
-	case err != nil:
-		return freshnessSummary{}, fmt.Errorf("%w\nstdout:\n%s\nstderr:\n%s", err, &c.out, &c.errOut)
-	case c.sum == nil:
-		return freshnessSummary{}, fmt.Errorf("no summary\nstdout:\n%s\nstderr:\n%s", &c.out, &c.errOut)
-	case c.sumErr != nil:
-		return freshnessSummary{}, fmt.Errorf("bad summary: %w", c.sumErr)
-	}
-	return *c.sum, nil
-}
-
 // TestFreshnessChild is one process of TestFreshness. It does nothing unless run by it.
 func TestFreshnessChild(t *testing.T) {
-	env := os.Getenv(freshnessEnv)
-	if env == "" {
+	cfg, ok := childConfig[freshnessConfig](t, freshnessEnv)
+	if !ok {
 		return
 	}
-	var cfg freshnessConfig
-	if err := json.Unmarshal([]byte(env), &cfg); err != nil {
-		t.Fatalf("%s: %v", freshnessEnv, err)
-	}
 	w := newFreshnessWorkers(t, cfg)
-	fmt.Println(freshnessReady)
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		t.Fatalf("waiting for the start signal: %v", err)
-	}
+	childBarrier(t)
 	if err := w.run(); err != nil {
 		t.Fatal(err)
 	}
-	s := w.summary(stats(t, w.db).Hits)
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Println(freshnessSummaryTag + string(b))
+	childReport(t, w.summary(stats(t, w.db).Hits))
 }
 
 // freshnessWorkers are the writers and readers of one child process.
