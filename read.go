@@ -174,7 +174,9 @@ func (e *engine) fill(ctx context.Context, p *plan, key string, ent *codec.Entry
 	}
 	// The fill outlives a caller that has gone away: the rows were read in full, storing them is cheap.
 	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
-	err = e.st.Set(sctx, key, b, storeTTL(p.rule, ttl))
+	sttl := storeTTL(p.rule, ttl)
+	index, indexTTL := e.ruleIndex(p.rule, sttl)
+	err = e.st.SetIndexed(sctx, key, b, sttl, index, indexTTL)
 	cancel()
 	if err != nil {
 		e.storeFailed(ctx, "set", err)

@@ -19,6 +19,10 @@ const DefaultNamespace = "cachedsql"
 //	<ns>:e:<db8>                                the namespace epoch
 //	<ns>:log:<db8>                              the recent invalidations (a list)
 //
+// The caching layer adds, under the same prefix and outside this type: <ns>:l:… fill leases,
+// <ns>:h:<rule> a rule's hot entries (a sorted set), and <ns>:k:<rule>:<bucket> a rule's live
+// entries filled in one time bucket (a set, for flushing a rule).
+//
 // A Layout is a small immutable value, safe for concurrent use.
 type Layout struct {
 	ns    string   // escaped namespace

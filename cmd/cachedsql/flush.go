@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/keying"
@@ -17,50 +19,135 @@ import (
 const flushDelBatch = 500
 
 // runFlush empties a shared cache: -all deletes every key of the namespace (entries, tokens, logs,
-// hot sets), and -table replaces one table's generation token for one database, as a write to it
-// through the wrapper would, so that every cached read of the table misses from then on.
+// hot sets), -rule deletes the live entries filled under one rule, and -table replaces one table's
+// generation token for one database, as a write to it through the wrapper would, so that every
+// cached read of the table misses from then on.
 func runFlush(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("flush", flag.ContinueOnError)
 	fs.SetOutput(out)
 	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db) the application caches in")
 	ns := fs.String("namespace", "", "the application's key namespace (default cachedsql)")
 	all := fs.Bool("all", false, "delete every key of the namespace")
+	rule := fs.String("rule", "", "delete the cached results of the rule with this name")
 	table := fs.String("table", "", "invalidate this table of the database named by -dsn")
 	drv := fs.String("driver", "pgx", "database/sql driver name of -dsn (pgx or sqlite3)")
 	dsn := fs.String("dsn", "", "data source name of the database, as the application opens it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *redisURL == "" || *all == (*table != "") || (*table != "") != (*dsn != "") {
+	modes := 0
+	for _, set := range []bool{*all, *rule != "", *table != ""} {
+		if set {
+			modes++
+		}
+	}
+	if *redisURL == "" || modes != 1 || (*table != "") != (*dsn != "") {
 		fs.Usage()
-		return errors.New("flush: -redis is required, with either -all or -table and -dsn")
+		return errors.New("flush: -redis is required, with one of -all, -rule, or -table and -dsn")
 	}
 	rdb, err := cliRedis("flush", *redisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	if *all {
-		prefix := keying.NewLayout(*ns, "").Prefix()
-		keys, err := scanKeys(ctx, rdb, prefix, "")
+	switch {
+	case *all:
+		return flushAll(ctx, rdb, *ns, out)
+	case *rule != "":
+		return flushRule(ctx, rdb, *ns, *rule, out)
+	}
+	return flushTable(ctx, rdb, *ns, *drv, *dsn, *table, out)
+}
+
+// flushAll deletes every key of namespace ns.
+func flushAll(ctx context.Context, rdb *redis.Client, ns string, out io.Writer) error {
+	prefix := keying.NewLayout(ns, "").Prefix()
+	keys, err := scanKeys(ctx, rdb, prefix, "")
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	for len(keys) > 0 {
+		batch := keys[:min(flushDelBatch, len(keys))]
+		if err := rdb.Del(ctx, batch...).Err(); err != nil {
+			return fmt.Errorf("flush: delete: %w", err)
+		}
+		keys = keys[len(batch):]
+	}
+	fmt.Fprintf(out, "deleted the keys under %s*\n", prefix)
+	return nil
+}
+
+// flushRule deletes the entries listed in the time-bucketed sets "<ns>:k:<rule>:<bucket>" that the
+// library keeps for each rule (see ruleIndex in the root package), and the sets themselves.
+func flushRule(ctx context.Context, rdb *redis.Client, ns, rule string, out io.Writer) error {
+	prefix := keying.NewLayout(ns, "").Prefix() + "k:" + rule + ":"
+	sets, err := scanKeys(ctx, rdb, prefix, "set")
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	var n int64
+	for _, set := range sets {
+		if !isBucket(set[len(prefix):]) { // the set of a rule named "<rule>:..."
+			continue
+		}
+		deleted, err := flushSet(ctx, rdb, set)
+		n += deleted
 		if err != nil {
 			return fmt.Errorf("flush: %w", err)
 		}
-		for len(keys) > 0 {
-			batch := keys[:min(flushDelBatch, len(keys))]
-			if err := rdb.Del(ctx, batch...).Err(); err != nil {
-				return fmt.Errorf("flush: delete: %w", err)
-			}
-			keys = keys[len(batch):]
+	}
+	fmt.Fprintf(out, "deleted %d entries of rule %s\n", n, rule)
+	return nil
+}
+
+// isBucket reports whether s is a time bucket number: decimal digits.
+func isBucket(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
-		fmt.Fprintf(out, "deleted the keys under %s*\n", prefix)
-		return nil
 	}
-	if keying.Private(*drv, *dsn) {
-		return fmt.Errorf("flush: %s is private to one process: its cache cannot be reached", *dsn)
+	return true
+}
+
+// flushSet deletes the members of the set at key, page by page with SSCAN, then the set, and
+// returns how many members existed and were deleted.
+func flushSet(ctx context.Context, rdb *redis.Client, key string) (int64, error) {
+	var n int64
+	var cursor uint64
+	for {
+		page, next, err := rdb.SScan(ctx, key, cursor, "", flushDelBatch).Result()
+		if err != nil {
+			return n, fmt.Errorf("sscan: %w", err)
+		}
+		if len(page) > 0 {
+			deleted, err := rdb.Del(ctx, page...).Result()
+			n += deleted
+			if err != nil {
+				return n, fmt.Errorf("delete: %w", err)
+			}
+		}
+		if next == 0 {
+			break
+		}
+		cursor = next
 	}
-	l := keying.NewLayout(*ns, cachedsql.IdentityOf(*drv, *dsn))
-	name := keying.TableName(*table)
+	if err := rdb.Del(ctx, key).Err(); err != nil {
+		return n, fmt.Errorf("delete: %w", err)
+	}
+	return n, nil
+}
+
+// flushTable replaces the generation token of table in the database that drv and dsn name.
+func flushTable(ctx context.Context, rdb *redis.Client, ns, drv, dsn, table string, out io.Writer) error {
+	if keying.Private(drv, dsn) {
+		return fmt.Errorf("flush: %s is private to one process: its cache cannot be reached", dsn)
+	}
+	l := keying.NewLayout(ns, cachedsql.IdentityOf(drv, dsn))
+	name := keying.TableName(table)
 	entry := store.LogEntry{Time: time.Now().UTC(), Cause: "cachedsql flush -table", Tables: []string{name}}
 	if err := store.NewRedis(rdb).BumpAndLog(ctx, []string{l.Token(name)}, l.Log(), entry); err != nil {
 		return fmt.Errorf("flush: %w", err)

@@ -156,7 +156,7 @@ func TestRunFlushAll(t *testing.T) {
 	}
 }
 
-// TestRunFlushUsage: flush needs exactly one of -all and -table, and -table needs -dsn.
+// TestRunFlushUsage: flush needs exactly one of -all, -rule and -table, and -dsn goes with -table.
 func TestRunFlushUsage(t *testing.T) {
 	url := "redis://127.0.0.1:1/0"
 	tests := []struct {
@@ -165,6 +165,9 @@ func TestRunFlushUsage(t *testing.T) {
 	}{
 		{"no mode", []string{"-redis", url}},
 		{"both modes", []string{"-redis", url, "-all", "-table", "t", "-dsn", "x"}},
+		{"all and rule", []string{"-redis", url, "-all", "-rule", "r"}},
+		{"rule and table", []string{"-redis", url, "-rule", "r", "-table", "t", "-dsn", "x"}},
+		{"rule with dsn", []string{"-redis", url, "-rule", "r", "-dsn", "x"}},
 		{"table without dsn", []string{"-redis", url, "-table", "t"}},
 		{"no redis", []string{"-all"}},
 	}

@@ -12,7 +12,7 @@
 //	cachedsql hot -redis URL [-namespace NS] [-n 20]  list the hot entries of refresh_ahead rules
 //	cachedsql invalidations -redis URL [-namespace NS] [-n 20]
 //	                                                  list recent invalidations, newest first
-//	cachedsql flush -redis URL [-namespace NS] (-all | -table T [-driver pgx] -dsn DSN)
+//	cachedsql flush -redis URL [-namespace NS] (-all | -rule R | -table T [-driver pgx] -dsn DSN)
 //	                                                  drop a namespace, or invalidate a table
 package main
 
@@ -40,7 +40,7 @@ const usage = `usage:
   cachedsql explain SQL...
   cachedsql hot -redis URL [-namespace NS] [-n 20]
   cachedsql invalidations -redis URL [-namespace NS] [-n 20]
-  cachedsql flush -redis URL [-namespace NS] (-all | -table T [-driver pgx] -dsn DSN)
+  cachedsql flush -redis URL [-namespace NS] (-all | -rule R | -table T [-driver pgx] -dsn DSN)
   cachedsql warm [-driver pgx] -dsn DSN -rules FILES -redis URL [-namespace NS] -file WARM.yaml
   cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
   cachedsql pg uninstall -dsn DSN

@@ -58,10 +58,11 @@ type Memory struct {
 	mu struct {
 		sync.Mutex
 		items map[string]*item
-		hot   map[string]*hotSet  // sorted sets of AddHot, outside MaxBytes
-		logs  map[string][]string // lists of BumpAndLog, newest first, outside MaxBytes
-		lru   item                // sentinel of the ring of entries, most recent first
-		bytes int64               // len(key)+len(value) over items
+		hot   map[string]*hotSet   // sorted sets of AddHot, outside MaxBytes
+		logs  map[string][]string  // lists of BumpAndLog, newest first, outside MaxBytes
+		index map[string]*indexSet // sets of SetIndexed, outside MaxBytes
+		lru   item                 // sentinel of the ring of entries, most recent first
+		bytes int64                // len(key)+len(value) over items
 		sets  uint32
 	}
 }
@@ -103,6 +104,7 @@ func NewMemory(o MemoryOptions) *Memory {
 	m.mu.items = make(map[string]*item)
 	m.mu.hot = make(map[string]*hotSet)
 	m.mu.logs = make(map[string][]string)
+	m.mu.index = make(map[string]*indexSet)
 	m.mu.lru.next, m.mu.lru.prev = &m.mu.lru, &m.mu.lru
 	return m
 }
@@ -188,22 +190,29 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 		return wrap("set", errBadTTL)
 	}
 	now := m.now()
-	it := &item{key: key, value: append([]byte{}, value...), expires: now + ttl}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.setLocked(key, value, ttl, now)
+	return nil
+}
+
+// setLocked is Set under the lock.
+func (m *Memory) setLocked(key string, value []byte, ttl, now time.Duration) {
+	it := &item{key: key, value: append([]byte{}, value...), expires: now + ttl}
+	delete(m.mu.hot, key)
+	delete(m.mu.index, key)
 	if it.size() > m.maxBytes {
 		m.removeLocked(key)
-		return nil
+		return
 	}
-	delete(m.mu.hot, key)
 	m.putLocked(it)
 	m.mu.sets++
 	if m.mu.sets%sweepEvery == 0 {
 		m.sweepLocked(now)
 		m.sweepHotLocked(now)
+		m.sweepIndexLocked(now)
 	}
 	m.evictLocked()
-	return nil
 }
 
 // Delete implements [Store.Delete].
@@ -217,6 +226,7 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 		m.removeLocked(k)
 		delete(m.mu.hot, k)
 		delete(m.mu.logs, k)
+		delete(m.mu.index, k)
 	}
 	return nil
 }
@@ -242,6 +252,11 @@ func (m *Memory) Scan(ctx context.Context, prefix string, fn func(key string) bo
 	}
 	for k := range m.mu.logs {
 		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	for k, x := range m.mu.index {
+		if strings.HasPrefix(k, prefix) && now < x.expires {
 			keys = append(keys, k)
 		}
 	}

@@ -54,6 +54,14 @@ type Store interface {
 	RecentLog(ctx context.Context, key string, n int) ([]LogEntry, error)
 	// Set stores value at key with the TTL, which must be positive.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetIndexed does what Set does and, in the same round trip, adds key to
+	// the set at index and sets the set's TTL to indexTTL. Both TTLs must be
+	// positive. The set lets tools find the keys filled under one name (a
+	// rule) without listing the whole store.
+	SetIndexed(ctx context.Context, key string, value []byte, ttl time.Duration, index string, indexTTL time.Duration) error
+	// IndexMembers returns the members of the set at index that SetIndexed
+	// writes, in no particular order; none when the key is missing.
+	IndexMembers(ctx context.Context, index string) ([]string, error)
 	// Delete removes keys; missing keys are fine.
 	Delete(ctx context.Context, keys ...string) error
 	// Scan calls fn for every key with the prefix until fn returns false.

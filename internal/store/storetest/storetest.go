@@ -49,6 +49,8 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"BumpAndLog", testBumpAndLog},
 		{"LogCapped", testLogCapped},
 		{"LogScanDelete", testLogScanDelete},
+		{"SetIndexed", testSetIndexed},
+		{"SetIndexedTTL", testSetIndexedTTL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

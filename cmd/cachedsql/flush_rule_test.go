@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
+)
+
+// twoRuleApp opens the SQLite file at path through the wrapper, caching in the test's Redis under
+// ns: reads of users under rule usersRule, reads of orders under rule ordersRule.
+func twoRuleApp(t *testing.T, path, ns, usersRule, ordersRule string) *sql.DB {
+	t.Helper()
+	rules, err := cachedsql.NewRules(
+		cachedsql.Rule{Name: usersRule, Match: cachedsql.Match{TablesAny: []string{"users"}}, TTL: time.Minute},
+		cachedsql.Rule{Name: ordersRule, Match: cachedsql.Match{TablesAny: []string{"orders"}}, TTL: time.Minute},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testenv.Redis(t), Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
+// readHit reads query through app and reports whether it was served from the cache.
+func readHit(t *testing.T, app *sql.DB, query string) bool {
+	t.Helper()
+	hits, _ := hitsMisses(t, app)
+	rows, err := app.QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	for rows.Next() {
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := hitsMisses(t, app)
+	return after > hits
+}
+
+// TestRunFlushRule: `flush -rule R` makes R's next read a miss and leaves the other rule's reads
+// hits, whatever glob characters or colons the names hold.
+func TestRunFlushRule(t *testing.T) {
+	const (
+		usersQuery  = `SELECT id, name FROM users WHERE id = 1`
+		ordersQuery = `SELECT id, total FROM orders WHERE id = 1`
+	)
+	tests := []struct {
+		name              string
+		usersRule, orders string // rule names; the users rule is flushed
+	}{
+		{"plain", "a", "b"},
+		{"other extends name", "a", "a:1"},
+		{"glob name", "a*", "ab"},
+		{"glob other", "a", "[a]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+			app := twoRuleApp(t, warmDB(t), ns, tt.usersRule, tt.orders)
+			for _, q := range []string{usersQuery, ordersQuery} {
+				if readHit(t, app, q) {
+					t.Fatalf("first read of %s was a hit, want a miss", q)
+				}
+			}
+			var out bytes.Buffer
+			args := []string{"-redis", redisURL(t), "-namespace", ns, "-rule", tt.usersRule}
+			if err := runFlush(context.Background(), args, &out); err != nil {
+				t.Fatalf("runFlush: %v\n%s", err, out.String())
+			}
+			if got, want := out.String(), "deleted 1 entries of rule "+tt.usersRule+"\n"; got != want {
+				t.Errorf("flush output = %q, want %q", got, want)
+			}
+			if readHit(t, app, usersQuery) {
+				t.Errorf("read under the flushed rule %q was a hit, want a miss", tt.usersRule)
+			}
+			if !readHit(t, app, ordersQuery) {
+				t.Errorf("read under the other rule %q was a miss, want a hit", tt.orders)
+			}
+		})
+	}
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// errWrongTypeIndex reports an index operation on a key that holds a value,
+// as Redis does.
+var errWrongTypeIndex = errors.New("key holds a value, not an index set")
+
+// SetIndexed implements [Store.SetIndexed] with one pipeline: SET PX, SADD
+// and PEXPIRE. TTLs below the millisecond are rounded up to one.
+func (r *Redis) SetIndexed(ctx context.Context, key string, value []byte, ttl time.Duration, index string, indexTTL time.Duration) error {
+	if ttl <= 0 || indexTTL <= 0 {
+		return wrap("set", errBadTTL)
+	}
+	pipe := r.c.Pipeline()
+	pipe.Set(ctx, key, value, max(ttl, time.Millisecond))
+	pipe.SAdd(ctx, index, key)
+	pipe.PExpire(ctx, index, max(indexTTL, time.Millisecond))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap("set", err)
+	}
+	return nil
+}
+
+// IndexMembers implements [Store.IndexMembers] with SMEMBERS.
+func (r *Redis) IndexMembers(ctx context.Context, index string) ([]string, error) {
+	pipe := r.c.Pipeline()
+	cmd := pipe.SMembers(ctx, index)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, wrap("index members", err)
+	}
+	return cmd.Val(), nil
+}
+
+// indexSet is a set of [Memory.SetIndexed]: member keys and an expiry.
+type indexSet struct {
+	members map[string]struct{}
+	expires time.Duration // since Memory.base
+}
+
+// SetIndexed implements [Store.SetIndexed]. Index sets do not count toward
+// MaxBytes and are never evicted; an expired one is dropped when next
+// touched or swept.
+func (m *Memory) SetIndexed(ctx context.Context, key string, value []byte, ttl time.Duration, index string, indexTTL time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("set", err)
+	}
+	if ttl <= 0 || indexTTL <= 0 {
+		return wrap("set", errBadTTL)
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.getLocked(index, now) != nil || m.hotLocked(index, now) != nil {
+		return wrap("set", errWrongTypeIndex)
+	}
+	m.setLocked(key, value, ttl, now)
+	x := m.indexLocked(index, now)
+	if x == nil {
+		x = &indexSet{members: make(map[string]struct{})}
+		m.mu.index[index] = x
+	}
+	x.members[key] = struct{}{}
+	x.expires = now + indexTTL
+	return nil
+}
+
+// IndexMembers implements [Store.IndexMembers].
+func (m *Memory) IndexMembers(ctx context.Context, index string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap("index members", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	x := m.indexLocked(index, m.now())
+	if x == nil {
+		return nil, nil
+	}
+	out := make([]string, 0, len(x.members))
+	for k := range x.members {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// indexLocked returns the live index set at key, dropping it if it has
+// expired.
+func (m *Memory) indexLocked(key string, now time.Duration) *indexSet {
+	x := m.mu.index[key]
+	if x != nil && now >= x.expires {
+		delete(m.mu.index, key)
+		return nil
+	}
+	return x
+}
+
+// sweepIndexLocked drops the expired index sets. There are few (a handful
+// of time buckets per rule), so all are looked at.
+func (m *Memory) sweepIndexLocked(now time.Duration) {
+	for k, x := range m.mu.index {
+		if now >= x.expires {
+			delete(m.mu.index, k)
+		}
+	}
+}
