@@ -314,7 +314,8 @@ func TestWaiterGivesUpAlone(t *testing.T) {
 	}
 }
 
-// TestFillErrorReachesWaiters: a failing load fails every caller that waited for it, with its error.
+// TestFillErrorReachesWaiters: a failing load fails every caller that waited for it, with its error,
+// and no caller gets rows.
 func TestFillErrorReachesWaiters(t *testing.T) {
 	const n = 5
 	opts := cachedsql.Options{}
@@ -341,8 +342,11 @@ func TestFillErrorReachesWaiters(t *testing.T) {
 			t.Errorf("caller: %v, want the database's error", err)
 		}
 	}
-	if got := g.calls.Load(); got != 1 {
-		t.Errorf("database executions: %d, want 1", got)
+	// Errors are not cached: a caller that missed but joined only after the failed flight ended runs
+	// a load of its own. Which callers joined in time is not deterministic, so only the bounds are;
+	// lockstore's Group tests force the interleavings.
+	if got := g.calls.Load(); got < 1 || got > n {
+		t.Errorf("database executions: %d, want 1 to %d", got, n)
 	}
 }
 
