@@ -500,3 +500,67 @@ func TestStaleFillNeverServed(t *testing.T) {
 		t.Fatalf("read after the write returned: %q, %v; want uno (a stale fill was served)", got, err)
 	}
 }
+
+// TestLeaseExpiresMidFill: a fill that outlives its lease lets another process take the lease and fill
+// too. Both fills are correct (the generation tokens guard them, not the lease), the slow filler's
+// release does not delete the newer owner's lease, and the entry ends up valid.
+func TestLeaseExpiresMidFill(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ns := namespace(t)
+	opts := cachedsql.Options{Redis: rdb, Namespace: ns,
+		Rules: mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, LockWait: -1})}
+	g, dbs, q := openGated(t, 2, opts)
+	first := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), dbs[0], q)
+		first <- err
+	}()
+	<-g.entered // the first process holds the lease and is in the database
+	var lease string
+	eventually(t, "the first fill's lease to appear", func() bool {
+		keys, _ := rdb.Keys(context.Background(), ns+":l:*").Result()
+		if len(keys) == 1 {
+			lease = keys[0]
+		}
+		return lease != ""
+	})
+	eventually(t, "the first fill's lease to expire", func() bool {
+		n, _ := rdb.Exists(context.Background(), lease).Result()
+		return n == 0
+	})
+	second := make(chan error)
+	go func() {
+		_, err := readGated(context.Background(), dbs[1], q)
+		second <- err
+	}()
+	<-g.entered // the second process took the expired lease and is in the database too
+	owner, err := rdb.Get(context.Background(), lease).Result()
+	if err != nil {
+		t.Fatalf("the second process's lease: %v", err)
+	}
+	g.open()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// The first filler released after its lease had passed to the second: it must not have deleted it.
+	if now, err := rdb.Get(context.Background(), lease).Result(); err == nil && now != owner {
+		t.Errorf("lease owner changed from %q to %q", owner, now)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	for i, db := range dbs {
+		if st := stats(t, db); st.LeasesAcquired != 1 {
+			t.Errorf("process %d: leases acquired %d, want 1", i, st.LeasesAcquired)
+		}
+	}
+	if got := g.calls.Load(); got != 2 {
+		t.Errorf("database executions: %d, want 2", got)
+	}
+	if name, err := readGated(context.Background(), dbs[0], q); err != nil || name != "one" {
+		t.Fatalf("read after both fills: %q, %v", name, err)
+	}
+	if st := stats(t, dbs[0]); st.Hits != 1 {
+		t.Errorf("the entry is not valid after both fills: %+v", st)
+	}
+}
