@@ -76,6 +76,12 @@ func queryAll(t testing.TB, db interface {
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
+	return collectRows(t, rows)
+}
+
+// collectRows reads every row into []any values and closes rows.
+func collectRows(t testing.TB, rows *sql.Rows) [][]any {
+	t.Helper()
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	var out [][]any

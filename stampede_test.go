@@ -102,6 +102,16 @@ func (g *gatedDB) open() {
 	}
 }
 
+// readLater runs readGated in a goroutine; the channel gets its error.
+func readLater(ctx context.Context, db *sql.DB, q string) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		_, err := readGated(ctx, db, q)
+		ch <- err
+	}()
+	return ch
+}
+
 func readGated(ctx context.Context, db *sql.DB, q string) (string, error) {
 	var id int64
 	var name string
@@ -192,11 +202,7 @@ func TestRecheckInsideFlight(t *testing.T) {
 	g, dbs, q := openGated(t, 1, opts)
 	g.open()
 	db := dbs[0]
-	aDone := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), db, q)
-		aDone <- err
-	}()
+	aDone := readLater(context.Background(), db, q)
 	<-aLooked
 	if _, err := readGated(context.Background(), db, q); err != nil { // B, start to end
 		t.Fatal(err)
@@ -215,11 +221,7 @@ func TestRecheckInsideFlight(t *testing.T) {
 func TestLeaseAcrossProcesses(t *testing.T) {
 	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
 	g, dbs, q := openGated(t, 2, opts)
-	first := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), dbs[0], q)
-		first <- err
-	}()
+	first := readLater(context.Background(), dbs[0], q)
 	<-g.entered // the first process holds the lease and is in the database
 	second := make(chan error)
 	go func() {
@@ -254,17 +256,9 @@ func TestLeaseWaitTimesOut(t *testing.T) {
 	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t),
 		Rules: mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, LockWait: 30 * time.Millisecond})}
 	g, dbs, q := openGated(t, 2, opts)
-	first := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), dbs[0], q)
-		first <- err
-	}()
+	first := readLater(context.Background(), dbs[0], q)
 	<-g.entered
-	second := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), dbs[1], q)
-		second <- err
-	}()
+	second := readLater(context.Background(), dbs[1], q)
 	<-g.entered // the second process gave up waiting and is in the database too
 	g.open()
 	if err := errors.Join(<-first, <-second); err != nil {
@@ -288,18 +282,10 @@ func TestWaiterGivesUpAlone(t *testing.T) {
 	}, nil, nil)
 	g, dbs, q := openGated(t, 1, opts)
 	db := dbs[0]
-	leader := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), db, q)
-		leader <- err
-	}()
+	leader := readLater(context.Background(), db, q)
 	<-g.entered
 	ctx, cancel := context.WithCancel(context.Background())
-	waiter := make(chan error)
-	go func() {
-		_, err := readGated(ctx, db, q)
-		waiter <- err
-	}()
+	waiter := readLater(ctx, db, q)
 	<-waiterLooked // the waiter has missed and is joining the leader's load
 	cancel()
 	if err := <-waiter; !errors.Is(err, context.Canceled) {
@@ -417,17 +403,9 @@ func TestStampedeObserver(t *testing.T) {
 	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
 	g, dbs, q := openGated(t, 1, withObserver(opts, &first))
 	other := openAnother(t, dbs[0], withObserver(opts, &second))
-	done := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), dbs[0], q)
-		done <- err
-	}()
+	done := readLater(context.Background(), dbs[0], q)
 	<-g.entered
-	waited := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), other, q)
-		waited <- err
-	}()
+	waited := readLater(context.Background(), other, q)
 	eventually(t, "the second process to wait", func() bool { return len(second.kinds()) == 1 })
 	g.open()
 	if err := errors.Join(<-done, <-waited); err != nil {
@@ -510,11 +488,7 @@ func TestLeaseExpiresMidFill(t *testing.T) {
 	opts := cachedsql.Options{Redis: rdb, Namespace: ns,
 		Rules: mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, LockWait: -1})}
 	g, dbs, q := openGated(t, 2, opts)
-	first := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), dbs[0], q)
-		first <- err
-	}()
+	first := readLater(context.Background(), dbs[0], q)
 	<-g.entered // the first process holds the lease and is in the database
 	var lease string
 	eventually(t, "the first fill's lease to appear", func() bool {
@@ -528,11 +502,7 @@ func TestLeaseExpiresMidFill(t *testing.T) {
 		n, _ := rdb.Exists(context.Background(), lease).Result()
 		return n == 0
 	})
-	second := make(chan error)
-	go func() {
-		_, err := readGated(context.Background(), dbs[1], q)
-		second <- err
-	}()
+	second := readLater(context.Background(), dbs[1], q)
 	<-g.entered // the second process took the expired lease and is in the database too
 	owner, err := rdb.Get(context.Background(), lease).Result()
 	if err != nil {

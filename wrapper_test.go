@@ -255,24 +255,7 @@ func stmtRows(t *testing.T, stmt *sql.Stmt, args ...any) [][]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out [][]any
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, vals)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return collectRows(t, rows)
 }
 
 // checkPrepared runs the prepared-statement scenario on db, whose users table is openSQLite's (or a copy):
