@@ -3,7 +3,6 @@ package cachedsql
 import (
 	"context"
 	"database/sql/driver"
-	"maps"
 	"slices"
 
 	"github.com/cachedsql/cachedsql/internal/wrap"
@@ -15,11 +14,8 @@ import (
 type connState struct {
 	// inTx is set from BeginTx (or a BEGIN statement) until Commit or Rollback.
 	inTx bool
-	// txKeys are the generation tokens written in the open transaction, replaced after it commits;
-	// txTables names their tables, and txAll says the epoch is among them.
-	txKeys   map[string]struct{}
-	txTables map[string]struct{}
-	txAll    bool
+	// tx is what the writes of the open transaction do to the cache, applied after it commits.
+	tx *writeEffect
 	// dirty is set once a statement changed the session (SET, search_path, PRAGMA …): the results of this
 	// connection may differ from another's, so it bypasses the cache for good.
 	dirty bool
@@ -45,23 +41,23 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 	if err == driver.ErrSkip {
 		return rows, err
 	}
+	eff := e.effectOf(p, args) // now: the caller may reuse its arguments once Query returns
 	if err != nil {
-		e.afterStatement(ctx, cs, p, err)
+		e.afterStatement(ctx, c, p, eff, err)
 		return nil, err
 	}
-	return wrapAfterClose(rows, func() { e.afterStatement(ctx, cs, p, nil) }), nil
+	return wrapAfterClose(rows, func() { e.afterStatement(ctx, c, p, eff, nil) }), nil
 }
 
 // Exec runs a statement on the database and then applies its effect on the cache.
 func (e *engine) Exec(ctx context.Context, c *wrap.Conn, query string, args []driver.NamedValue, next wrap.ExecFunc) (driver.Result, error) {
-	cs := stateOf(c)
 	p := e.plans.get(query)
 	res, err := next(ctx)
 	if err == driver.ErrSkip {
 		// database/sql will prepare the statement; it comes back through the statement path.
 		return res, err
 	}
-	e.afterStatement(ctx, cs, p, err)
+	e.afterStatement(ctx, c, p, e.effectOf(p, args), err)
 	return res, err
 }
 
@@ -74,7 +70,7 @@ func (e *engine) Begin(ctx context.Context, c *wrap.Conn, opts driver.TxOptions,
 	}
 	cs := stateOf(c)
 	cs.inTx = true
-	return &cachingTx{parent: tx, e: e, cs: cs, ctx: ctx}, nil
+	return &cachingTx{parent: tx, e: e, c: c, ctx: ctx}, nil
 }
 
 // routeRead decides whether a read may use the cache.
@@ -97,9 +93,11 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 	return e.read(ctx, p, args, ctl, next)
 }
 
-// afterStatement applies what a statement that is not a cached read did, once it has completed.
-// err is the statement's error: a failed write still invalidates, since its outcome may be unknown.
-func (e *engine) afterStatement(ctx context.Context, cs *connState, p *plan, err error) {
+// afterStatement applies what a statement that is not a cached read did, once it has completed. eff is
+// what the statement writes (nil: nothing). err is the statement's error: a failed write still
+// invalidates, since its outcome may be unknown, but it writes nothing through.
+func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff *writeEffect, err error) {
+	cs := stateOf(c)
 	if p.st.ChangesSession {
 		cs.dirty = true
 	}
@@ -110,55 +108,50 @@ func (e *engine) afterStatement(ctx context.Context, cs *connState, p *plan, err
 			cs.inTx = true
 		}
 	case keying.KindCommit:
-		e.endTx(ctx, cs, true)
+		e.endTx(ctx, c, true)
 	case keying.KindRollback:
-		e.endTx(ctx, cs, false)
+		e.endTx(ctx, c, false)
 	default:
+		if eff != nil && err != nil {
+			eff.through = nil
+		}
 		if !cs.inTx {
-			e.invalidate(ctx, p.writeKeys, p.st.Query, p.writeTables)
+			e.apply(ctx, e.throughConn(c), eff, p.st.Query)
 			return
 		}
-		cs.recordWrite(p)
+		cs.tx = e.merge(cs.tx, eff)
 	}
 }
 
-// recordWrite remembers the tokens a statement in the open transaction writes.
-func (cs *connState) recordWrite(p *plan) {
-	if cs.txKeys == nil {
-		cs.txKeys = make(map[string]struct{}, len(p.writeKeys))
-		cs.txTables = make(map[string]struct{}, len(p.writeTables))
+// throughConn returns the parent connection write-through may use, or nil when the connection's session
+// was changed (its reads are not cacheable).
+func (e *engine) throughConn(c *wrap.Conn) driver.Conn {
+	if stateOf(c).dirty {
+		return nil
 	}
-	for _, k := range p.writeKeys {
-		cs.txKeys[k] = struct{}{}
-	}
-	if p.writeTables == nil {
-		cs.txAll = true
-	}
-	for _, t := range p.writeTables {
-		cs.txTables[t] = struct{}{}
-	}
+	return c.Parent()
 }
 
 // endTx closes the connection's transaction. After a commit (successful or not: its outcome may be
-// unknown) the tokens of every table written are replaced; after a rollback they are dropped.
-func (e *engine) endTx(ctx context.Context, cs *connState, commit bool) {
-	keys, tables, all := cs.txKeys, cs.txTables, cs.txAll
-	cs.inTx, cs.txKeys, cs.txTables, cs.txAll = false, nil, nil, false
-	if !commit || len(keys) == 0 {
+// unknown) the writes' tokens are replaced; after a rollback they are dropped.
+func (e *engine) endTx(ctx context.Context, c *wrap.Conn, commit bool) {
+	cs := stateOf(c)
+	eff := cs.tx
+	cs.inTx, cs.tx = false, nil
+	if !commit {
 		return
 	}
-	var names []string
-	if !all {
-		names = slices.Sorted(maps.Keys(tables))
+	if eff != nil && !eff.all {
+		eff.tables = slices.Sorted(slices.Values(eff.tables))
 	}
-	e.invalidate(ctx, slices.Collect(maps.Keys(keys)), "COMMIT", names)
+	e.apply(ctx, e.throughConn(c), eff, "COMMIT")
 }
 
 // cachingTx replaces generation tokens after the parent transaction commits.
 type cachingTx struct {
 	parent driver.Tx
 	e      *engine
-	cs     *connState
+	c      *wrap.Conn
 	// ctx is the context of BeginTx, kept (as database/sql keeps it) only for the observer and the
 	// invalidation after Commit; the invalidation itself ignores its cancellation.
 	ctx context.Context
@@ -166,12 +159,17 @@ type cachingTx struct {
 
 func (t *cachingTx) Commit() error {
 	err := t.parent.Commit()
-	t.e.endTx(t.ctx, t.cs, true)
+	if err != nil && t.e != nil {
+		if eff := stateOf(t.c).tx; eff != nil {
+			eff.through = nil // the outcome is unknown: invalidate only
+		}
+	}
+	t.e.endTx(t.ctx, t.c, true)
 	return err
 }
 
 func (t *cachingTx) Rollback() error {
 	err := t.parent.Rollback()
-	t.e.endTx(t.ctx, t.cs, false)
+	t.e.endTx(t.ctx, t.c, false)
 	return err
 }

@@ -43,6 +43,35 @@
 // the wrapper are seen when the entry's TTL ends, or once [Invalidate] is called for their tables (the
 // pgsignal package calls it from PostgreSQL triggers' notifications).
 //
+// # Row rules and write-through
+//
+// Table-level invalidation is always safe but coarse: one update evicts every cached read of its table.
+// A row rule ([Rule.Key], with the statement in [Match.SQL]) caches a lookup of one row by a primary or
+// unique key, such as SELECT … FROM users WHERE id = $1; loading checks that the statement has that
+// shape. Its entries are stored as Redis hashes (one field per column, and one for the envelope), read
+// with HGETALL in the same round trip as their tokens. A write pinned to key values — UPDATE or DELETE
+// whose WHERE compares the key with arguments or literals (=, IN), INSERT with the key among its
+// columns, or an upsert whose conflict target is the key — invalidates the entries of those rows and
+// every result-set entry of the table, and leaves other rows' entries valid. A write that cannot be
+// pinned invalidates every row of the table. A lookup that finds no row is not cached, so an INSERT
+// of a new row invalidates no row entry.
+//
+// Key values are compared in a canonical form, so that a write passing "42" and a read passing
+// int64(42) name the same row: numbers by value, strings trimmed and lower-cased, UUIDs in any
+// spelling as one. Values that collate equal in other ways (accent-insensitive collations, dates
+// written as text) are not recognised: do not key row rules on such columns. Triggers and foreign keys
+// with ON DELETE CASCADE or SET NULL that change other rows of the same table are not seen either.
+//
+// With [Rule.WriteThrough], a pinned write re-reads the rows it wrote on its own connection (after
+// Commit in a transaction) and stores them before returning, so the next read is a hit with the new
+// values. A row's entry is stored only while the row's token still has the value read before that
+// query, so of two concurrent writes of one row the image stored is the one read after the later write.
+// A result-set rule with WriteThrough recomputes, after a write to a table it reads, its hottest entries
+// (at most [Rule.WriteThroughLimit], ranked by the rule's hot set) that this process has served; the
+// others are invalidated. Each process registers the key columns of its row rules in the store, and a
+// write reads those registries in the same round trip as its token replacement, so that processes with
+// different rules (during a deployment) still invalidate each other's rows.
+//
 // # When the store fails
 //
 // The cache never makes a statement fail. Each store call is bounded by Options.StoreTimeout; a failure

@@ -41,6 +41,10 @@ type engine struct {
 	rand    func() float64
 	bg      background
 
+	// ks knows the key column sets of row entries per table; wt the write-through rules.
+	ks keySetState
+	wt writeThroughs
+
 	closeOnce sync.Once
 }
 
@@ -88,6 +92,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	e.stats.init(e.rules)
 	e.health.init(opts)
 	e.plans.init(e)
+	e.initRows()
 	return e, nil
 }
 
@@ -109,6 +114,8 @@ type plan struct {
 	// (nil when the epoch is replaced).
 	writeKeys   []string
 	writeTables []string
+	// row is set for the statement of a row rule.
+	row *rowPlan
 	// reason says why a read is not cached (when rule is nil).
 	reason bypassReason
 	// delta is the last measured query time of a fill (ns), which sizes fill leases.
@@ -174,6 +181,9 @@ func (e *engine) newPlan(query string) *plan {
 					p.reason = bypassRuleDisabled
 				} else {
 					p.rule = r
+					if r.row != nil {
+						p.row = e.newRowPlan(r)
+					}
 				}
 			}
 		}

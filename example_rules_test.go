@@ -56,6 +56,9 @@ func ExampleLoadRules() {
 	// products: ttl 30s
 	// catalog: ttl 1m0s
 	// prices: ttl 1m0s
+	// account: ttl 1m0s
+	// membership: ttl 10m0s
+	// prices-list: ttl 1m0s
 	// daily-sales: ttl 1h0m0s
 	// top-customers: ttl 1m0s
 	// everything-else: ttl 10s

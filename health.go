@@ -167,35 +167,6 @@ func (h *health) flushPending(ctx context.Context, e *engine) {
 	e.log.InfoContext(ctx, "cachedsql: pending invalidations delivered", "keys", len(keys))
 }
 
-// invalidate replaces the generation tokens keys after a write has completed, before the write returns
-// to its caller. If the store cannot take them, they are kept pending: this process bypasses the cache
-// for those tables until they are delivered.
-// query and tables describe the write for the observer (tables nil: the whole database).
-func (e *engine) invalidate(ctx context.Context, keys []string, query string, tables []string) {
-	if len(keys) == 0 {
-		return
-	}
-	e.observeInvalidate(ctx, query, tables)
-	if !e.health.allow(e.now()) {
-		e.health.addPending(keys, e.layout.Epoch())
-		return
-	}
-	if e.health.hasPending.Load() {
-		e.health.flushPending(ctx, e)
-	}
-	// The write has happened: replace the tokens even if the caller's context has been cancelled.
-	sctx, cancel := e.invalidateCtx(ctx)
-	err := e.st.BumpAndLog(sctx, keys, e.layout.Log(), e.logEntry(query, tables))
-	cancel()
-	if err != nil {
-		e.storeFailed(ctx, "bump", err)
-		e.health.addPending(keys, e.layout.Epoch())
-		return
-	}
-	e.health.ok()
-	e.stats.invalidations.Add(uint64(len(keys)))
-}
-
 // storeFailed records a store failure: counters, breaker, logger, observer.
 func (e *engine) storeFailed(ctx context.Context, op string, err error) {
 	e.stats.storeErrors.Add(1)
@@ -218,17 +189,10 @@ func Invalidate(ctx context.Context, db *sql.DB, tables ...string) error {
 	if !ok {
 		return errNotCaching
 	}
-	e := d.eng
-	if len(tables) == 0 {
-		e.invalidate(ctx, []string{e.layout.Epoch()}, "", nil)
-		return nil
-	}
-	keys := make([]string, len(tables))
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[i] = keying.TableName(t)
-		keys[i] = e.layout.Token(names[i])
 	}
-	e.invalidate(ctx, keys, "", names)
+	d.eng.invalidateTables(ctx, names, "")
 	return nil
 }

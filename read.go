@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/wrap"
@@ -23,23 +22,29 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		e.bypass(ctx, p, bypassArgs)
 		return next(ctx)
 	}
-	if !e.health.usable(ctx, e, p.readKeys) {
+	// req stays on the stack on the hit path; the miss path copies it to the heap.
+	req := fillReq{ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background, noLease: ctl.writeThrough}
+	if p.row == nil {
+		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
+	} else if !e.rowTarget(p, args, h, &req) {
+		e.bypass(ctx, p, bypassArgs)
+		return next(ctx)
+	}
+	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
 		e.bypass(ctx, p, bypassStore)
 		return next(ctx)
 	}
-	// req stays on the stack on the hit path; the miss path copies it to the heap.
-	req := fillReq{key: e.entries.Entry(p.st, h), ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background}
 	if ctl.ttl > 0 {
 		req.ttl = ctl.ttl
 	}
 	tp := tokenPool.Get().(*[]uint64)
-	if cap(*tp) < len(p.readKeys) {
-		*tp = make([]uint64, len(p.readKeys))
+	if cap(*tp) < len(req.tokenKeys) {
+		*tp = make([]uint64, len(req.tokenKeys))
 	}
-	req.tokens = (*tp)[:len(p.readKeys)]
+	req.tokens = (*tp)[:len(req.tokenKeys)]
 	clear(req.tokens)
 	if !ctl.refresh {
-		ent, b, err := e.lookup(ctx, p, req.key, req.tokens)
+		ent, b, err := e.lookup(ctx, &req)
 		hook(e.opts.test.afterTokens)
 		if err != nil {
 			tokenPool.Put(tp)
@@ -66,8 +71,11 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		}
 	}
 	if !allSet(req.tokens) {
+		if p.row != nil && !e.reregisterRow(ctx, p) {
+			return e.storeFailedRead(ctx, p, next, errRegister)
+		}
 		sctx, cancel := e.storeCtx(ctx)
-		err := e.st.EnsureTokens(sctx, p.readKeys, req.tokens)
+		err := e.st.EnsureTokens(sctx, req.tokenKeys, req.tokens)
 		cancel()
 		if err != nil {
 			return e.storeFailedRead(ctx, p, next, err)
@@ -85,27 +93,55 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 var tokenPool = sync.Pool{New: func() any { s := make([]uint64, 0, 8); return &s }}
 
 // lookup fetches the entry and the tokens in one round trip. It returns the entry, decoded and as
-// stored, when it is valid: decodable, and recorded with the current generation tokens (whatever its
-// age).
-func (e *engine) lookup(ctx context.Context, p *plan, key string, tokens []uint64) (*codec.Entry, []byte, error) {
+// stored (nil for a row entry), when it is valid: decodable, and recorded with the current generation
+// tokens (whatever its age).
+func (e *engine) lookup(ctx context.Context, req *fillReq) (*codec.Entry, []byte, error) {
 	sctx, cancel := e.storeCtx(ctx)
-	b, err := e.st.Fetch(sctx, key, p.readKeys, tokens)
+	ent, b, err := e.fetch(sctx, req, req.tokens)
 	cancel()
-	if err != nil {
+	if err != nil && !errors.Is(err, errCorruptEntry) {
 		return nil, nil, err
 	}
 	e.health.ok()
-	if b == nil {
+	if err != nil {
+		e.corrupt(ctx, req.key, err)
 		return nil, nil, nil
 	}
-	// Decoding before the token check costs a wasted decode only on an entry a write has made stale.
+	if ent == nil {
+		return nil, nil, nil
+	}
+	if !e.opts.testSkipTokenCheck && (!allSet(req.tokens) || !equalTokens(ent.Tokens, req.tokens)) {
+		return nil, nil, nil // written since it was filled: a miss
+	}
+	return ent, b, nil
+}
+
+// errCorruptEntry marks a fetched entry that does not decode; the error it wraps says why.
+var errCorruptEntry = errors.New("cachedsql: entry does not decode")
+
+// fetch reads the entry of req and the current values of req.tokenKeys into tokens, in one round
+// trip, and decodes the entry (nil when missing). Decoding before the token check costs a wasted decode
+// only on an entry a write has made stale. A value that does not decode is reported as errCorruptEntry
+// joined with the decoding error.
+func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*codec.Entry, []byte, error) {
+	if req.guard != "" {
+		fields, err := e.st.FetchHash(ctx, req.key, req.tokenKeys, tokens)
+		if err != nil || fields == nil {
+			return nil, nil, err
+		}
+		ent, err := codec.DecodeRow(fields)
+		if err != nil {
+			return nil, nil, errors.Join(errCorruptEntry, err)
+		}
+		return ent, nil, nil
+	}
+	b, err := e.st.Fetch(ctx, req.key, req.tokenKeys, tokens)
+	if err != nil || b == nil {
+		return nil, nil, err
+	}
 	ent, err := codec.Decode(b)
 	if err != nil {
-		e.corrupt(ctx, key, err)
-		return nil, nil, nil
-	}
-	if !e.opts.testSkipTokenCheck && (!allSet(tokens) || !equalTokens(ent.Tokens, tokens)) {
-		return nil, nil, nil // written since it was filled: a miss
+		return nil, nil, errors.Join(errCorruptEntry, err)
 	}
 	return ent, b, nil
 }
@@ -156,33 +192,55 @@ func equalTokens(a, b []uint64) bool {
 }
 
 // fill encodes a complete result and stores it for its TTL plus the rule's stale windows. It returns
-// the encoding, or nil when the result cannot be reproduced exactly or is over max_bytes (it is then
-// neither stored nor shared).
-func (e *engine) fill(ctx context.Context, p *plan, key string, ent *codec.Entry, ttl time.Duration) []byte {
+// the encoding and whether it stored it; the encoding is nil when the result cannot be reproduced
+// exactly or is over max_bytes (it is then neither stored nor shared).
+func (e *engine) fill(ctx context.Context, p *plan, req *fillReq, ent *codec.Entry) ([]byte, bool) {
 	b, err := codec.Encode(nil, ent)
 	if err != nil {
 		e.skipFill(ctx, p, "value not encodable")
-		return nil
+		return nil, false
 	}
 	if max := p.rule.MaxBytes; max > 0 && len(b) > max {
 		e.skipFill(ctx, p, "result over max_bytes")
-		return nil
+		return nil, false
 	}
 	if len(ent.Rows) == 0 && p.rule.SkipEmpty {
 		e.skipFill(ctx, p, "empty result")
-		return b
+		return b, false
+	}
+	var fields []string
+	if req.guard != "" {
+		if len(ent.Rows) != 1 {
+			e.skipFill(ctx, p, "key matched several rows")
+			return b, false
+		}
+		if fields, err = codec.EncodeRow(ent); err != nil {
+			e.skipFill(ctx, p, "value not encodable")
+			return b, false
+		}
 	}
 	// The fill outlives a caller that has gone away: the rows were read in full, storing them is cheap.
 	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
-	sttl := storeTTL(p.rule, ttl)
+	sttl := storeTTL(p.rule, req.ttl)
 	index, indexTTL := e.ruleIndex(p.rule, sttl)
-	err = e.st.SetIndexed(sctx, key, b, sttl, index, indexTTL)
+	stored, n := true, len(b)
+	if req.guard == "" {
+		err = e.st.SetIndexed(sctx, req.key, b, sttl, index, indexTTL)
+	} else {
+		stored, n, err = e.storeRow(sctx, req, fields, sttl, index, indexTTL)
+	}
 	cancel()
 	if err != nil {
 		e.storeFailed(ctx, "set", err)
-		return b
+		return b, false
 	}
 	e.health.ok()
-	e.filled(ctx, p, len(b))
-	return b
+	if !stored {
+		// The row was written (and its token replaced) since this fill read its tokens: the writer's
+		// own fill, or the next read, stores the newer image.
+		e.skipFill(ctx, p, "row written meanwhile")
+		return b, false
+	}
+	e.filled(ctx, p, n)
+	return b, true
 }

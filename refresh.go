@@ -49,10 +49,11 @@ type background struct {
 type hotKey struct {
 	p       *plan
 	args    []any
-	hits    atomic.Int64 // since the entry was last filled
-	fed     atomic.Int64 // since the last feed of the rule's hot set
-	expires atomic.Int64 // Unix ns of the entry's expiry, as last seen
-	delta   atomic.Int64 // the entry's measured query time
+	nargs   []driver.NamedValue // args as the driver got them, for write-through on a parent connection
+	hits    atomic.Int64        // since the entry was last filled
+	fed     atomic.Int64        // since the last feed of the rule's hot set
+	expires atomic.Int64        // Unix ns of the entry's expiry, as last seen
+	delta   atomic.Int64        // the entry's measured query time
 }
 
 func (bg *background) init() {
@@ -141,9 +142,21 @@ func sqlArgs(args []driver.NamedValue) []any {
 	return out
 }
 
+// copyArgs copies a statement's driver arguments, and their []byte values.
+func copyArgs(args []driver.NamedValue) []driver.NamedValue {
+	out := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		if b, ok := a.Value.([]byte); ok && b != nil {
+			a.Value = append([]byte(nil), b...)
+		}
+		out[i] = a
+	}
+	return out
+}
+
 // touchHot counts a hit of an entry of a refresh_ahead rule.
 func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.NamedValue) {
-	if !p.rule.RefreshAhead {
+	if !p.rule.RefreshAhead && !(p.rule.WriteThrough && p.row == nil) {
 		return
 	}
 	bg := &e.bg
@@ -152,7 +165,7 @@ func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.N
 		if bg.hotCount.Load() >= maxHotKeys {
 			return
 		}
-		hk := &hotKey{p: p, args: sqlArgs(args)}
+		hk := &hotKey{p: p, args: sqlArgs(args), nargs: copyArgs(args)}
 		if v, ok = bg.hot.LoadOrStore(key, hk); !ok {
 			bg.hotCount.Add(1)
 			bg.scanOnce.Do(e.startScanner)
@@ -266,7 +279,7 @@ func (e *engine) scanHot() {
 		case now >= exp:
 			e.bg.hot.Delete(k)
 			e.bg.hotCount.Add(-1)
-		case exp-now <= int64(refreshMargin(hk.p.rule, time.Duration(hk.delta.Load()))) &&
+		case hk.p.rule.RefreshAhead && exp-now <= int64(refreshMargin(hk.p.rule, time.Duration(hk.delta.Load()))) &&
 			hk.hits.Load() >= int64(hk.p.rule.HotHits):
 			hk.hits.Store(0)
 			e.refreshArgs(hk.p, k.(string), hk.args)

@@ -22,6 +22,8 @@ const (
 	defaultLockWait = time.Second
 	defaultBeta     = 1.0
 	defaultHotHits  = 8
+
+	defaultWriteThroughLimit = 16
 )
 
 // Rule says whether and how one kind of read is cached. The zero value of
@@ -89,6 +91,33 @@ type Rule struct {
 	// RefreshAhead. Zero means 8.
 	HotHits int
 
+	// Row rules and write-through (see the package doc, "Row rules").
+
+	// Key makes the rule a row rule: the columns of a primary key or another
+	// unique key of the one table the statement reads. The rule must give its
+	// statement in Match.SQL, a lookup of that table whose WHERE compares
+	// each key column for equality with an argument or a literal; loading
+	// fails otherwise, saying why. A row rule's entry is the row, stored as a
+	// hash, and only writes to that row (or writes that cannot be pinned to
+	// rows) invalidate it. A lookup that finds no row is not cached.
+	Key []string
+
+	// WriteThrough makes writes update the cache before they return instead
+	// of only invalidating it. For a row rule, a write pinned to key values
+	// re-reads those rows on the writer's connection after the write (after
+	// Commit in a transaction) and stores them, so the next read is a hit
+	// with the new values. For any other rule, the rule's hottest entries
+	// that read a written table (at most WriteThroughLimit, from the rule's
+	// hot set) are recomputed the same way; the rest are only invalidated.
+	WriteThrough bool
+
+	// WriteThroughLimit bounds the entries of a result-set rule that one
+	// write recomputes. Zero means 16; negative is an error.
+	WriteThroughLimit int
+
+	// row is the lookup shape of a row rule's statement.
+	row *rowShape
+
 	// file and line locate the rule in a rule file, for messages.
 	file string
 	line int
@@ -139,6 +168,22 @@ type Match struct {
 	// Default matches every cacheable read. It must be the only condition,
 	// and no rule may follow a default rule.
 	Default bool
+
+	// SQL is a statement: the rule matches statements that normalize to the
+	// same text (so whitespace, comments and keyword case may differ). It
+	// must be a cacheable read. Row rules (Rule.Key) match this way.
+	SQL string
+}
+
+// rowShape is what a row rule knows of its statement.
+type rowShape struct {
+	table string
+	// key are the key columns as keying spells them, sorted; vals holds the statement's value for
+	// each, in key order.
+	key  []string
+	vals []keying.Value
+	// lookup is the whole equality shape, for mapping write values onto the statement's arguments.
+	lookup *keying.Lookup
 }
 
 // Rules is a validated, ordered set of rules. The first rule that matches a
@@ -152,6 +197,7 @@ type Rules struct {
 type compiledRule struct {
 	rule Rule
 	re   *regexp.Regexp
+	fp   string   // fingerprint of Match.SQL
 	any  []string // TablesAny, lower-cased and unqualified
 	all  []string // TablesAll, lower-cased and unqualified
 }
@@ -165,6 +211,7 @@ func NewRules(rules ...Rule) (*Rules, error) {
 		ds[i].rule = r
 		ds[i].rule.Match.TablesAny = slices.Clone(r.Match.TablesAny)
 		ds[i].rule.Match.TablesAll = slices.Clone(r.Match.TablesAll)
+		ds[i].rule.Key = slices.Clone(r.Key)
 	}
 	return build(ds, nil)
 }
@@ -204,6 +251,7 @@ func (rs *Rules) All() []Rule {
 		out[i] = rs.rules[i].rule
 		out[i].Match.TablesAny = slices.Clone(out[i].Match.TablesAny)
 		out[i].Match.TablesAll = slices.Clone(out[i].Match.TablesAll)
+		out[i].Key = slices.Clone(out[i].Key)
 	}
 	return out
 }
@@ -217,6 +265,8 @@ func (c *compiledRule) matches(st *keying.Statement) bool {
 	case m.QueryName != "" && m.QueryName != st.Name:
 		return false
 	case m.Fingerprint != "" && m.Fingerprint != st.Fingerprint:
+		return false
+	case c.fp != "" && c.fp != st.Fingerprint:
 		return false
 	case len(c.any) > 0 && !slices.ContainsFunc(c.any, func(t string) bool { return slices.Contains(st.Reads, t) }):
 		return false
@@ -419,8 +469,15 @@ func compileRule(r Rule) (compiledRule, []problem) {
 		r.MaxBytes = defaultMaxBytes
 	}
 	probs = append(probs, fillStampede(&r)...)
+	switch {
+	case r.WriteThroughLimit < 0:
+		probs = append(probs, problem{"write_through_limit", "write_through_limit must not be negative"})
+	case r.WriteThroughLimit == 0:
+		r.WriteThroughLimit = defaultWriteThroughLimit
+	}
 	c := compiledRule{rule: r}
 	probs = append(probs, c.compileMatch()...)
+	probs = append(probs, c.compileRow()...)
 	return c, probs
 }
 
@@ -459,7 +516,7 @@ func (c *compiledRule) compileMatch() []problem {
 	m := &c.rule.Match
 	var probs []problem
 	others := m.QueryName != "" || m.Fingerprint != "" || m.Regexp != "" ||
-		len(m.TablesAny) > 0 || len(m.TablesAll) > 0
+		len(m.TablesAny) > 0 || len(m.TablesAll) > 0 || m.SQL != ""
 	switch {
 	case m.Default && others:
 		probs = append(probs, problem{"match", "default cannot be combined with other conditions"})
@@ -477,6 +534,17 @@ func (c *compiledRule) compileMatch() []problem {
 			probs = append(probs, problem{"match.regexp", msg})
 		}
 		c.re = re
+	}
+	if m.SQL != "" {
+		st := keying.Analyze(m.SQL)
+		if st.Kind != keying.KindRead || !st.Cacheable {
+			why := st.Reason
+			if why == "" {
+				why = st.Kind.String()
+			}
+			probs = append(probs, problem{"match.sql", "not a cacheable read: " + why})
+		}
+		c.fp = st.Fingerprint
 	}
 	var p []problem
 	c.any, p = tableSet("tables_any", m.TablesAny)
@@ -504,4 +572,48 @@ func tableSet(field string, names []string) ([]string, []problem) {
 		}
 	}
 	return out, probs
+}
+
+// compileRow checks the row rule settings and learns the shape of a row rule's statement.
+func (c *compiledRule) compileRow() []problem {
+	r := &c.rule
+	if len(r.Key) == 0 {
+		return nil
+	}
+	if r.Match.SQL == "" {
+		return []problem{{"key", "a row rule (key) must give its statement in match.sql"}}
+	}
+	lk, why := keying.Analyze(r.Match.SQL).Lookup()
+	if lk == nil {
+		return []problem{{"key", "match.sql is not a lookup of one row by key: " + why}}
+	}
+	var probs []problem
+	shape := &rowShape{table: lk.Table, lookup: lk}
+	for _, k := range r.Key {
+		i := slices.Index(lk.Columns, k)
+		if i < 0 {
+			i = slices.Index(lk.Columns, strings.ToLower(k))
+		}
+		if i < 0 {
+			msg := fmt.Sprintf("key column %q is not compared for equality with a value in the WHERE of match.sql", k)
+			if len(lk.Columns) > 0 {
+				msg += " (it compares " + strings.Join(lk.Columns, ", ") + ")"
+			}
+			probs = append(probs, problem{"key", msg})
+			continue
+		}
+		if !slices.Contains(shape.key, lk.Columns[i]) {
+			shape.key = append(shape.key, lk.Columns[i])
+		}
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	slices.Sort(shape.key)
+	for _, k := range shape.key {
+		shape.vals = append(shape.vals, lk.Values[slices.Index(lk.Columns, k)])
+	}
+	r.row = shape
+	r.SkipEmpty = true // a row rule never caches the absence of a row (see Key)
+	return nil
 }

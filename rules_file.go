@@ -418,6 +418,19 @@ var ruleFields = []field[Rule]{
 	}},
 	{name: "refresh_ahead", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return boolValue(n, &r.RefreshAhead) }},
 	{name: "hot_hits", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return countValue(n, &r.HotHits) }},
+	{name: "key", set: func(_ *decoder, n *yaml.Node, r *Rule) error {
+		if err := stringsValue(n, &r.Key); err != nil {
+			return err
+		}
+		if len(r.Key) == 0 {
+			return errors.New("want at least one column")
+		}
+		return nil
+	}},
+	{name: "write_through", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return boolValue(n, &r.WriteThrough) }},
+	{name: "write_through_limit", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error {
+		return countValue(n, &r.WriteThroughLimit)
+	}},
 }
 
 // defaultFields are the rule settings allowed under "defaults:".
@@ -439,6 +452,7 @@ var matchFields = []field[Match]{
 	{name: "tables_any", set: func(_ *decoder, n *yaml.Node, m *Match) error { return stringsValue(n, &m.TablesAny) }},
 	{name: "tables_all", set: func(_ *decoder, n *yaml.Node, m *Match) error { return stringsValue(n, &m.TablesAll) }},
 	{name: "default", set: func(_ *decoder, n *yaml.Node, m *Match) error { return boolValue(n, &m.Default) }},
+	{name: "sql", set: func(_ *decoder, n *yaml.Node, m *Match) error { return stringValue(n, &m.SQL) }},
 }
 
 // scalar returns an error unless n is a scalar with the given tag.

@@ -1,12 +1,14 @@
 package cachedsql_test
 
 import (
+	"cmp"
 	"errors"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,6 +45,10 @@ func checkRules(t *testing.T, rs *cachedsql.Rules, want []ruleWant) {
 			g.StaleWhileRevalidate != w.StaleWhileRevalidate || g.StaleIfError != w.StaleIfError ||
 			g.RefreshAhead != w.RefreshAhead || g.HotHits != w.HotHits {
 			t.Errorf("rule %d stampede settings: got %+v, want %+v", i, g, w)
+		}
+		if !slices.Equal(g.Key, w.Key) || g.WriteThrough != w.WriteThrough ||
+			g.WriteThroughLimit != cmp.Or(w.WriteThroughLimit, 16) {
+			t.Errorf("rule %d row settings: got %+v, want %+v", i, g, w)
 		}
 		if !reflect.DeepEqual(g.Match, w.Match) {
 			t.Errorf("rule %d match: got %+v, want %+v", i, g.Match, w.Match)
@@ -92,6 +98,13 @@ func TestLoadRulesGood(t *testing.T) {
 		{cachedsql.Rule{Name: "prices", Match: cachedsql.Match{QueryName: "GetPrice"},
 			TTL: time.Minute, MaxRows: 10000, MaxBytes: 1 << 20, LockWait: 250 * time.Millisecond, Beta: 2.5,
 			StaleIfError: time.Hour}, "prices (" + at("40-stampede.yaml", 16) + ")"},
+		{cachedsql.Rule{Name: "account", Match: cachedsql.Match{SQL: "SELECT id, owner, balance FROM accounts WHERE id = $1"},
+			Key: []string{"id"}, WriteThrough: true, TTL: time.Minute, SkipEmpty: true, MaxRows: 10000, MaxBytes: 1 << 20},
+			"account (" + at("50-rows.yaml", 4) + ")"},
+		{cachedsql.Rule{Name: "membership", Match: cachedsql.Match{SQL: "SELECT role FROM members\nWHERE org_id = $1 AND user_id = $2\n"},
+			Key: []string{"org_id", "user_id"}, TTL: 10 * time.Minute, SkipEmpty: true, MaxRows: 10000, MaxBytes: 1 << 20}, ""},
+		{cachedsql.Rule{Name: "prices-list", Match: cachedsql.Match{TablesAny: []string{"prices"}},
+			WriteThrough: true, WriteThroughLimit: 8, TTL: time.Minute, MaxRows: 10000, MaxBytes: 1 << 20}, ""},
 		{cachedsql.Rule{Name: "daily-sales", Match: cachedsql.Match{TablesAll: []string{"orders", "order_items"}, Regexp: "group by"},
 			TTL: time.Hour, MaxRows: -1, MaxBytes: 8e6}, "daily-sales (" + at("reports/20-reports.yaml", 3) + ")"},
 		{cachedsql.Rule{Name: "top-customers", Match: cachedsql.Match{Fingerprint: "0123456789abcdef0123456789abcdef"},

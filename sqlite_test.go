@@ -26,7 +26,14 @@ func cacheAll(t testing.TB) *cachedsql.Rules {
 // openSQLite opens one SQLite file twice: bare, and through the wrapper with opts (rules default to cacheAll).
 func openSQLite(t testing.TB, opts cachedsql.Options) (bare, db *sql.DB) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "test.db")
+	_, bare, db = openSQLitePath(t, opts)
+	return bare, db
+}
+
+// openSQLitePath is openSQLite that also returns the file's path.
+func openSQLitePath(t testing.TB, opts cachedsql.Options) (path string, bare, db *sql.DB) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "test.db")
 	if opts.Rules == nil {
 		opts.Rules = cacheAll(t)
 	}
@@ -44,7 +51,7 @@ func openSQLite(t testing.TB, opts cachedsql.Options) (bare, db *sql.DB) {
 	mustExec(t, bare, `INSERT INTO users VALUES (1, 'ann', 1.5, '2001-02-03 04:05:06', x'0102'), (2, 'bob', NULL, NULL, x''), (3, 'cy', -0.0, '1999-12-31 23:59:59', NULL)`)
 	mustExec(t, bare, `CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, total INTEGER)`)
 	mustExec(t, bare, `INSERT INTO orders VALUES (1, 1, 10), (2, 1, 20), (3, 2, 5)`)
-	return bare, db
+	return path, bare, db
 }
 
 func mustExec(t testing.TB, db interface {

@@ -41,12 +41,24 @@ type loaded struct {
 	// stale: ent is a copy past its TTL, served under the rule's stale windows for staleWhy.
 	stale    bool
 	staleWhy staleReason
+	// stored: the load stored its result.
+	stored bool
 }
 
 // found is what a lookup learnt about an entry whose generation tokens are current.
 type found struct {
 	ent *codec.Entry
-	b   []byte
+	// b is the entry as stored; nil for a row entry (stored as a hash).
+	b []byte
+}
+
+// encoded returns the entry's encoding, which a shared load hands to the callers that waited for it.
+func (f *found) encoded() []byte {
+	if f.b == nil {
+		// A row entry: encoded from its fields (they decoded, so they encode).
+		f.b, _ = codec.Encode(nil, f.ent)
+	}
+	return f.b
 }
 
 // age classifies a valid entry at now.
@@ -98,15 +110,23 @@ func storeTTL(r *Rule, ttl time.Duration) time.Duration {
 
 // fillReq describes one miss to load.
 type fillReq struct {
-	key    string
-	tokens []uint64 // read before the query: recorded in the entry
-	ttl    time.Duration
+	key string
+	// tokenKeys name the generation tokens the entry records; tokens holds their values, read before
+	// the query.
+	tokenKeys []string
+	tokens    []uint64
+	// guard is set for a row entry: the key of the row's token (the last of tokenKeys). The entry is
+	// stored only while that token still has the value read before the query, so that of two fills
+	// of one row the one made after the later write wins.
+	guard string
+	ttl   time.Duration
 	// stale is a valid copy past its TTL, for the rule's stale windows; current is the fresh copy an
 	// early recompute replaces (served if another process is already recomputing it).
 	stale, current *found
 	// force skips the re-check of the cache (WithRefresh, refreshes); bg is a background refresh,
-	// which never waits for another filler.
-	force, bg bool
+	// which never waits for another filler; noLease (write-through) neither takes nor waits for a
+	// lease: it must fill after its write, whoever else is filling.
+	force, bg, noLease bool
 }
 
 // loadShared is a miss under stampede control.
@@ -171,46 +191,52 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 	// database for an entry that is now there.
 	// An early recompute (req.current) skips it: the entry it replaces is still fresh.
 	if !req.force && req.current == nil {
-		if f := e.recheck(ctx, p, req.key); f != nil {
-			return &loaded{b: f.b, ent: f.ent}, nil
+		if f := e.recheck(ctx, p, req); f != nil {
+			return &loaded{b: f.encoded(), ent: f.ent}, nil
 		}
 	}
-	lease, held := e.acquireLease(ctx, p, req.key)
-	if !held && !p.rule.NoLease {
+	var lease lockstore.Lease
+	held := false
+	if !req.noLease {
+		lease, held = e.acquireLease(ctx, p, req.key)
+	}
+	if !held && !p.rule.NoLease && !req.noLease {
 		switch {
 		case req.current != nil: // an early recompute that another process is doing: keep serving
-			return &loaded{b: req.current.b, ent: req.current.ent}, nil
+			return &loaded{b: req.current.encoded(), ent: req.current.ent}, nil
 		case req.bg: // a refresh that another process is doing
 			return nil, errNotShared
 		}
-		if f := e.waitForFill(ctx, p, req.key); f != nil {
-			return &loaded{b: f.b, ent: f.ent}, nil
-		}
-		if e.staleUsable(req.stale, max(p.rule.StaleIfError, p.rule.StaleWhileRevalidate)) {
-			return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true, staleWhy: staleWaited}, nil
+		f, l, took := e.waitForFill(ctx, p, req)
+		switch {
+		case f != nil:
+			return &loaded{b: f.encoded(), ent: f.ent}, nil
+		case took:
+			lease, held = l, true
+		case e.staleUsable(req.stale, max(p.rule.StaleIfError, p.rule.StaleWhileRevalidate)):
+			return &loaded{ent: req.stale.ent, b: req.stale.encoded(), stale: true, staleWhy: staleWaited}, nil
 		}
 	}
 	if held {
 		defer e.releaseLease(ctx, lease)
 	}
-	res, err := e.query(ctx, p, req.key, req.tokens, req.ttl, next)
+	res, err := e.query(ctx, p, req, next)
 	if err != nil && !errors.Is(err, errNotShared) && e.staleUsable(req.stale, p.rule.StaleIfError) {
-		return &loaded{ent: req.stale.ent, b: req.stale.b, stale: true, staleWhy: staleIfError}, nil
+		return &loaded{ent: req.stale.ent, b: req.stale.encoded(), stale: true, staleWhy: staleIfError}, nil
 	}
 	return res, err
 }
 
 // recheck looks the entry up again; it returns it only if it is valid and fresh.
-func (e *engine) recheck(ctx context.Context, p *plan, key string) *found {
-	tokens := make([]uint64, len(p.readKeys))
+func (e *engine) recheck(ctx context.Context, p *plan, req *fillReq) *found {
+	tokens := make([]uint64, len(req.tokenKeys))
 	sctx, cancel := e.storeCtx(ctx)
-	b, err := e.st.Fetch(sctx, key, p.readKeys, tokens)
+	ent, b, err := e.fetch(sctx, req, tokens)
 	cancel()
-	if err != nil || b == nil {
+	if err != nil || ent == nil {
 		return nil
 	}
-	ent, err := codec.Decode(b)
-	if err != nil || !allSet(tokens) || !equalTokens(ent.Tokens, tokens) || !e.now().Before(ent.Expires) {
+	if !allSet(tokens) || !equalTokens(ent.Tokens, tokens) || !e.now().Before(ent.Expires) {
 		return nil
 	}
 	return &found{ent: ent, b: b}
@@ -252,31 +278,46 @@ func (e *engine) releaseLease(ctx context.Context, l lockstore.Lease) {
 	}
 }
 
-// waitForFill polls for another process's fill, bounded by the rule's LockWait and ctx.
-func (e *engine) waitForFill(ctx context.Context, p *plan, key string) *found {
+// waitForFill polls for another process's fill, bounded by the rule's LockWait and ctx. Between polls
+// that find no valid entry it tries to take the lease: once the other filler has released it (its fill
+// was made invalid by a write meanwhile, or it failed), waiting longer is pointless, and this caller
+// fills instead, holding the lease. It returns the entry found, or the lease taken.
+func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq) (*found, lockstore.Lease, bool) {
 	if p.rule.LockWait <= 0 {
-		return nil
+		return nil, lockstore.Lease{}, false
 	}
 	e.stats.leaseWaited.Add(1)
 	start := time.Now()
 	var f *found
+	var lease lockstore.Lease
+	took := false
 	ok, _ := lockstore.Poll(ctx, e.backoff, p.rule.LockWait, func(ctx context.Context) (bool, error) {
-		f = e.recheck(ctx, p, key)
-		return f != nil, nil
+		if f = e.recheck(ctx, p, req); f != nil {
+			return true, nil
+		}
+		ttl := lockstore.LeaseTTL(time.Duration(p.delta.Load()), 0, 0)
+		sctx, cancel := e.storeCtx(ctx)
+		l, got, err := e.leases.Acquire(sctx, e.leaseKey(req.key), ttl)
+		cancel()
+		if err == nil && got {
+			lease, took = l, true
+			e.stats.leaseAcquired.Add(1)
+		}
+		return took, nil
 	})
-	if !ok {
+	switch {
+	case !ok:
 		e.stats.leaseWaitTimeouts.Add(1)
 		e.observeStampede(ctx, p, LeaseWaitTimedOut, time.Since(start))
-		return nil
+	case f != nil:
+		e.observeStampede(ctx, p, LeaseWaited, time.Since(start))
 	}
-	e.observeStampede(ctx, p, LeaseWaited, time.Since(start))
-	return f
+	return f, lease, took
 }
 
 // query runs the statement on this connection and reads the whole result, up to the rule's caps,
 // then stores it.
-func (e *engine) query(ctx context.Context, p *plan, key string, tokens []uint64, ttl time.Duration,
-	next wrap.QueryFunc) (*loaded, error) {
+func (e *engine) query(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc) (*loaded, error) {
 	// The rows of a result that cannot be shared outlive the load: they go on serving the caller that
 	// ran it. So the query runs on a context of its own that follows ctx only while the load runs.
 	qctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -289,7 +330,7 @@ func (e *engine) query(ctx context.Context, p *plan, key string, tokens []uint64
 		stop()
 		return nil, err
 	}
-	rec := newRecorder(p, tokens, rows)
+	rec := newRecorder(p, req.tokens, rows)
 	readErr := rec.read()
 	if readErr != nil {
 		rec.fail("query error")
@@ -313,12 +354,12 @@ func (e *engine) query(ctx context.Context, p *plan, key string, tokens []uint64
 	rec.ent.Delta = e.now().Sub(start)
 	p.delta.Store(int64(rec.ent.Delta))
 	rec.ent.Created = e.now()
-	rec.ent.Expires = rec.ent.Created.Add(ttl)
+	rec.ent.Expires = rec.ent.Created.Add(req.ttl)
 	hook(e.opts.test.beforeFill)
-	b := e.fill(ctx, p, key, &rec.ent, ttl)
+	b, stored := e.fill(ctx, p, req, &rec.ent)
 	if b == nil {
 		// Not storable (not encodable, or over max_bytes): only this caller gets the rows.
 		return &loaded{ent: &rec.ent}, errNotShared
 	}
-	return &loaded{b: b, ent: &rec.ent}, nil
+	return &loaded{b: b, ent: &rec.ent, stored: stored}, nil
 }

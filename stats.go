@@ -89,6 +89,9 @@ type Stats struct {
 	EarlyRecomputes uint64
 	// Refreshes counts background refreshes (stale_while_revalidate and refresh_ahead) that completed.
 	Refreshes uint64
+	// WriteThroughs counts entries that writes stored before returning (rules with WriteThrough);
+	// WriteThroughFailures counts write-through reads that failed, leaving their entries invalidated.
+	WriteThroughs, WriteThroughFailures uint64
 	// StaleServed counts copies served past their TTL, by reason: "revalidate", "database error",
 	// "lock wait".
 	StaleServed map[string]uint64
@@ -121,7 +124,9 @@ type stats struct {
 	shared, early, refreshes       atomic.Uint64
 	leaseAcquired, leaseContended  atomic.Uint64
 	leaseWaited, leaseWaitTimeouts atomic.Uint64
-	stale                          [numStaleReasons]atomic.Uint64
+
+	writeThroughs, writeThroughFailures atomic.Uint64
+	stale                               [numStaleReasons]atomic.Uint64
 }
 
 func (s *stats) init(rs *Rules) {
@@ -162,6 +167,8 @@ func (s *stats) snapshot(e *engine) Stats {
 		LeaseWaitTimeouts:    s.leaseWaitTimeouts.Load(),
 		EarlyRecomputes:      s.early.Load(),
 		Refreshes:            s.refreshes.Load(),
+		WriteThroughs:        s.writeThroughs.Load(),
+		WriteThroughFailures: s.writeThroughFailures.Load(),
 		StaleServed:          make(map[string]uint64),
 	}
 	for i := range numStaleReasons {
@@ -356,6 +363,8 @@ type control struct {
 	ttl             time.Duration
 	// background marks the refresher's own reads: they never wait for another filler.
 	background bool
+	// writeThrough marks the reads of write-through: they take no lease.
+	writeThrough bool
 }
 
 type controlKey struct{}

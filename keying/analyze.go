@@ -54,6 +54,8 @@ type Statement struct {
 	// session alone), and calls of set_config (pg: SELECT set_config('search_path', …)).
 	ChangesSession bool
 
+	pins *Pins // see Pins
+
 	sum [32]byte // SHA-256 of Normalized; valid when hasSum
 	has bool
 }
@@ -103,6 +105,7 @@ func Analyze(query string) *Statement {
 	st.Multi = len(segs) > 1
 
 	classify(st, lx, segs)
+	st.pins = pinsOf(st, lx, segs)
 	return st
 }
 

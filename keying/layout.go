@@ -18,6 +18,10 @@ const DefaultNamespace = "cachedsql"
 //	<ns>:t:<db8>:<table>                        a table's generation token
 //	<ns>:e:<db8>                                the namespace epoch
 //	<ns>:log:<db8>                              the recent invalidations (a list)
+//	<ns>:r:<db8>:{<row 32 hex>}                 a row's generation token (RowToken)
+//	<ns>:r:<db8>:{<row>}:<fp 16 hex>:<32 hex>   a cached row entry (RowEntry)
+//	<ns>:t:<db8>:<table>:k:<16 hex>             the token of a table's row entries keyed by one column set (KeyedToken)
+//	<ns>:ks:<db8>:<table>                       the column sets a table's row entries are keyed by (Keysets, a set)
 //
 // The caching layer adds, under the same prefix and outside this type: <ns>:l:… fill leases,
 // <ns>:h:<rule> a rule's hot entries (a sorted set), and <ns>:k:<rule>:<bucket> a rule's live
@@ -109,17 +113,7 @@ const entryDomain = "cachedsql entry v1\x00"
 // from Normalized) is there for people and tools reading keys. Entry
 // allocates once.
 func (l Layout) Entry(st *Statement, args Hash) string {
-	normSum := st.sum
-	if !st.has { // a Statement not made by Analyze
-		normSum = sha256.Sum256([]byte(st.Normalized))
-	}
-	var in [len(entryDomain) + 32 + 32 + len(Hash{})]byte
-	n := copy(in[:], entryDomain)
-	n += copy(in[n:], l.idSum[:])
-	n += copy(in[n:], normSum[:])
-	copy(in[n:], args[:])
-	sum := sha256.Sum256(in[:])
-
+	normSum, sum := l.entrySum(st, args)
 	var tail [16 + 1 + 32]byte // fingerprint prefix, ":", entry hash
 	hex.Encode(tail[:16], normSum[:8])
 	tail[16] = ':'

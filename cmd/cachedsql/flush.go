@@ -141,15 +141,27 @@ func flushSet(ctx context.Context, rdb *redis.Client, key string) (int64, error)
 	return n, nil
 }
 
-// flushTable replaces the generation token of table in the database that drv and dsn name.
+// flushTable replaces the generation token of table in the database that drv and dsn name, and the
+// tokens of its row entries under every key column set registered in the store.
 func flushTable(ctx context.Context, rdb *redis.Client, ns, drv, dsn, table string, out io.Writer) error {
 	if keying.Private(drv, dsn) {
 		return fmt.Errorf("flush: %s is private to one process: its cache cannot be reached", dsn)
 	}
 	l := keying.NewLayout(ns, cachedsql.IdentityOf(drv, dsn))
 	name := keying.TableName(table)
+	st := store.NewRedis(rdb)
+	sets, err := st.IndexMembers(ctx, l.Keysets(name))
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	keys := []string{l.Token(name)}
+	for _, m := range sets {
+		if cols, ok := keying.ParseKeysetName(m); ok {
+			keys = append(keys, l.KeyedToken(name, cols))
+		}
+	}
 	entry := store.LogEntry{Time: time.Now().UTC(), Cause: "cachedsql flush -table", Tables: []string{name}}
-	if err := store.NewRedis(rdb).BumpAndLog(ctx, []string{l.Token(name)}, l.Log(), entry); err != nil {
+	if err := st.BumpAndLog(ctx, keys, l.Log(), entry); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
 	fmt.Fprintf(out, "invalidated table %s (%s)\n", name, l.Token(name))

@@ -150,13 +150,16 @@ func (r *reader) header(e *Entry, buf []uint64) {
 }
 
 // bodyDecoder reads the columns and rows of a body; strings and []byte values
-// are taken in order from the two heaps.
+// are taken in order from the two heaps. With inline set, there are no heaps:
+// the bytes of each string and []byte follow the fixed part of their value in
+// the reader (the layout of one hash field, see [EncodeRow]).
 type bodyDecoder struct {
 	reader
 	str    string // immutable: every decoded string is a substring of it
 	strOff int
 	bin    []byte // every decoded []byte is a full slice expression of it
 	binOff int
+	inline bool
 }
 
 // decodeBody decodes an uncompressed body into blk. When body is private to
@@ -197,6 +200,9 @@ func (d *bodyDecoder) takeString(n uint64) string {
 	if d.err != nil {
 		return ""
 	}
+	if d.inline {
+		return string(d.takeInline(n))
+	}
 	if n > uint64(len(d.str)-d.strOff) {
 		d.fail("string of %d bytes exceeds the %d left", n, len(d.str)-d.strOff)
 		return ""
@@ -209,12 +215,25 @@ func (d *bodyDecoder) takeBytes(n uint64) []byte {
 	if d.err != nil {
 		return nil
 	}
+	if d.inline {
+		return d.takeInline(n)
+	}
 	if n > uint64(len(d.bin)-d.binOff) {
 		d.fail("[]byte of %d bytes exceeds the %d left", n, len(d.bin)-d.binOff)
 		return nil
 	}
 	d.binOff += int(n)
 	return d.bin[d.binOff-int(n) : d.binOff : d.binOff]
+}
+
+// takeInline returns the next n bytes of the reader, capacity clipped.
+func (d *bodyDecoder) takeInline(n uint64) []byte {
+	if n > uint64(d.remaining()) {
+		d.fail("%d bytes needed at offset %d, %d left", n, d.off, d.remaining())
+		return nil
+	}
+	p := d.fixed(int(n))
+	return p[:n:n]
 }
 
 // minColumnLen is the smallest encoding of a column: three lengths, the bits and
@@ -355,8 +374,11 @@ func (d *bodyDecoder) timeValue() time.Time {
 		}
 		return t.In(loc)
 	case locFixed:
-		name := d.takeString(d.uvarint())
+		// The offset is read before the name is taken: in the inline layout
+		// the name's bytes follow the offset.
+		n := d.uvarint()
 		offset := d.signed(math.MinInt32, math.MaxInt32)
+		name := d.takeString(n)
 		return t.In(fixedZone(name, int(offset)))
 	default:
 		d.fail("unknown location kind %d", kind)

@@ -148,5 +148,9 @@ func FuzzRoundTrip(f *testing.F) {
 		if diff := diffEntry(roundTrip(t, want), want); diff != "" {
 			t.Fatal(diff)
 		}
+		want.Rows = want.Rows[:1]
+		if diff := diffEntry(rowRoundTrip(t, want), want); diff != "" {
+			t.Fatalf("EncodeRow, DecodeRow: %s", diff)
+		}
 	})
 }

@@ -3,11 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
-// errWrongTypeIndex reports an index operation on a key that holds a value,
-// as Redis does.
+// errWrongTypeIndex reports a set operation on a key that holds a value, as
+// Redis does.
 var errWrongTypeIndex = errors.New("key holds a value, not an index set")
 
 // SetIndexed implements [Store.SetIndexed] with one pipeline: SET PX, SADD
@@ -36,11 +37,15 @@ func (r *Redis) IndexMembers(ctx context.Context, index string) ([]string, error
 	return cmd.Val(), nil
 }
 
-// indexSet is a set of [Memory.SetIndexed]: member keys and an expiry.
+// indexSet is a set of [Memory.SetIndexed] or [Memory.AddMembers]: members
+// and an expiry.
 type indexSet struct {
 	members map[string]struct{}
-	expires time.Duration // since Memory.base
+	expires time.Duration // since Memory.base; noExpiry for none
 }
+
+// noExpiry is the expiry of a set without TTL.
+const noExpiry = time.Duration(math.MaxInt64)
 
 // SetIndexed implements [Store.SetIndexed]. Index sets do not count toward
 // MaxBytes and are never evicted; an expired one is dropped when next
@@ -59,13 +64,66 @@ func (m *Memory) SetIndexed(ctx context.Context, key string, value []byte, ttl t
 		return wrap("set", errWrongTypeIndex)
 	}
 	m.setLocked(key, value, ttl, now)
-	x := m.indexLocked(index, now)
-	if x == nil {
-		x = &indexSet{members: make(map[string]struct{})}
-		m.mu.index[index] = x
-	}
+	m.addIndexLocked(index, key, indexTTL, now)
+	return nil
+}
+
+// addIndexLocked adds key to the set at index and sets the set's TTL, as SADD
+// and PEXPIRE do. The caller checked that index holds no value or hot set.
+func (m *Memory) addIndexLocked(index, key string, indexTTL, now time.Duration) {
+	x := m.setAtLocked(index, now)
 	x.members[key] = struct{}{}
 	x.expires = now + indexTTL
+}
+
+// setAtLocked returns the live set at key, creating an empty one without
+// TTL when there is none.
+func (m *Memory) setAtLocked(key string, now time.Duration) *indexSet {
+	x := m.indexLocked(key, now)
+	if x == nil {
+		x = &indexSet{members: make(map[string]struct{}), expires: noExpiry}
+		m.mu.index[key] = x
+	}
+	return x
+}
+
+// AddMembers implements [Store.AddMembers] with SADD.
+func (r *Redis) AddMembers(ctx context.Context, key string, members ...string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	args := make([]any, len(members))
+	for i, s := range members {
+		args[i] = s
+	}
+	pipe := r.c.Pipeline()
+	pipe.SAdd(ctx, key, args...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap("add members", err)
+	}
+	return nil
+}
+
+// AddMembers implements [Store.AddMembers]. The set does not count toward
+// MaxBytes and is never evicted; it keeps the TTL that SetIndexed may have
+// given it, and has none otherwise.
+func (m *Memory) AddMembers(ctx context.Context, key string, members ...string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("add members", err)
+	}
+	if len(members) == 0 {
+		return nil
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.getLocked(key, now) != nil || m.hotLocked(key, now) != nil {
+		return wrap("add members", errWrongTypeIndex)
+	}
+	x := m.setAtLocked(key, now)
+	for _, s := range members {
+		x.members[s] = struct{}{}
+	}
 	return nil
 }
 

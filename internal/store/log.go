@@ -3,7 +3,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // LogCap is how many entries an invalidation log keeps: [Store.BumpAndLog]
@@ -40,24 +44,53 @@ func decodeLog(s string) LogEntry {
 // BumpAndLog implements [Store.BumpAndLog] with one pipeline: the SETs of
 // [Redis.Bump], then LPUSH and LTRIM of the log list.
 func (r *Redis) BumpAndLog(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry) error {
-	if len(tokenKeys) == 0 {
-		return nil
-	}
-	v, err := encodeLog(entry)
-	if err != nil {
-		return wrap("bump", err)
+	_, err := r.bumpAndRead(ctx, "bump", tokenKeys, logKey, entry, nil)
+	return err
+}
+
+// BumpAndRead implements [Store.BumpAndRead] with the pipeline of
+// [Redis.BumpAndLog] followed by an SMEMBERS of each set.
+func (r *Redis) BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
+	return r.bumpAndRead(ctx, "bump and read", tokenKeys, logKey, entry, sets)
+}
+
+// bumpAndRead is BumpAndLog and BumpAndRead, whose errors it names op: when
+// there are token keys, a SET of a fresh token at each, LPUSH and LTRIM of
+// the log; then SMEMBERS of each set; all in one pipeline.
+func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
+	if len(tokenKeys) == 0 && len(sets) == 0 {
+		return nil, nil
 	}
 	pipe := r.c.Pipeline()
-	for _, k := range tokenKeys {
-		enc := encodeToken(newToken())
-		pipe.Set(ctx, k, enc[:], 0)
+	if len(tokenKeys) > 0 {
+		v, err := encodeLog(entry)
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		for _, k := range tokenKeys {
+			enc := encodeToken(newToken())
+			pipe.Set(ctx, k, enc[:], 0)
+		}
+		pipe.LPush(ctx, logKey, v)
+		pipe.LTrim(ctx, logKey, 0, LogCap-1)
 	}
-	pipe.LPush(ctx, logKey, v)
-	pipe.LTrim(ctx, logKey, 0, LogCap-1)
+	reads := make([]*redis.StringSliceCmd, len(sets))
+	for i, k := range sets {
+		reads[i] = pipe.SMembers(ctx, k)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return wrap("bump", err)
+		return nil, wrap(op, err)
 	}
-	return nil
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	out := make([][]string, len(sets))
+	for i, cmd := range reads {
+		if members := cmd.Val(); len(members) > 0 {
+			out[i] = members
+		}
+	}
+	return out, nil
 }
 
 // RecentLog implements [Store.RecentLog] with LRANGE.
@@ -81,28 +114,60 @@ func (r *Redis) RecentLog(ctx context.Context, key string, n int) ([]LogEntry, e
 // BumpAndLog implements [Store.BumpAndLog]. Logs do not count toward
 // MaxBytes and are never evicted; each holds at most [LogCap] entries.
 func (m *Memory) BumpAndLog(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry) error {
+	_, err := m.bumpAndRead(ctx, "bump", tokenKeys, logKey, entry, nil)
+	return err
+}
+
+// BumpAndRead implements [Store.BumpAndRead] under one lock acquisition.
+func (m *Memory) BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
+	return m.bumpAndRead(ctx, "bump and read", tokenKeys, logKey, entry, sets)
+}
+
+// bumpAndRead is BumpAndLog and BumpAndRead, whose errors it names op.
+func (m *Memory) bumpAndRead(ctx context.Context, op string, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
 	if err := ctx.Err(); err != nil {
-		return wrap("bump", err)
+		return nil, wrap(op, err)
 	}
-	if len(tokenKeys) == 0 {
-		return nil
+	if len(tokenKeys) == 0 && len(sets) == 0 {
+		return nil, nil
 	}
-	v, err := encodeLog(entry)
-	if err != nil {
-		return wrap("bump", err)
+	var v []byte
+	if len(tokenKeys) > 0 {
+		var err error
+		if v, err = encodeLog(entry); err != nil {
+			return nil, wrap(op, err)
+		}
 	}
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, k := range tokenKeys {
-		m.putLocked(newTokenItem(k))
+	if len(tokenKeys) > 0 {
+		for _, k := range tokenKeys {
+			m.putLocked(newTokenItem(k))
+		}
+		m.evictLocked()
+		m.pushLogLocked(logKey, string(v))
 	}
-	m.evictLocked()
-	old := m.mu.logs[logKey]
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	out := make([][]string, len(sets))
+	for i, k := range sets {
+		if x := m.indexLocked(k, now); x != nil && len(x.members) > 0 {
+			out[i] = slices.Collect(maps.Keys(x.members))
+		}
+	}
+	return out, nil
+}
+
+// pushLogLocked pushes v onto the front of the log at key, keeping the newest
+// [LogCap] entries.
+func (m *Memory) pushLogLocked(key, v string) {
+	old := m.mu.logs[key]
 	l := make([]string, 0, min(len(old)+1, LogCap))
-	l = append(l, string(v))
+	l = append(l, v)
 	l = append(l, old[:min(len(old), LogCap-1)]...)
-	m.mu.logs[logKey] = l
-	return nil
+	m.mu.logs[key] = l
 }
 
 // RecentLog implements [Store.RecentLog].

@@ -47,8 +47,12 @@ type MemoryOptions struct {
 // MaxBytes, so entries make room for them; if tokens alone exceed MaxBytes,
 // the store holds tokens and no entries.
 //
+// A hash of [Memory.SetHashIf] is one entry, its names and values counted
+// toward MaxBytes. Sets of [Memory.AddMembers] and [Memory.SetIndexed], like
+// hot sets and logs, are outside MaxBytes and never evicted.
+//
 // Set copies the value, and Fetch returns a copy: callers may keep or
-// modify either.
+// modify either. The same holds for the fields of SetHashIf and FetchHash.
 type Memory struct {
 	maxBytes int64
 	clock    clock.Clock
@@ -60,9 +64,9 @@ type Memory struct {
 		items map[string]*item
 		hot   map[string]*hotSet   // sorted sets of AddHot, outside MaxBytes
 		logs  map[string][]string  // lists of BumpAndLog, newest first, outside MaxBytes
-		index map[string]*indexSet // sets of SetIndexed, outside MaxBytes
+		index map[string]*indexSet // sets of SetIndexed and AddMembers, outside MaxBytes
 		lru   item                 // sentinel of the ring of entries, most recent first
-		bytes int64                // len(key)+len(value) over items
+		bytes int64                // item.size() over items
 		sets  uint32
 	}
 }
@@ -70,13 +74,15 @@ type Memory struct {
 var _ Store = (*Memory)(nil)
 
 // item is one key of a [Memory]: an entry with a TTL, in the LRU ring, or a
-// pinned token without TTL, outside the ring.
+// pinned token without TTL, outside the ring. An entry is a value or a hash.
 type item struct {
-	key     string
-	value   []byte // never modified once stored; never nil
-	pinned  bool
-	token   uint64        // the token of a pinned item
-	expires time.Duration // since Memory.base, for an entry
+	key        string
+	value      []byte            // never modified once stored; nil only for a hash
+	fields     map[string]string // a hash's fields, never modified once stored; nil for a value
+	fieldBytes int               // len of every name and value in fields
+	pinned     bool
+	token      uint64        // the token of a pinned item
+	expires    time.Duration // since Memory.base, for an entry
 
 	prev, next *item // LRU ring links of an entry
 }
@@ -89,7 +95,7 @@ func (it *item) tokenValue() uint64 {
 	return decodeToken(it.value)
 }
 
-func (it *item) size() int64 { return int64(len(it.key) + len(it.value)) }
+func (it *item) size() int64 { return int64(len(it.key) + len(it.value) + it.fieldBytes) }
 
 // NewMemory returns an empty [Memory] configured by o.
 func NewMemory(o MemoryOptions) *Memory {
@@ -198,11 +204,16 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 
 // setLocked is Set under the lock.
 func (m *Memory) setLocked(key string, value []byte, ttl, now time.Duration) {
-	it := &item{key: key, value: append([]byte{}, value...), expires: now + ttl}
-	delete(m.mu.hot, key)
-	delete(m.mu.index, key)
+	m.storeLocked(&item{key: key, value: append([]byte{}, value...), expires: now + ttl}, now)
+}
+
+// storeLocked puts the entry it (a value or a hash) in place of whatever its
+// key holds, unless it alone exceeds MaxBytes: then the key is just cleared.
+func (m *Memory) storeLocked(it *item, now time.Duration) {
+	delete(m.mu.hot, it.key)
+	delete(m.mu.index, it.key)
 	if it.size() > m.maxBytes {
-		m.removeLocked(key)
+		m.removeLocked(it.key)
 		return
 	}
 	m.putLocked(it)

@@ -48,8 +48,9 @@ const scanCount = 1000
 
 // Redis is a [Store] in Redis, standalone, Sentinel or Cluster. Every step
 // that touches several keys is a pipeline of single-key commands, never a
-// multi-key command, a transaction or a script, so a Cluster works
-// unchanged. It is safe for concurrent use.
+// multi-key command or a transaction, so a Cluster works unchanged. The one
+// script, of [Redis.SetHashIf], touches two keys that its caller puts in one
+// slot. It is safe for concurrent use.
 type Redis struct {
 	c RedisClient
 	// single: c talks to one server (a *redis.Client, Sentinel failover included), so a read of the

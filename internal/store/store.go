@@ -62,6 +62,36 @@ type Store interface {
 	// IndexMembers returns the members of the set at index that SetIndexed
 	// writes, in no particular order; none when the key is missing.
 	IndexMembers(ctx context.Context, index string) ([]string, error)
+	// FetchHash is Fetch for a value stored as a hash (see SetHashIf): it
+	// returns every field of the hash at key (nil, no error, when missing)
+	// and writes the current tokens into tokens as Fetch does, in one round
+	// trip. The map belongs to the caller. A key holding a value rather than
+	// a hash is an error.
+	FetchHash(ctx context.Context, key string, tokenKeys []string, tokens []uint64) (map[string]string, error)
+	// SetHashIf replaces whatever is at key with a hash of exactly fields
+	// (name, value, name, value, …; a repeated name keeps its last value)
+	// and sets its TTL, atomically and only if guardKey holds the token
+	// guard as Bump and EnsureTokens write it: a missing key, a foreign
+	// value and a guard of 0 match nothing. It reports whether it stored.
+	// When index is not "", it also adds key to the set at index and sets
+	// the set's TTL to indexTTL, as SetIndexed does, in the same round trip
+	// and whether or not it stored. On Redis, key and guardKey must be in
+	// one Cluster slot (give them one hash tag). ttl must be positive, and
+	// so must indexTTL when index is not ""; fields must hold at least one
+	// pair.
+	SetHashIf(ctx context.Context, key string, fields []string, ttl time.Duration, guardKey string, guard uint64, index string, indexTTL time.Duration) (bool, error)
+	// BumpAndRead does what BumpAndLog does and, in the same round trip,
+	// returns in result[i] the members of the set at sets[i] (nil when
+	// missing), read after the bumps. With no token keys it bumps and logs
+	// nothing but still reads the sets; with neither it does nothing.
+	//
+	// NOTE: on a Redis Cluster the round trip is split by node, and a set
+	// is read after the bumps of the token keys on its own node only: give
+	// a set the hash tag of the token key it must follow.
+	BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error)
+	// AddMembers adds members to the set at key. It sets no TTL: a set that
+	// only AddMembers wrote never expires. With no members it does nothing.
+	AddMembers(ctx context.Context, key string, members ...string) error
 	// Delete removes keys; missing keys are fine.
 	Delete(ctx context.Context, keys ...string) error
 	// Scan calls fn for every key with the prefix until fn returns false.

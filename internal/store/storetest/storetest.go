@@ -51,6 +51,18 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"LogScanDelete", testLogScanDelete},
 		{"SetIndexed", testSetIndexed},
 		{"SetIndexedTTL", testSetIndexedTTL},
+		{"SetHashIfGuard", testSetHashIfGuard},
+		{"SetHashIfReplaces", testSetHashIfReplaces},
+		{"SetHashIfTTL", testSetHashIfTTL},
+		{"SetHashIfBadArgs", testSetHashIfBadArgs},
+		{"SetHashIfIndex", testSetHashIfIndex},
+		{"SetHashIfInterleavings", testSetHashIfInterleavings},
+		{"SetHashIfRacesBump", testSetHashIfRacesBump},
+		{"FetchHash", testFetchHash},
+		{"HashScanDelete", testHashScanDelete},
+		{"BumpAndRead", testBumpAndRead},
+		{"AddMembers", testAddMembers},
+		{"HashCanceledContext", testHashCanceledContext},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

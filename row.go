@@ -1,0 +1,131 @@
+package cachedsql
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// Row entries (see the package doc, "Row rules"). The entry of a row rule is one row, stored as a hash
+// under a key that starts with its row's token key (so both share a Redis Cluster slot), and it records
+// three generation tokens:
+//
+//	epoch             replaced by DDL and by writes to unknown tables, as for every entry
+//	keyed(table, key) replaced by every write to the table that is not pinned to values of key
+//	row(table, key=v) replaced by writes pinned to the row's key values
+//
+// Result-set entries record the table's token, which every write to the table replaces. A write pinned
+// to rows by some key therefore leaves other rows' entries valid. Which column sets key the row entries
+// of a table is a matter of the rules of every process sharing the store, so each process registers its
+// own in a set in the store (keying.Layout.Keysets) before filling, and writers read that set in the
+// same round trip as their token replacement.
+
+// rowPlan is what a plan of a row rule's statement knows.
+type rowPlan struct {
+	shape *rowShape
+	// keyed is the keyed token key; keysets the registry of the table's key column sets, and member
+	// this rule's name in it.
+	keyed, keysets, member string
+	// registered is set once this process has added member to keysets.
+	registered atomic.Bool
+}
+
+func (e *engine) newRowPlan(r *Rule) *rowPlan {
+	sh := r.row
+	return &rowPlan{
+		shape:   sh,
+		keyed:   e.layout.KeyedToken(sh.table, sh.key),
+		keysets: e.layout.Keysets(sh.table),
+		member:  keying.KeysetName(sh.key),
+	}
+}
+
+// rowTarget names the row entry a read of a row rule's statement with args looks up, and the tokens it
+// records. It reports false when a key value cannot be canonicalized (the read then bypasses the cache).
+func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req *fillReq) bool {
+	sh := p.row.shape
+	vals := make([]any, len(sh.vals))
+	for i, v := range sh.vals {
+		x, ok := argValue(v, args)
+		if !ok {
+			return false
+		}
+		vals[i] = x
+	}
+	rh, ok := keying.RowHash(sh.table, sh.key, vals)
+	if !ok {
+		return false
+	}
+	row := e.layout.RowToken(rh)
+	req.key = e.entries.RowEntry(row, p.st, h)
+	req.tokenKeys = []string{e.layout.Epoch(), p.row.keyed, row}
+	req.guard = row
+	return true
+}
+
+// argValue returns the value v stands for: the argument it names, or its literal text.
+func argValue(v keying.Value, args []driver.NamedValue) (any, bool) {
+	switch {
+	case v.IsLiteral:
+		return v.Literal, true
+	case v.Name != "":
+		for _, a := range args {
+			if a.Name == v.Name {
+				return a.Value, true
+			}
+		}
+	case v.Ordinal > 0:
+		if v.Ordinal <= len(args) && args[v.Ordinal-1].Ordinal == v.Ordinal && args[v.Ordinal-1].Name == "" {
+			return args[v.Ordinal-1].Value, true
+		}
+		for _, a := range args {
+			if a.Ordinal == v.Ordinal {
+				return a.Value, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// errRegister reports that a row rule's key could not be registered in the store.
+var errRegister = errors.New("cachedsql: registering a row key failed")
+
+// registerRow makes sure the key column set of p's row rule is in the store's registry before the
+// process fills entries keyed by it, so that writers in other processes (whose rules may not know the
+// key) replace the right tokens. It is one store call per plan and process.
+func (e *engine) registerRow(ctx context.Context, p *plan) bool {
+	if p.row.registered.Load() {
+		return true
+	}
+	return e.reregisterRow(ctx, p)
+}
+
+// reregisterRow adds the key to the registry again: a read calls it when the tokens it records are
+// missing, as after a flush of the store, which also removes the registry.
+func (e *engine) reregisterRow(ctx context.Context, p *plan) bool {
+	sctx, cancel := e.storeCtx(ctx)
+	err := e.st.AddMembers(sctx, p.row.keysets, p.row.member)
+	cancel()
+	if err != nil {
+		e.storeFailed(ctx, "register key", err)
+		return false
+	}
+	p.row.registered.Store(true)
+	return true
+}
+
+// storeRow stores a row entry as a hash, if the row's token still has the value read before the query.
+// It returns whether it stored and how many bytes.
+func (e *engine) storeRow(ctx context.Context, req *fillReq, fields []string, ttl time.Duration, index string, indexTTL time.Duration) (bool, int, error) {
+	n := 0
+	for _, f := range fields {
+		n += len(f)
+	}
+	guard := req.tokens[len(req.tokens)-1]
+	stored, err := e.st.SetHashIf(ctx, req.key, fields, ttl, req.guard, guard, index, indexTTL)
+	return stored, n, err
+}

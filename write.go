@@ -1,0 +1,545 @@
+package cachedsql
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/cachedsql/cachedsql/keying"
+)
+
+// The write path (DESIGN.md, "Write path"), with row-level precision and write-through.
+//
+// What a write does to the cache is learnt when the statement runs, while its arguments are at hand,
+// and applied once the write is complete: at once in autocommit, after Commit in a transaction. Which
+// generation tokens a write replaces depends on the statement and its arguments, and on the key column
+// sets that row rules use for the table written; those come from this process's rules and from the
+// registry in the store, which the replacement reads in the same round trip, so that processes with
+// other rules (during a deployment, say) are told of writes to the rows they cache.
+
+// Bounds on write-through: the rows one write (or transaction) re-reads, and the tokens a transaction
+// collects before its writes are treated as table-level ones.
+const (
+	maxWriteThroughRows = 100
+	maxTxKeys           = 10000
+)
+
+// writeEffect is what one write, or the writes of one transaction, do to the cache.
+type writeEffect struct {
+	// keys are the generation tokens to replace (with duplicates).
+	keys []string
+	// all: the epoch is among keys (DDL, or tables unknown), and tables is nil.
+	all    bool
+	tables []string
+	// regs are the written tables whose key registries the replacement reads.
+	regs []regCheck
+	// through are the row entries to re-read after the write (write-through).
+	through []throughRow
+}
+
+// regCheck is a written table whose row entries may be keyed by column sets this process does not
+// know: the registry tells which, and the write's pins say which tokens of theirs to replace.
+type regCheck struct {
+	table string
+	pins  *keying.Pins // nil: not pinned to rows
+	vals  [][]any      // the pinned values, per row, in pins.Columns order
+	known []string     // key sets whose tokens are already in the effect
+}
+
+// throughRow is one row entry a write-through re-reads: the row rule's plan and its arguments.
+type throughRow struct {
+	p    *plan
+	args []driver.NamedValue
+}
+
+// effectOf returns what the write p, run with args, does to the cache; nil for a statement that writes
+// nothing.
+func (e *engine) effectOf(p *plan, args []driver.NamedValue) *writeEffect {
+	if len(p.writeKeys) == 0 {
+		return nil
+	}
+	if p.writeTables == nil {
+		return &writeEffect{keys: slices.Clone(p.writeKeys), all: true}
+	}
+	eff := &writeEffect{tables: slices.Clone(p.writeTables), keys: slices.Clone(p.writeKeys)}
+	var pins *keying.Pins
+	var vals [][]any
+	if pp := p.st.Pins(); pp != nil && len(p.writeTables) == 1 {
+		if v, ok := resolvePins(pp, args); ok {
+			pins, vals = pp, v
+		}
+	}
+	for _, t := range p.writeTables {
+		if pins != nil && pins.Creates {
+			// Only new rows: no row entry holds them (a row rule never caches a missing row).
+			e.throughRows(eff, t, pins, vals)
+			continue
+		}
+		eff.pinTable(e, t, pins, vals)
+		if pins != nil {
+			e.throughRows(eff, t, pins, vals)
+		}
+	}
+	return eff
+}
+
+// pinTable adds the row-entry tokens of table t that a write pinned by pins (nil: not pinned) replaces,
+// for every key set this process knows, and asks for the table's registry.
+func (eff *writeEffect) pinTable(e *engine, t string, pins *keying.Pins, vals [][]any) {
+	rc := regCheck{table: t, pins: pins, vals: vals}
+	for _, ks := range e.keySets(t) {
+		eff.keys = append(eff.keys, e.rowTokens(t, ks, pins, vals)...)
+		rc.known = append(rc.known, keying.KeysetName(ks))
+	}
+	eff.regs = append(eff.regs, rc)
+}
+
+// resolvePins returns the values of the pinned rows, per row in pins.Columns order; false when one is
+// an argument that args lack.
+func resolvePins(pins *keying.Pins, args []driver.NamedValue) ([][]any, bool) {
+	out := make([][]any, len(pins.Rows))
+	for i, row := range pins.Rows {
+		out[i] = make([]any, len(row))
+		for j, v := range row {
+			x, ok := argValue(v, args)
+			if !ok {
+				return nil, false
+			}
+			if b, isBytes := x.([]byte); isBytes && b != nil {
+				x = slices.Clone(b) // the caller may reuse it once the statement returns
+			}
+			out[i][j] = x
+		}
+	}
+	return out, true
+}
+
+// rowTokens returns the tokens that a write to table t pinned by pins replaces for the row entries keyed
+// by the columns ks: the rows' own tokens when the pins cover ks, else the keyed token of them all.
+func (e *engine) rowTokens(t string, ks []string, pins *keying.Pins, vals [][]any) []string {
+	keyed := []string{e.layout.KeyedToken(t, ks)}
+	if pins == nil {
+		return keyed
+	}
+	idx := make([]int, len(ks))
+	for i, c := range ks {
+		if idx[i] = slices.Index(pins.Columns, c); idx[i] < 0 {
+			return keyed
+		}
+	}
+	out := make([]string, 0, len(vals))
+	proj := make([]any, len(ks))
+	for _, row := range vals {
+		for i, j := range idx {
+			proj[i] = row[j]
+		}
+		h, ok := keying.RowHash(t, ks, proj)
+		if !ok {
+			return keyed
+		}
+		out = append(out, e.layout.RowToken(h))
+	}
+	return out
+}
+
+// throughRows adds the row entries of write-through row rules on table t that a write pinned by pins
+// lets this process re-read, up to maxWriteThroughRows.
+func (e *engine) throughRows(eff *writeEffect, t string, pins *keying.Pins, vals [][]any) {
+	for _, rp := range e.wt.rows[t] {
+		lk := rp.row.shape.lookup
+		idx := make([]int, len(lk.Columns))
+		usable := true
+		for i, c := range lk.Columns {
+			idx[i] = slices.Index(pins.Columns, c)
+			if idx[i] < 0 && !lk.Values[i].IsLiteral {
+				usable = false // an argument of the rule's statement that the write does not give
+			}
+		}
+		if !usable {
+			continue
+		}
+		for _, row := range vals {
+			if len(eff.through) >= maxWriteThroughRows {
+				return
+			}
+			var args []driver.NamedValue
+			for i, v := range lk.Values {
+				if v.IsLiteral {
+					continue
+				}
+				args = append(args, driver.NamedValue{Name: v.Name, Ordinal: v.Ordinal, Value: row[idx[i]]})
+			}
+			eff.through = append(eff.through, throughRow{p: rp, args: numberArgs(args)})
+		}
+	}
+}
+
+// numberArgs orders positional arguments by ordinal and gives named ones the next ordinals.
+func numberArgs(args []driver.NamedValue) []driver.NamedValue {
+	slices.SortStableFunc(args, func(a, b driver.NamedValue) int {
+		switch {
+		case a.Name == "" && b.Name == "":
+			return a.Ordinal - b.Ordinal
+		case a.Name == "":
+			return -1
+		case b.Name == "":
+			return 1
+		}
+		return 0
+	})
+	out := args[:0]
+	for i, a := range args {
+		if a.Name != "" {
+			a.Ordinal = i + 1
+		} else if len(out) > 0 && out[len(out)-1].Name == "" && out[len(out)-1].Ordinal == a.Ordinal {
+			continue // one placeholder used twice
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// merge adds o, a later write of the same transaction, to eff. Past maxTxKeys tokens the row-level
+// precision is dropped: every written table is invalidated whole, and nothing is written through.
+func (e *engine) merge(eff, o *writeEffect) *writeEffect {
+	if o == nil {
+		return eff
+	}
+	if eff == nil {
+		return o
+	}
+	eff.keys = append(eff.keys, o.keys...)
+	eff.all = eff.all || o.all
+	if !eff.all {
+		for _, t := range o.tables {
+			if !slices.Contains(eff.tables, t) {
+				eff.tables = append(eff.tables, t)
+			}
+		}
+	} else {
+		eff.tables = nil
+	}
+	eff.regs = append(eff.regs, o.regs...)
+	eff.through = append(eff.through, o.through...)
+	if len(eff.through) > maxWriteThroughRows {
+		eff.through = eff.through[:maxWriteThroughRows]
+	}
+	if len(eff.keys) > maxTxKeys {
+		eff = e.coarse(eff)
+	}
+	return eff
+}
+
+// coarse returns eff with row-level precision dropped: whole tables.
+func (e *engine) coarse(eff *writeEffect) *writeEffect {
+	if eff.all {
+		return &writeEffect{keys: []string{e.layout.Epoch()}, all: true}
+	}
+	out := &writeEffect{tables: eff.tables}
+	for _, t := range eff.tables {
+		out.keys = append(out.keys, e.layout.Token(t))
+		out.pinTable(e, t, nil, nil)
+	}
+	return out
+}
+
+// apply replaces the tokens of a complete write, before the write returns to its caller, then writes
+// through on conn (nil: no write-through). cause describes the write for the log and the observer.
+// If the store cannot take the tokens they are kept pending: this process bypasses the cache for them
+// until they are delivered.
+func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, cause string) {
+	if eff == nil || len(eff.keys) == 0 {
+		return
+	}
+	keys := dedupe(eff.keys)
+	e.observeInvalidate(ctx, cause, eff.tables)
+	if !e.health.allow(e.now()) {
+		e.health.addPending(e.pendingKeys(keys, eff), e.layout.Epoch())
+		return
+	}
+	if e.health.hasPending.Load() {
+		e.health.flushPending(ctx, e)
+	}
+	sets := make([]string, len(eff.regs))
+	for i, rc := range eff.regs {
+		sets[i] = e.layout.Keysets(rc.table)
+	}
+	// The write has happened: replace the tokens even if the caller's context has been cancelled.
+	sctx, cancel := e.invalidateCtx(ctx)
+	members, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables), sets)
+	cancel()
+	if err != nil {
+		e.storeFailed(ctx, "bump", err)
+		e.health.addPending(e.pendingKeys(keys, eff), e.layout.Epoch())
+		return
+	}
+	e.health.ok()
+	e.stats.invalidations.Add(uint64(len(keys)))
+	if more := e.registered(eff, members); len(more) > 0 {
+		sctx, cancel := e.invalidateCtx(ctx)
+		err := e.st.Bump(sctx, more)
+		cancel()
+		if err != nil {
+			e.storeFailed(ctx, "bump", err)
+			e.health.addPending(more, e.layout.Epoch())
+			return
+		}
+		e.stats.invalidations.Add(uint64(len(more)))
+	}
+	if conn != nil {
+		e.writeThrough(ctx, conn, eff)
+	}
+}
+
+// pendingKeys are the tokens kept pending after a failed replacement. A write whose tables' registries
+// could not be read may have row entries keyed by sets this process does not know: the epoch stands for
+// them.
+func (e *engine) pendingKeys(keys []string, eff *writeEffect) []string {
+	if len(eff.regs) == 0 || eff.all {
+		return keys
+	}
+	return append(keys, e.layout.Epoch())
+}
+
+// registered returns the tokens to replace for the key sets the registries list and the effect did not
+// know, and learns those sets.
+func (e *engine) registered(eff *writeEffect, members [][]string) []string {
+	var more []string
+	for i, rc := range eff.regs {
+		if i >= len(members) {
+			break
+		}
+		for _, m := range members[i] {
+			if slices.Contains(rc.known, m) {
+				continue
+			}
+			cols, ok := keying.ParseKeysetName(m)
+			if !ok {
+				e.log.Warn("cachedsql: ignoring a malformed key set in the store's registry", "table", rc.table, "member", m)
+				continue
+			}
+			e.learnKeySet(rc.table, cols)
+			more = append(more, e.rowTokens(rc.table, cols, rc.pins, rc.vals)...)
+		}
+	}
+	return dedupe(more)
+}
+
+func dedupe(keys []string) []string {
+	if len(keys) < 2 {
+		return keys
+	}
+	seen := make(map[string]struct{}, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// writeThroughs holds what write-through needs from the rules: the plans of write-through row rules by
+// table, and the write-through result-set rules.
+type writeThroughs struct {
+	rows map[string][]*plan
+	sets []*Rule
+}
+
+// keySetState holds the key column sets of row entries per table: those of this process's rules, and
+// those learnt from the store's registries.
+type keySetState struct {
+	own map[string][][]string
+	mu  sync.Mutex
+	// learnt maps a table to the sets learnt for it, replaced (never changed) on update.
+	learnt map[string][][]string
+}
+
+// initRows prepares the row rules and write-through of e's rules.
+func (e *engine) initRows() {
+	e.ks.own = make(map[string][][]string)
+	e.ks.learnt = make(map[string][][]string)
+	e.wt.rows = make(map[string][]*plan)
+	if e.rules == nil {
+		return
+	}
+	for i := range e.rules.rules {
+		r := &e.rules.rules[i].rule
+		if r.Disabled {
+			continue
+		}
+		if r.row == nil {
+			if r.WriteThrough {
+				e.wt.sets = append(e.wt.sets, r)
+			}
+			continue
+		}
+		t := r.row.table
+		if !slices.ContainsFunc(e.ks.own[t], func(ks []string) bool { return slices.Equal(ks, r.row.key) }) {
+			e.ks.own[t] = append(e.ks.own[t], r.row.key)
+		}
+		if r.WriteThrough {
+			// Only if the rule decides for its own statement (an earlier rule may match it first).
+			if p := e.plans.get(r.Match.SQL); p.rule == r {
+				e.wt.rows[t] = append(e.wt.rows[t], p)
+			}
+		}
+	}
+}
+
+// keySets returns the key column sets of table t's row entries known to this process.
+func (e *engine) keySets(t string) [][]string {
+	own := e.ks.own[t]
+	e.ks.mu.Lock()
+	learnt := e.ks.learnt[t]
+	e.ks.mu.Unlock()
+	if len(learnt) == 0 {
+		return own
+	}
+	return append(slices.Clip(own), learnt...)
+}
+
+// learnKeySet remembers a key set found in a registry, so that later writes replace its tokens in their
+// first round trip.
+func (e *engine) learnKeySet(t string, cols []string) {
+	e.ks.mu.Lock()
+	defer e.ks.mu.Unlock()
+	has := func(ks []string) bool { return slices.Equal(ks, cols) }
+	if slices.ContainsFunc(e.ks.own[t], has) || slices.ContainsFunc(e.ks.learnt[t], has) {
+		return
+	}
+	next := append(slices.Clip(e.ks.learnt[t]), cols)
+	e.ks.learnt[t] = next
+}
+
+// invalidateTables replaces the tokens of tables (nil: the epoch), as an unpinned write to them does.
+func (e *engine) invalidateTables(ctx context.Context, tables []string, cause string) {
+	if len(tables) == 0 {
+		e.apply(ctx, nil, &writeEffect{keys: []string{e.layout.Epoch()}, all: true}, cause)
+		return
+	}
+	eff := &writeEffect{tables: tables}
+	for _, t := range tables {
+		eff.keys = append(eff.keys, e.layout.Token(t))
+		eff.pinTable(e, t, nil, nil)
+	}
+	e.apply(ctx, nil, eff, cause)
+}
+
+// writeThrough re-reads on conn the row entries a write pinned, and recomputes the hottest entries of
+// write-through result-set rules that read a written table.
+func (e *engine) writeThrough(ctx context.Context, conn driver.Conn, eff *writeEffect) {
+	for _, t := range eff.through {
+		e.refill(ctx, conn, t.p, t.args)
+	}
+	for _, r := range e.wt.sets {
+		e.recomputeHot(ctx, conn, r, eff)
+	}
+}
+
+// recomputeHot recomputes the entries of r that its hot set ranks highest (at most r.WriteThroughLimit)
+// and that this process can reproduce (it has served them, so it knows their arguments), when they read
+// a table eff wrote.
+func (e *engine) recomputeHot(ctx context.Context, conn driver.Conn, r *Rule, eff *writeEffect) {
+	sctx, cancel := e.storeCtx(ctx)
+	top, err := e.st.TopHot(sctx, e.hotSetKey(r.Name), r.WriteThroughLimit)
+	cancel()
+	if err != nil {
+		e.storeFailed(ctx, "top hot", err)
+		return
+	}
+	for _, m := range top {
+		v, ok := e.bg.hot.Load(m.Member)
+		if !ok {
+			continue
+		}
+		hk := v.(*hotKey)
+		if hk.p.rule != r || !eff.all && !slices.ContainsFunc(hk.p.st.Reads, func(t string) bool { return slices.Contains(eff.tables, t) }) {
+			continue
+		}
+		e.refill(ctx, conn, hk.p, hk.nargs)
+	}
+}
+
+// refill runs p with args on conn and stores the result under p's rule, as a refresh does, but on its
+// own: it neither joins a load in flight (which began before the write) nor takes a lease, since it must
+// read what the write left whatever another filler is doing. The row entry it stores is guarded by the
+// row's token, so of two concurrent write-throughs of one row the one that read the later token (and so
+// ran after the later write) is the one that remains.
+func (e *engine) refill(ctx context.Context, conn driver.Conn, p *plan, args []driver.NamedValue) {
+	if p.rule == nil {
+		return
+	}
+	h, err := keying.HashArgs(args)
+	if err != nil {
+		return
+	}
+	req := &fillReq{ttl: p.rule.TTL, force: true, bg: true, noLease: true}
+	if p.row == nil {
+		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
+	} else if !e.rowTarget(p, args, h, req) {
+		return
+	}
+	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
+		return
+	}
+	req.tokens = make([]uint64, len(req.tokenKeys))
+	sctx, cancel := e.storeCtx(ctx)
+	err = e.st.EnsureTokens(sctx, req.tokenKeys, req.tokens)
+	cancel()
+	if err != nil {
+		e.storeFailed(ctx, "ensure tokens", err)
+		return
+	}
+	next := func(ctx context.Context) (driver.Rows, error) { return queryConn(ctx, conn, p.st.Query, args) }
+	res, err := e.load(ctx, p, req, next)
+	if res != nil && res.rows != nil {
+		res.rows.Close()
+	}
+	switch {
+	case err != nil && !errors.Is(err, errNotShared):
+		e.stats.writeThroughFailures.Add(1)
+		e.log.DebugContext(ctx, "cachedsql: write-through read failed; the entry stays invalidated", "err", err)
+	case res != nil && res.stored:
+		e.stats.writeThroughs.Add(1)
+	}
+}
+
+// queryConn runs query on a parent connection, outside database/sql (which holds the connection for the
+// write being completed).
+func queryConn(ctx context.Context, conn driver.Conn, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if q, ok := conn.(driver.QueryerContext); ok {
+		rows, err := q.QueryContext(ctx, query, args)
+		if err != driver.ErrSkip {
+			return rows, err
+		}
+	}
+	var st driver.Stmt
+	var err error
+	if pc, ok := conn.(driver.ConnPrepareContext); ok {
+		st, err = pc.PrepareContext(ctx, query)
+	} else {
+		st, err = conn.Prepare(query)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rows driver.Rows
+	if sq, ok := st.(driver.StmtQueryContext); ok {
+		rows, err = sq.QueryContext(ctx, args)
+	} else {
+		vals := make([]driver.Value, len(args))
+		for i, a := range args {
+			vals[i] = a.Value
+		}
+		rows, err = st.Query(vals) //nolint:staticcheck // the parent has no StmtQueryContext
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return wrapAfterClose(rows, func() { st.Close() }), nil
+}
