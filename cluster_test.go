@@ -180,3 +180,47 @@ func testClusterSpread(t *testing.T, c *redis.ClusterClient, db *sql.DB, ns stri
 		t.Errorf("the namespace's keys per master = %v, want keys on at least 2 masters", perMaster)
 	}
 }
+
+// TestClusterRows runs row rules with write-through on a Redis Cluster: a row's entry and its token
+// share a slot (the guarded store is one script), other keys spread, and a pinned write leaves the
+// written row a hit with its new values and the other rows hits.
+func TestClusterRows(t *testing.T) {
+	const byID = `SELECT id, name FROM users WHERE id = $1`
+	for _, b := range clusterBackends {
+		t.Run(b.name, func(t *testing.T) {
+			c := testenv.RedisCluster(t)
+			ns := clusterNamespace(t, c)
+			_, db := b.open(t, cachedsql.Options{
+				Redis:     c,
+				Namespace: ns,
+				Rules: mustRules(t, cachedsql.Rule{Name: "user", Match: cachedsql.Match{SQL: byID},
+					Key: []string{"id"}, WriteThrough: true, TTL: time.Minute}),
+				StoreTimeout:      2 * time.Second,
+				InvalidateTimeout: 2 * time.Second,
+			})
+			ctx := context.Background()
+			name := func(id int) string {
+				var got int
+				var n string
+				if err := db.QueryRowContext(ctx, byID, id).Scan(&got, &n); err != nil {
+					t.Fatalf("user %d: %v", id, err)
+				}
+				return n
+			}
+			for id := 1; id <= 3; id++ {
+				name(id)
+			}
+			mustExec(t, db, `UPDATE users SET name = $1 WHERE id = $2`, "bea", 2)
+			before := stats(t, db)
+			got := []string{name(1), name(2), name(3)}
+			after := stats(t, db)
+			if got[0] != "ann" || got[1] != "bea" || got[2] != "cy" {
+				t.Errorf("names after the write = %q", got)
+			}
+			if after.Hits-before.Hits != 3 || after.WriteThroughs != 1 || after.StoreErrors != 0 {
+				t.Errorf("hits %d (want 3), write-throughs %d (want 1), store errors %d (want 0)",
+					after.Hits-before.Hits, after.WriteThroughs, after.StoreErrors)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ type freshnessConfig struct {
 type freshnessSummary struct {
 	Reads, Writes, Stale, Hits uint64
 	ColdReads, ColdHits        uint64
+	WriteThroughs              uint64
 	FirstStale                 string // the first stale read seen, described
 }
 
@@ -163,6 +164,7 @@ func runFreshnessChildren(t *testing.T, cfg freshnessConfig, n int) freshnessSum
 		total.Hits += s.Hits
 		total.ColdReads += s.ColdReads
 		total.ColdHits += s.ColdHits
+		total.WriteThroughs += s.WriteThroughs
 		if total.FirstStale == "" && s.FirstStale != "" {
 			total.FirstStale = fmt.Sprintf("process %d: %s", i, s.FirstStale)
 		}
@@ -181,7 +183,9 @@ func TestFreshnessChild(t *testing.T) {
 	if err := w.run(); err != nil {
 		t.Fatal(err)
 	}
-	s := w.summary(stats(t, w.db).Hits)
+	st := stats(t, w.db)
+	s := w.summary(st.Hits)
+	s.WriteThroughs = st.WriteThroughs
 	s.ColdReads, s.ColdHits = w.coldReads.Load(), stats(t, w.cold).Hits
 	childReport(t, s)
 }
@@ -366,6 +370,9 @@ func TestFreshnessRows(t *testing.T) {
 				t.Fatalf("only %d cold reads: the test did not run long enough", total.ColdReads)
 			}
 			coldRatio[tc.name] = float64(total.ColdHits) / float64(total.ColdReads)
+			if tc.mode == "write-through" && total.WriteThroughs == 0 {
+				t.Errorf("no write-through happened")
+			}
 			if tc.mode == "" || len(tc.rows) < 2 {
 				return
 			}

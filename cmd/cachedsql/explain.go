@@ -40,6 +40,32 @@ func runExplain(args []string, out io.Writer) error {
 		} else if st.Kind == keying.KindRead {
 			fmt.Fprintf(out, "cacheable:   no (%s)\n", st.Reason)
 		}
+		explainRows(out, st)
 	}
 	return nil
+}
+
+// explainRows prints what row rules can do with st: the key columns a row rule may use for a read, and
+// the rows a write is pinned to.
+func explainRows(out io.Writer, st *keying.Statement) {
+	switch st.Kind {
+	case keying.KindRead:
+		if !st.Cacheable {
+			return
+		}
+		if lk, why := st.Lookup(); lk != nil {
+			fmt.Fprintf(out, "row rule:    possible, key among: %s\n", strings.Join(lk.Columns, ", "))
+		} else {
+			fmt.Fprintf(out, "row rule:    no (%s)\n", why)
+		}
+	case keying.KindWrite:
+		switch p := st.Pins(); {
+		case p == nil:
+			fmt.Fprintf(out, "row scope:   every row of the table (not pinned to key values)\n")
+		case p.Creates:
+			fmt.Fprintf(out, "row scope:   adds rows only (no cached row changes)\n")
+		default:
+			fmt.Fprintf(out, "row scope:   %d row(s) by %s\n", len(p.Rows), strings.Join(p.Columns, ", "))
+		}
+	}
 }

@@ -179,3 +179,34 @@ func TestRunFlushUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestRunFlushTableRows: `flush -table` also reaches row entries, whose tokens it finds through the
+// key registry the application wrote.
+func TestRunFlushTableRows(t *testing.T) {
+	ctx := context.Background()
+	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	path := warmDB(t)
+	rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "user", Key: []string{"id"},
+		Match: cachedsql.Match{SQL: `SELECT id, name FROM users WHERE id = ?`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testenv.Redis(t), Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	readUser(t, app)
+	readUser(t, app)
+	if hits, misses := hitsMisses(t, app); hits != 1 || misses != 1 {
+		t.Fatalf("before flush: hits, misses = %d, %d, want 1, 1", hits, misses)
+	}
+	args := []string{"-redis", redisURL(t), "-namespace", ns, "-table", "users", "-driver", "sqlite3", "-dsn", path}
+	if err := runFlush(ctx, args, &bytes.Buffer{}); err != nil {
+		t.Fatalf("runFlush: %v", err)
+	}
+	readUser(t, app)
+	if hits, misses := hitsMisses(t, app); hits != 1 || misses != 2 {
+		t.Errorf("after flush: hits, misses = %d, %d, want 1, 2", hits, misses)
+	}
+}
