@@ -2,6 +2,8 @@ package keying
 
 import (
 	"database/sql/driver"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,5 +52,18 @@ func BenchmarkLayoutEntry(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sinkKey = l.Entry(st, args)
+	}
+}
+
+// BenchmarkAnalyzeOperatorRun analyses a text with a long run of + and - (which PostgreSQL splits into
+// single-character operators): its cost must grow linearly with the run, not with its cube.
+func BenchmarkAnalyzeOperatorRun(b *testing.B) {
+	for _, n := range []int{1000, 4000} {
+		q := "SELECT 1 " + strings.Repeat("+-", n/2) + " 1"
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				sinkStatement = Analyze(q)
+			}
+		})
 	}
 }

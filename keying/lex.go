@@ -349,9 +349,21 @@ func (l *lexer) operator() {
 		}
 		l.pos++
 	}
-	for l.pos-start > 1 && (l.src[l.pos-1] == '+' || l.src[l.pos-1] == '-') &&
-		!strings.ContainsAny(l.src[start:l.pos], "~!@#%^&|") {
-		l.pos--
+	// PostgreSQL: a multi-character operator ends in + or - only if it holds one of ~!@#%^&|; the
+	// trailing + and - are operators of their own. Decided once per run, so that a long run of them
+	// costs linear time.
+	if run := l.src[start:l.pos]; len(run) > 1 && !strings.ContainsAny(run, "~!@#%^&|") {
+		end := len(run)
+		for end > 1 && (run[end-1] == '+' || run[end-1] == '-') {
+			end--
+		}
+		if end == 1 && (run[0] == '+' || run[0] == '-') {
+			for i := start; i < l.pos; i++ { // + and - alone: one operator each
+				l.emit(tOp, i, l.src[i:i+1])
+			}
+			return
+		}
+		l.pos = start + end
 	}
 	l.emit(tOp, start, l.src[start:l.pos])
 }
