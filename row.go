@@ -1,9 +1,12 @@
 package cachedsql
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"errors"
+	"reflect"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +35,10 @@ type rowPlan struct {
 	keyed, keysets, member string
 	// registered is set once this process has added member to keysets.
 	registered atomic.Bool
+	// extras are the last arguments a read passed that are not values of the lookup's equalities (GORM
+	// passes LIMIT 1 as an argument): write-through passes the same, so that its entry is the one reads
+	// look up. Nil until a read has been seen.
+	extras atomic.Pointer[[]driver.NamedValue]
 }
 
 func (e *engine) newRowPlan(r *Rule) *rowPlan {
@@ -64,7 +71,63 @@ func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req
 	req.key = e.entries.RowEntry(row, p.st, h)
 	req.tokenKeys = []string{e.layout.Epoch(), p.row.keyed, row}
 	req.guard = row
+	p.row.noteExtras(args)
 	return true
+}
+
+// noteExtras remembers the arguments of a read that are not lookup values, when they changed.
+func (rp *rowPlan) noteExtras(args []driver.NamedValue) {
+	lk := rp.shape.lookup
+	isLookup := func(a driver.NamedValue) bool {
+		return slices.ContainsFunc(lk.Values, func(v keying.Value) bool {
+			return !v.IsLiteral && (v.Name != "" && v.Name == a.Name || v.Name == "" && a.Name == "" && v.Ordinal == a.Ordinal)
+		})
+	}
+	n := 0
+	for _, a := range args {
+		if !isLookup(a) {
+			n++
+		}
+	}
+	if old := rp.extras.Load(); old != nil && len(*old) == n && n == 0 {
+		return
+	} else if old != nil && len(*old) == n {
+		same, i := true, 0
+		for _, a := range args {
+			if !isLookup(a) {
+				same = same && (*old)[i].Ordinal == a.Ordinal && (*old)[i].Name == a.Name && sameValue((*old)[i].Value, a.Value)
+				i++
+			}
+		}
+		if same {
+			return
+		}
+	}
+	extras := make([]driver.NamedValue, 0, n)
+	for _, a := range args {
+		if !isLookup(a) {
+			if b, ok := a.Value.([]byte); ok && b != nil {
+				a.Value = slices.Clone(b)
+			}
+			extras = append(extras, a)
+		}
+	}
+	rp.extras.Store(&extras)
+}
+
+// sameValue reports whether two driver values are equal (false when it cannot tell).
+func sameValue(a, b any) bool {
+	if x, ok := a.([]byte); ok {
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y) && (x == nil) == (y == nil)
+	}
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	if reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	return a == b
 }
 
 // argValue returns the value v stands for: the argument it names, or its literal text.

@@ -3,7 +3,6 @@ package cachedsql_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +281,4 @@ func TestRowRuleValidation(t *testing.T) {
 		!strings.Contains(err.Error(), "match.sql") {
 		t.Errorf("row rule without match.sql: %v", err)
 	}
-	_ = fmt.Sprint
 }

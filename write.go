@@ -171,6 +171,9 @@ func (e *engine) throughRows(eff *writeEffect, t string, pins *keying.Pins, vals
 				}
 				args = append(args, driver.NamedValue{Name: v.Name, Ordinal: v.Ordinal, Value: row[idx[i]]})
 			}
+			if extras := rp.row.extras.Load(); extras != nil {
+				args = append(args, *extras...)
+			}
 			eff.through = append(eff.through, throughRow{p: rp, args: numberArgs(args)})
 		}
 	}
