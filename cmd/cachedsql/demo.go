@@ -60,7 +60,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		opts.Redis = rdb
 		storeName = "Redis at " + ro.Addr
 	}
-	if opts.Rules, err = cachedsql.ParseRules("demo-rules.yaml", demoRules); err != nil {
+	// The file's statements use ? placeholders: PostgreSQL's are $n.
+	if opts.Rules, err = cachedsql.ParseRules("demo-rules.yaml", []byte(d.q(string(demoRules)))); err != nil {
 		return err
 	}
 
@@ -97,6 +98,9 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if err := p.writeThenRead(ctx, db, d); err != nil {
+		return err
+	}
+	if err := p.rowWriteThrough(ctx, db, d, lookup); err != nil {
 		return err
 	}
 	st, _ := cachedsql.StatsOf(db)
@@ -258,10 +262,44 @@ func (p *printer) writeThenRead(ctx context.Context, db *sql.DB, d demoDB) error
 	return nil
 }
 
+// rowWriteThrough shows the row rule: a write to one customer leaves that customer's entry a hit with
+// the new values (write-through) and the other customers' entries hits.
+func (p *printer) rowWriteThrough(ctx context.Context, db *sql.DB, d demoDB, lookup string) error {
+	fmt.Fprintf(p.out, "\n4. A write to one row under a row rule with write_through\n")
+	read := func(id int) (name string, hit bool, err error) {
+		st0, _ := cachedsql.StatsOf(db)
+		err = db.QueryRowContext(ctx, lookup, id).Scan(new(int64), &name, new(string), new(any))
+		st1, _ := cachedsql.StatsOf(db)
+		return name, st1.Hits > st0.Hits, err
+	}
+	for _, id := range []int{42, 43} {
+		if _, _, err := read(id); err != nil {
+			return err
+		}
+	}
+	upd := d.q("UPDATE demo_customers SET name = ? WHERE id = ?")
+	if _, err := db.ExecContext(ctx, upd, "Ada Lovelace", 42); err != nil {
+		return err
+	}
+	fmt.Fprintf(p.out, "  %s  ('Ada Lovelace', 42)\n", upd)
+	for _, id := range []int{42, 43} {
+		name, hit, err := read(id)
+		if err != nil {
+			return err
+		}
+		how := "miss"
+		if hit {
+			how = "hit"
+		}
+		fmt.Fprintf(p.out, "  GetCustomer id=%d right after: %-14q (%s)\n", id, name, how)
+	}
+	return nil
+}
+
 func (p *printer) stats(st cachedsql.Stats) {
-	fmt.Fprintf(p.out, "\n4. Stats\n")
-	fmt.Fprintf(p.out, "  hits %d  misses %d  hit ratio %.0f%%  fills %d  invalidations %d  store errors %d\n",
-		st.Hits, st.Misses, 100*st.HitRatio(), st.Fills, st.Invalidations, st.StoreErrors)
+	fmt.Fprintf(p.out, "\n5. Stats\n")
+	fmt.Fprintf(p.out, "  hits %d  misses %d  hit ratio %.0f%%  fills %d  written through %d  invalidations %d  store errors %d\n",
+		st.Hits, st.Misses, 100*st.HitRatio(), st.Fills, st.WriteThroughs, st.Invalidations, st.StoreErrors)
 	names := make([]string, 0, len(st.Rules))
 	for n := range st.Rules {
 		names = append(names, n)
