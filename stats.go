@@ -59,7 +59,10 @@ func (r bypassReason) String() string { return bypassNames[r] }
 // Stats is a snapshot of a cache's counters since it was opened.
 type Stats struct {
 	Hits   uint64 // reads served from the cache
-	Misses uint64 // reads that queried the database under a rule
+	// Misses counts reads under a rule that found no valid entry. Most query the database; those served
+	// by another caller's load are also counted in SharedLoads, and a few find the entry filled at the
+	// re-check inside the load.
+	Misses uint64
 	Fills  uint64 // results stored
 	// FillsSkipped counts results read on a miss but not stored: too many rows or bytes, an error,
 	// abandoned, several result sets, a value the codec cannot reproduce exactly, or empty with skip_empty.
