@@ -58,7 +58,7 @@ func (r bypassReason) String() string { return bypassNames[r] }
 
 // Stats is a snapshot of a cache's counters since it was opened.
 type Stats struct {
-	Hits   uint64 // reads served from the cache
+	Hits uint64 // reads served from the cache
 	// Misses counts reads under a rule that found no valid entry. Most query the database; those served
 	// by another caller's load are also counted in SharedLoads, and a few find the entry filled at the
 	// re-check inside the load.
