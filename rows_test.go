@@ -282,3 +282,28 @@ func TestRowRuleValidation(t *testing.T) {
 		t.Errorf("row rule without match.sql: %v", err)
 	}
 }
+
+// TestWriteThroughDefaults checks that a rule file's defaults can turn write-through on for every rule
+// of the file (a table's rules kept in one file).
+func TestWriteThroughDefaults(t *testing.T) {
+	rs, err := cachedsql.ParseRules("accounts.yaml", []byte(`version: 1
+defaults: { write_through: true, write_through_limit: 4 }
+rules:
+  - name: account
+    match: { sql: "SELECT * FROM accounts WHERE id = $1" }
+    key: [id]
+  - name: accounts-of-owner
+    match: { sql: "SELECT * FROM accounts WHERE owner = $1" }
+  - name: account-audit
+    match: { tables_any: [audit] }
+    write_through: false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rs.All()
+	if !got[0].WriteThrough || !got[1].WriteThrough || got[1].WriteThroughLimit != 4 || got[2].WriteThrough {
+		t.Errorf("write_through from defaults: %v %v (limit %d) %v; want true, true (4), false",
+			got[0].WriteThrough, got[1].WriteThrough, got[1].WriteThroughLimit, got[2].WriteThrough)
+	}
+}
