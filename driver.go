@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"io"
 	"log/slog"
 	"time"
@@ -31,7 +32,9 @@ type Options struct {
 	// Nil uses an in-process memory store (see MemoryMaxBytes): correct within one process, not shared.
 	Redis redis.UniversalClient
 
-	// Namespace prefixes every key this wrapper writes: "<Namespace>:". Default "cachedsql".
+	// Namespace prefixes every key this wrapper writes: "<Namespace>:". Default "cachedsql". It must
+	// not hold "{}": on a Redis Cluster that empty hash tag would separate a row entry from the token
+	// that guards it. A hash tag such as "{app}" is fine (every key then lives in one slot).
 	Namespace string
 
 	// Identity names the database for keys and generation tokens: every process that shares a store
@@ -116,6 +119,9 @@ var ErrNoIdentity = errors.New("cachedsql: Options.Identity is required when the
 func (o Options) withDefaults() (Options, error) {
 	if o.Namespace == "" {
 		o.Namespace = defaultNamespace
+	}
+	if strings.Contains(o.Namespace, "{}") {
+		return o, fmt.Errorf("cachedsql: Namespace %q holds \"{}\", which turns Redis Cluster hash tags off", o.Namespace)
 	}
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = defaultStoreTimeout

@@ -30,6 +30,8 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative MaxPending", cachedsql.Options{MaxPending: -1}, "MaxPending"},
 		{"negative MemoryMaxBytes", cachedsql.Options{MemoryMaxBytes: -1}, "MemoryMaxBytes"},
 		{"negative BreakerThreshold disables the breaker", cachedsql.Options{BreakerThreshold: -1}, ""},
+		{"empty hash tag in Namespace", cachedsql.Options{Namespace: "app{}"}, "Namespace"},
+		{"hash tag Namespace", cachedsql.Options{Namespace: "{app}"}, ""},
 	}
 	path := sqliteFile(t, "options.db")
 	for _, tc := range tests {
