@@ -185,3 +185,40 @@ func withRules(t testing.TB, o cachedsql.Options) cachedsql.Options {
 	}
 	return o
 }
+
+// TestFailOpenPendingRowKeys: a process without row rules writes a row while Redis is unreachable from
+// it; another process caches that row under a row rule. Once the writer reaches Redis again, delivering
+// its pending invalidation also reaches the other process's row entries (found through the key
+// registry), so the other process reads the new value.
+func TestFailOpenPendingRowKeys(t *testing.T) {
+	rdb0 := testenv.Redis(t)
+	proxy := testenv.NewProxy(t, rdb0.Options().Addr)
+	opts := failOpenOptions(t, failFastClient(t, proxy.Addr()))
+	path, _, a := openSQLitePath(t, withRules(t, opts))
+	bOpts := opts
+	bOpts.Redis = rdb0
+	bOpts.Rules = mustRules(t, cachedsql.Rule{Name: "name", Match: cachedsql.Match{SQL: `SELECT name FROM users WHERE id = ?`},
+		Key: []string{"id"}, TTL: time.Minute})
+	b, err := cachedsql.Open("sqlite3", path, bOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	readName(t, b, 3)
+	if h, _ := hitsOf(t, b, func() { readName(t, b, 3) }); h != 1 {
+		t.Fatal("the row entry is not cached")
+	}
+	proxy.Refuse(true)
+	mustExec(t, a, `UPDATE users SET name = 'cy2' WHERE id = 3`)
+	if stats(t, a).PendingInvalidations == 0 {
+		t.Fatal("the write's invalidation is not pending")
+	}
+	proxy.Refuse(false)
+	eventually(t, "delivery of the pending invalidation", func() bool {
+		readName(t, a, 1)
+		return stats(t, a).PendingInvalidations == 0
+	})
+	if got := readName(t, b, 3); got != "cy2" {
+		t.Fatalf("row entry of the other process after delivery: %q, want cy2", got)
+	}
+}

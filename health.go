@@ -152,9 +152,12 @@ func (h *health) flushPending(ctx context.Context, e *engine) {
 		h.hasPending.Store(false)
 		return
 	}
-	sctx, cancel := e.invalidateCtx(ctx)
-	err := e.st.Bump(sctx, keys)
-	cancel()
+	keys, err := e.expandPending(ctx, keys)
+	if err == nil {
+		sctx, cancel := e.invalidateCtx(ctx)
+		err = e.st.Bump(sctx, keys)
+		cancel()
+	}
 	if err != nil {
 		e.storeFailed(ctx, "bump pending", err)
 		return

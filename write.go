@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cachedsql/cachedsql/keying"
@@ -297,13 +298,48 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 }
 
 // pendingKeys are the tokens kept pending after a failed replacement. A write whose tables' registries
-// could not be read may have row entries keyed by sets this process does not know: the epoch stands for
-// them.
+// could not be read may have row entries keyed by sets this process does not know: a marker per table
+// stands for them, which delivery expands by reading the registry (expandPending).
 func (e *engine) pendingKeys(keys []string, eff *writeEffect) []string {
-	if len(eff.regs) == 0 || eff.all {
+	if eff.all {
 		return keys
 	}
-	return append(keys, e.layout.Epoch())
+	for _, rc := range eff.regs {
+		keys = append(keys, pendingRowsMarker+rc.table)
+	}
+	return keys
+}
+
+// pendingRowsMarker starts a pending "key" that stands for the keyed tokens of every key set registered
+// for a table. No store key starts with it.
+const pendingRowsMarker = "\x00rows of "
+
+// expandPending replaces the markers among pending keys with the keyed tokens of the key sets the
+// registries list now.
+func (e *engine) expandPending(ctx context.Context, keys []string) ([]string, error) {
+	out := keys[:0:0]
+	for _, k := range keys {
+		t, ok := strings.CutPrefix(k, pendingRowsMarker)
+		if !ok {
+			out = append(out, k)
+			continue
+		}
+		sctx, cancel := e.invalidateCtx(ctx)
+		members, err := e.st.IndexMembers(sctx, e.layout.Keysets(t))
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range members {
+			if cols, ok := keying.ParseKeysetName(m); ok {
+				out = append(out, e.layout.KeyedToken(t, cols))
+			}
+		}
+		for _, ks := range e.keySets(t) {
+			out = append(out, e.layout.KeyedToken(t, ks))
+		}
+	}
+	return dedupe(out), nil
 }
 
 // registered returns the tokens to replace for the key sets the registries list and the effect did not
