@@ -9,6 +9,7 @@ import (
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/keying"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // read is the cache-aside path of a read that a rule matched (DESIGN.md, "Read path"):
@@ -52,20 +53,20 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		}
 		if ent != nil {
 			switch e.ageOf(p.rule, ent) {
-			case ageFresh:
+			case strategies.Fresh:
 				tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
 				e.hit(ctx, p)
 				e.touchHot(p, req.key, ent, args)
 				return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
-			case ageEarly:
+			case strategies.Early:
 				e.stats.early.Add(1)
 				e.observeStampede(ctx, p, EarlyRecompute, 0)
 				req.current = &found{ent: ent, b: b}
-			case ageRevalidate:
+			case strategies.Revalidate:
 				tokenPool.Put(tp)
 				e.refreshLater(p, req.key, args)
 				return e.serveStale(ctx, p, ent, staleRevalidate), nil
-			case ageStale:
+			case strategies.Stale:
 				req.stale = &found{ent: ent, b: b}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cachedsql/cachedsql/keying"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // Row entries (see the package doc, "Row rules"). The entry of a row rule is one row, stored as a hash
@@ -57,7 +58,7 @@ func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req
 	sh := p.row.shape
 	vals := make([]any, len(sh.vals))
 	for i, v := range sh.vals {
-		x, ok := argValue(v, args)
+		x, ok := strategies.ArgValue(v, args)
 		if !ok {
 			return false
 		}
@@ -128,30 +129,6 @@ func sameValue(a, b any) bool {
 		return false
 	}
 	return a == b
-}
-
-// argValue returns the value v stands for: the argument it names, or its literal text.
-func argValue(v keying.Value, args []driver.NamedValue) (any, bool) {
-	switch {
-	case v.IsLiteral:
-		return v.Literal, true
-	case v.Name != "":
-		for _, a := range args {
-			if a.Name == v.Name {
-				return a.Value, true
-			}
-		}
-	case v.Ordinal > 0:
-		if v.Ordinal <= len(args) && args[v.Ordinal-1].Ordinal == v.Ordinal && args[v.Ordinal-1].Name == "" {
-			return args[v.Ordinal-1].Value, true
-		}
-		for _, a := range args {
-			if a.Ordinal == v.Ordinal {
-				return a.Value, true
-			}
-		}
-	}
-	return nil, false
 }
 
 // errRegister reports that a row rule's key could not be registered in the store.

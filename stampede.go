@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"math"
 	"time"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/lockstore"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // A miss goes through three layers of stampede control (DESIGN.md, issue "Stampede prevention"):
@@ -61,40 +61,10 @@ func (f *found) encoded() []byte {
 	return f.b
 }
 
-// age classifies a valid entry at now.
-type age uint8
-
-const (
-	ageFresh      age = iota // before its TTL
-	ageEarly                 // before its TTL, but XFetch picked this read to recompute it
-	ageRevalidate            // past its TTL, inside stale_while_revalidate
-	ageStale                 // past its TTL, usable only if the database fails (stale_if_error)
-)
-
-func (e *engine) ageOf(r *Rule, ent *codec.Entry) age {
-	now := e.now()
-	if now.Before(ent.Expires) {
-		if r.Beta > 0 && ent.Delta > 0 && e.xfetch(now, ent, r.Beta) {
-			return ageEarly
-		}
-		return ageFresh
-	}
-	if now.Before(ent.Expires.Add(r.StaleWhileRevalidate)) {
-		return ageRevalidate
-	}
-	return ageStale
-}
-
-// xfetch is the early-expiration test of Vattani et al. (VLDB 2015): recompute when
-// now − Δ·β·ln(rand) ≥ expiry, where Δ is the measured recompute time. −ln(rand) is exponentially
-// distributed, so the chance grows smoothly as expiry nears and with slower recomputes.
-func (e *engine) xfetch(now time.Time, ent *codec.Entry, beta float64) bool {
-	u := e.rand()
-	if u <= 0 {
-		return true
-	}
-	gap := time.Duration(float64(ent.Delta) * beta * -math.Log(u))
-	return !now.Add(gap).Before(ent.Expires)
+// ageOf classifies a valid entry at now under r (strategies.Freshness).
+func (e *engine) ageOf(r *Rule, ent *codec.Entry) strategies.Age {
+	f := strategies.Freshness{Beta: r.Beta, StaleWhileRevalidate: r.StaleWhileRevalidate}
+	return f.Age(e.now(), ent.Expires, ent.Delta, e.rand)
 }
 
 // staleUsable reports whether f, a valid copy past its TTL, is still inside a stale window of length

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cachedsql/cachedsql/keying"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // The write path (DESIGN.md, "Write path"), with row-level precision and write-through.
@@ -68,7 +69,7 @@ func (e *engine) effectOf(p *plan, args []driver.NamedValue) *writeEffect {
 	var pins *keying.Pins
 	var vals [][]any
 	if pp := p.st.Pins(); pp != nil && len(p.writeTables) == 1 {
-		if v, ok := resolvePins(pp, args); ok {
+		if v, ok := strategies.ResolvePins(pp, args); ok {
 			pins, vals = pp, v
 		}
 	}
@@ -91,118 +92,31 @@ func (e *engine) effectOf(p *plan, args []driver.NamedValue) *writeEffect {
 func (eff *writeEffect) pinTable(e *engine, t string, pins *keying.Pins, vals [][]any) {
 	rc := regCheck{table: t, pins: pins, vals: vals}
 	for _, ks := range e.keySets(t) {
-		eff.keys = append(eff.keys, e.rowTokens(t, ks, pins, vals)...)
+		eff.keys = append(eff.keys, strategies.RowTokens(e.layout, t, ks, pins, vals)...)
 		rc.known = append(rc.known, keying.KeysetName(ks))
 	}
 	eff.regs = append(eff.regs, rc)
-}
-
-// resolvePins returns the values of the pinned rows, per row in pins.Columns order; false when one is
-// an argument that args lack.
-func resolvePins(pins *keying.Pins, args []driver.NamedValue) ([][]any, bool) {
-	out := make([][]any, len(pins.Rows))
-	for i, row := range pins.Rows {
-		out[i] = make([]any, len(row))
-		for j, v := range row {
-			x, ok := argValue(v, args)
-			if !ok {
-				return nil, false
-			}
-			if b, isBytes := x.([]byte); isBytes && b != nil {
-				x = slices.Clone(b) // the caller may reuse it once the statement returns
-			}
-			out[i][j] = x
-		}
-	}
-	return out, true
-}
-
-// rowTokens returns the tokens that a write to table t pinned by pins replaces for the row entries keyed
-// by the columns ks: the rows' own tokens when the pins cover ks, else the keyed token of them all.
-func (e *engine) rowTokens(t string, ks []string, pins *keying.Pins, vals [][]any) []string {
-	keyed := []string{e.layout.KeyedToken(t, ks)}
-	if pins == nil {
-		return keyed
-	}
-	idx := make([]int, len(ks))
-	for i, c := range ks {
-		if idx[i] = slices.Index(pins.Columns, c); idx[i] < 0 {
-			return keyed
-		}
-	}
-	out := make([]string, 0, len(vals))
-	proj := make([]any, len(ks))
-	for _, row := range vals {
-		for i, j := range idx {
-			proj[i] = row[j]
-		}
-		h, ok := keying.RowHash(t, ks, proj)
-		if !ok {
-			return keyed
-		}
-		out = append(out, e.layout.RowToken(h))
-	}
-	return out
 }
 
 // throughRows adds the row entries of write-through row rules on table t that a write pinned by pins
 // lets this process re-read, up to maxWriteThroughRows.
 func (e *engine) throughRows(eff *writeEffect, t string, pins *keying.Pins, vals [][]any) {
 	for _, rp := range e.wt.rows[t] {
-		lk := rp.row.shape.lookup
-		idx := make([]int, len(lk.Columns))
-		usable := true
-		for i, c := range lk.Columns {
-			idx[i] = slices.Index(pins.Columns, c)
-			if idx[i] < 0 && !lk.Values[i].IsLiteral {
-				usable = false // an argument of the rule's statement that the write does not give
-			}
+		var extras []driver.NamedValue
+		if x := rp.row.extras.Load(); x != nil {
+			extras = *x
 		}
-		if !usable {
-			continue
+		rows, ok := strategies.LookupArgs(rp.row.shape.lookup, pins, vals, extras)
+		if !ok {
+			continue // the rule's statement takes a value the write does not give
 		}
-		for _, row := range vals {
+		for _, args := range rows {
 			if len(eff.through) >= maxWriteThroughRows {
 				return
 			}
-			var args []driver.NamedValue
-			for i, v := range lk.Values {
-				if v.IsLiteral {
-					continue
-				}
-				args = append(args, driver.NamedValue{Name: v.Name, Ordinal: v.Ordinal, Value: row[idx[i]]})
-			}
-			if extras := rp.row.extras.Load(); extras != nil {
-				args = append(args, *extras...)
-			}
-			eff.through = append(eff.through, throughRow{p: rp, args: numberArgs(args)})
+			eff.through = append(eff.through, throughRow{p: rp, args: args})
 		}
 	}
-}
-
-// numberArgs orders positional arguments by ordinal and gives named ones the next ordinals.
-func numberArgs(args []driver.NamedValue) []driver.NamedValue {
-	slices.SortStableFunc(args, func(a, b driver.NamedValue) int {
-		switch {
-		case a.Name == "" && b.Name == "":
-			return a.Ordinal - b.Ordinal
-		case a.Name == "":
-			return -1
-		case b.Name == "":
-			return 1
-		}
-		return 0
-	})
-	out := args[:0]
-	for i, a := range args {
-		if a.Name != "" {
-			a.Ordinal = i + 1
-		} else if len(out) > 0 && out[len(out)-1].Name == "" && out[len(out)-1].Ordinal == a.Ordinal {
-			continue // one placeholder used twice
-		}
-		out = append(out, a)
-	}
-	return out
 }
 
 // merge adds o, a later write of the same transaction, to eff. Past maxTxKeys tokens the row-level
@@ -360,7 +274,7 @@ func (e *engine) registered(eff *writeEffect, members [][]string) []string {
 				continue
 			}
 			e.learnKeySet(rc.table, cols)
-			more = append(more, e.rowTokens(rc.table, cols, rc.pins, rc.vals)...)
+			more = append(more, strategies.RowTokens(e.layout, rc.table, cols, rc.pins, rc.vals)...)
 		}
 	}
 	return dedupe(more)
