@@ -362,7 +362,10 @@ func TestKeysHoldNoArgumentOrSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword(u.User.Username(), password) // trust authentication ignores it
-	db, err := cachedsql.Open("pgx", u.String(), cachedsql.Options{Redis: rdb, Namespace: ns, Rules: cacheAll(t)})
+	rules := mustRules(t,
+		cachedsql.Rule{Name: "row", Match: cachedsql.Match{SQL: `SELECT k, v FROM secrets WHERE k = $1`}, Key: []string{"k"}},
+		cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}})
+	db, err := cachedsql.Open("pgx", u.String(), cachedsql.Options{Redis: rdb, Namespace: ns, Rules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,9 +375,11 @@ func TestKeysHoldNoArgumentOrSecret(t *testing.T) {
 	ctx := context.Background()
 	queryAll(t, db, ctx, `SELECT v FROM secrets WHERE k = $1`, secretArg)
 	queryAll(t, db, ctx, `SELECT v FROM secrets WHERE k = $1 OR v = $2`, secretArg+"x", secretArg)
+	queryAll(t, db, ctx, `SELECT k, v FROM secrets WHERE k = $1`, secretArg) // a row entry and its token
+	mustExec(t, db, `UPDATE secrets SET v = 'w' WHERE k = $1`, secretArg)
 	keys := scanKeys(t, rdb, ns+":*")
-	if len(scanKeys(t, rdb, ns+":q:*")) != 2 {
-		t.Fatalf("keys %v: want two entries", keys)
+	if len(scanKeys(t, rdb, ns+":q:*")) != 2 || len(scanKeys(t, rdb, ns+":r:*")) != 2 {
+		t.Fatalf("keys %v: want two result entries, a row entry and a row token", keys)
 	}
 	schema := u.Query().Get("search_path")
 	for _, k := range keys {
