@@ -156,6 +156,7 @@ func TestRowScopedInvalidation(t *testing.T) {
 		want  map[int]string
 	}{
 		{"update by id", `UPDATE users SET name = ? WHERE id = ?`, []any{"bea", 2}, []int{1, 3}, map[int]string{2: "bea"}},
+		{"table name quoted in another case", `UPDATE "USERS" SET name = ? WHERE id = ?`, []any{"bea", 2}, []int{1, 3}, map[int]string{2: "bea"}},
 		{"update by literal id", `UPDATE users SET name = 'bea' WHERE id = 2`, nil, []int{1, 3}, map[int]string{2: "bea"}},
 		{"update with id as text", `UPDATE users SET name = ? WHERE id = ?`, []any{"bea", "2"}, []int{1, 3}, map[int]string{2: "bea"}},
 		{"update in list", `UPDATE users SET name = upper(name) WHERE id IN (?, ?)`, []any{1, 3}, []int{2}, map[int]string{1: "ANN", 3: "CY"}},

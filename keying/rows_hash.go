@@ -81,7 +81,10 @@ func RowHash(table string, cols []string, vals []any) (Hash, bool) {
 	slices.SortFunc(pairs, func(a, b pair) int { return strings.Compare(a.col, b.col) })
 	buf := make([]byte, 0, 64+len(table)+32*len(pairs))
 	buf = append(buf, rowDomain...)
-	buf = appendString(buf, table)
+	// The table's name is lower-cased as Layout.Token does: SQLite and MySQL take "Users" and users for
+	// one table, and merging two PostgreSQL tables only costs extra invalidations. Columns stay exact:
+	// merging two columns would pin a write to the wrong rows.
+	buf = appendString(buf, lowerASCII(table))
 	buf = binary.AppendUvarint(buf, uint64(len(pairs)))
 	for i, p := range pairs {
 		if i > 0 && p.col == pairs[i-1].col {

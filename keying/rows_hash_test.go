@@ -197,3 +197,17 @@ func TestRowHashStructure(t *testing.T) {
 		t.Error("table and column are not separated")
 	}
 }
+
+// TestRowHashTableCase checks that the table's name is compared as Layout.Token compares it (SQLite and
+// MySQL read "Users" and users as one table), while column names stay exact.
+func TestRowHashTableCase(t *testing.T) {
+	a, _ := RowHash("users", []string{"id"}, []any{int64(1)})
+	b, _ := RowHash("Users", []string{"id"}, []any{int64(1)})
+	c, _ := RowHash("users", []string{"ID"}, []any{int64(1)})
+	if a != b {
+		t.Error(`RowHash("Users") differs from RowHash("users")`)
+	}
+	if a == c {
+		t.Error(`RowHash with column "ID" equals column "id"`)
+	}
+}
