@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,11 @@ type engine struct {
 	// layout names generation tokens and the epoch; entries names cached results.
 	layout  keying.Layout
 	entries keying.Layout
-	rules   *Rules
-	log     *slog.Logger
-	now     func() time.Time
+	// rowTokenPrefix starts the key of every row token of this database.
+	rowTokenPrefix string
+	rules          *Rules
+	log            *slog.Logger
+	now            func() time.Time
 	// local: the store is in process memory (no I/O, no timeouts needed).
 	local bool
 
@@ -93,6 +96,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	e.health.init(opts)
 	e.plans.init(e)
 	e.initRows()
+	e.rowTokenPrefix = strings.TrimSuffix(e.layout.RowToken(keying.Hash{}), "{"+keying.Hash{}.String()+"}")
 	return e, nil
 }
 

@@ -14,11 +14,12 @@ import (
 
 // TestInvalidationLog checks that writes through the wrapper are logged in Redis, newest first, with
 // their statement (its first word and its sqlc name or fingerprint, never its text) and tables, and
-// that a commit is logged with the tables of its transaction.
+// that a commit is logged with the tables of its transaction; writes pinned to rows of a table with a row
+// rule say how many rows.
 func TestInvalidationLog(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ns := namespace(t)
-	_, db := openSQLite(t, cachedsql.Options{Redis: rdb, Namespace: ns})
+	_, db := openSQLite(t, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: rowRules(t, false)})
 	ctx := context.Background()
 
 	update := `UPDATE users SET name = 'ann2' WHERE id = 1`
@@ -52,8 +53,8 @@ func TestInvalidationLog(t *testing.T) {
 	}
 	want := []store.LogEntry{
 		{Cause: "update SetTotal", Tables: []string{"orders"}},
-		{Cause: "COMMIT", Tables: []string{"orders", "users"}},
-		{Cause: "update (fingerprint " + keying.Analyze(update).Fingerprint + ")", Tables: []string{"users"}},
+		{Cause: "COMMIT", Tables: []string{"orders", "users"}, Rows: 1},
+		{Cause: "update (fingerprint " + keying.Analyze(update).Fingerprint + ")", Tables: []string{"users"}, Rows: 1},
 	}
 	for _, e := range got {
 		if strings.Contains(e.Cause, "ann2") {
@@ -64,8 +65,9 @@ func TestInvalidationLog(t *testing.T) {
 		t.Fatalf("log = %+v, want %d entries", got, len(want))
 	}
 	for i := range want {
-		if got[i].Cause != want[i].Cause || !slices.Equal(got[i].Tables, want[i].Tables) {
-			t.Errorf("log[%d] = %q %q, want %q %q", i, got[i].Cause, got[i].Tables, want[i].Cause, want[i].Tables)
+		if got[i].Cause != want[i].Cause || !slices.Equal(got[i].Tables, want[i].Tables) || got[i].Rows != want[i].Rows {
+			t.Errorf("log[%d] = %q %q %d rows, want %q %q %d rows", i, got[i].Cause, got[i].Tables, got[i].Rows,
+				want[i].Cause, want[i].Tables, want[i].Rows)
 		}
 		if got[i].Time.IsZero() {
 			t.Errorf("log[%d] has no time", i)

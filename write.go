@@ -186,7 +186,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	}
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
 	sctx, cancel := e.invalidateCtx(ctx)
-	members, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables), sets)
+	members, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables, keys), sets)
 	cancel()
 	if err != nil {
 		e.storeFailed(ctx, "bump", err)

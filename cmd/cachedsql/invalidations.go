@@ -69,8 +69,12 @@ func runInvalidations(ctx context.Context, args []string, out io.Writer) error {
 	// Each list is newest first; a stable sort keeps that order among equal times.
 	slices.SortStableFunc(all, func(a, b loggedInvalidation) int { return b.Time.Compare(a.Time) })
 	for _, e := range all[:min(*n, len(all))] {
-		fmt.Fprintf(out, "%s  db %s  %s  %s\n", e.Time.Format(time.RFC3339Nano), e.db,
-			strings.Join(e.Tables, ","), e.Cause)
+		rows := ""
+		if e.Rows > 0 {
+			rows = fmt.Sprintf(" (%d rows)", e.Rows)
+		}
+		fmt.Fprintf(out, "%s  db %s  %s%s  %s\n", e.Time.Format(time.RFC3339Nano), e.db,
+			strings.Join(e.Tables, ","), rows, e.Cause)
 	}
 	return nil
 }

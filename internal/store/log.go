@@ -23,6 +23,9 @@ type LogEntry struct {
 	Cause string `json:"cause"`
 	// Tables names the invalidated tables; "*" stands for the whole database.
 	Tables []string `json:"tables"`
+	// Rows counts the rows whose entries were invalidated one by one (a write pinned to key values
+	// under row rules); their tables' result-set entries were invalidated too.
+	Rows int `json:"rows,omitempty"`
 }
 
 // encodeLog returns the stored form of e.
