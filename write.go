@@ -180,9 +180,14 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	if e.health.hasPending.Load() {
 		e.health.flushPending(ctx, e)
 	}
-	sets := make([]string, len(eff.regs))
-	for i, rc := range eff.regs {
-		sets[i] = e.layout.Keysets(rc.table)
+	// One registry read per table, whatever the number of writes to it in a transaction.
+	var sets []string
+	setOf := make(map[string]int, len(eff.regs))
+	for _, rc := range eff.regs {
+		if _, ok := setOf[rc.table]; !ok {
+			setOf[rc.table] = len(sets)
+			sets = append(sets, e.layout.Keysets(rc.table))
+		}
 	}
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
 	sctx, cancel := e.invalidateCtx(ctx)
@@ -195,7 +200,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	}
 	e.health.ok()
 	e.stats.invalidations.Add(uint64(len(keys)))
-	if more := e.registered(eff, members); len(more) > 0 {
+	if more := e.registered(eff, members, setOf); len(more) > 0 {
 		sctx, cancel := e.invalidateCtx(ctx)
 		err := e.st.Bump(sctx, more)
 		cancel()
@@ -256,13 +261,14 @@ func (e *engine) expandPending(ctx context.Context, keys []string) ([]string, er
 	return dedupe(out), nil
 }
 
-// registered returns the tokens to replace for the key sets the registries list and the effect did not
-// know, and learns those sets.
-func (e *engine) registered(eff *writeEffect, members [][]string) []string {
+// registered returns the tokens to replace for the key sets the registries list (members[setOf[table]])
+// and the effect did not know, and learns those sets.
+func (e *engine) registered(eff *writeEffect, members [][]string, setOf map[string]int) []string {
 	var more []string
-	for i, rc := range eff.regs {
-		if i >= len(members) {
-			break
+	for _, rc := range eff.regs {
+		i, ok := setOf[rc.table]
+		if !ok || i >= len(members) {
+			continue
 		}
 		for _, m := range members[i] {
 			if slices.Contains(rc.known, m) {

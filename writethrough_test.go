@@ -100,6 +100,17 @@ func TestRowKeysLearntFromStore(t *testing.T) {
 	mustExec(t, other, `UPDATE users SET name = ? WHERE id = ?`, "bea", 2)
 	expectRows(t, rowDB, "after a pinned write by the other", []int{1, 3}, false, map[int]string{2: "bea"})
 	warmRows(t, rowDB)
+	tx, err := other.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, tx, `UPDATE users SET name = ? WHERE id = ?`, "cee", 3)
+	mustExec(t, tx, `UPDATE users SET name = ? WHERE id = ?`, "bee", 2)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	expectRows(t, rowDB, "after a transaction of pinned writes by the other", []int{1}, false, map[int]string{2: "bee", 3: "cee"})
+	warmRows(t, rowDB)
 	mustExec(t, other, `UPDATE users SET name = ? WHERE name = ?`, "abe", "ann")
 	expectRows(t, rowDB, "after an unpinned write by the other", nil, false, map[int]string{1: "abe"})
 	warmRows(t, rowDB)
