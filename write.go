@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/strategies"
 )
@@ -50,10 +51,12 @@ type regCheck struct {
 	known []string     // key sets whose tokens are already in the effect
 }
 
-// throughRow is one row entry a write-through re-reads: the row rule's plan and its arguments.
+// throughRow is one row entry a write-through re-reads: the row rule's plan and its arguments, and the
+// fill being prepared (set by apply).
 type throughRow struct {
 	p    *plan
 	args []driver.NamedValue
+	req  *fillReq
 }
 
 // effectOf returns what the write p, run with args, does to the cache; nil for a statement that writes
@@ -189,9 +192,21 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 			sets = append(sets, e.layout.Keysets(rc.table))
 		}
 	}
+	// The rows written through record tokens read after the replacement and before their query: read
+	// them in the same round trip.
+	var reads []string
+	if conn != nil {
+		for i := range eff.through {
+			tr := &eff.through[i]
+			if tr.req = e.throughReq(tr.p, tr.args); tr.req != nil {
+				reads = append(reads, tr.req.tokenKeys...)
+			}
+		}
+	}
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
 	sctx, cancel := e.invalidateCtx(ctx)
-	members, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables, keys), sets)
+	res, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables, keys),
+		store.BumpRead{Sets: sets, Tokens: reads})
 	cancel()
 	if err != nil {
 		e.storeFailed(ctx, "bump", err)
@@ -200,7 +215,15 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	}
 	e.health.ok()
 	e.stats.invalidations.Add(uint64(len(keys)))
-	if more := e.registered(eff, members, setOf); len(more) > 0 {
+	if len(res.Tokens) == len(reads) {
+		off := 0
+		for _, tr := range eff.through {
+			if tr.req != nil {
+				off += copy(tr.req.tokens, res.Tokens[off:])
+			}
+		}
+	}
+	if more := e.registered(eff, res.Members, setOf); len(more) > 0 {
 		sctx, cancel := e.invalidateCtx(ctx)
 		err := e.st.Bump(sctx, more)
 		cancel()
@@ -405,7 +428,7 @@ func (e *engine) invalidateTables(ctx context.Context, tables []string, cause st
 // write-through result-set rules that read a written table.
 func (e *engine) writeThrough(ctx context.Context, conn driver.Conn, eff *writeEffect) {
 	for _, t := range eff.through {
-		e.refill(ctx, conn, t.p, t.args)
+		e.refill(ctx, conn, t.p, t.args, t.req)
 	}
 	for _, r := range e.wt.sets {
 		e.recomputeHot(ctx, conn, r, eff)
@@ -432,39 +455,52 @@ func (e *engine) recomputeHot(ctx context.Context, conn driver.Conn, r *Rule, ef
 		if hk.p.rule != r || !eff.all && !slices.ContainsFunc(hk.p.st.Reads, func(t string) bool { return slices.Contains(eff.tables, t) }) {
 			continue
 		}
-		e.refill(ctx, conn, hk.p, hk.nargs)
+		e.refill(ctx, conn, hk.p, hk.nargs, e.throughReq(hk.p, hk.nargs))
 	}
 }
 
-// refill runs p with args on conn and stores the result under p's rule, as a refresh does, but on its
-// own: it neither joins a load in flight (which began before the write) nor takes a lease, since it must
-// read what the write left whatever another filler is doing. The row entry it stores is guarded by the
-// row's token, so of two concurrent write-throughs of one row the one that read the later token (and so
-// ran after the later write) is the one that remains.
-func (e *engine) refill(ctx context.Context, conn driver.Conn, p *plan, args []driver.NamedValue) {
+// throughReq prepares a write-through fill of p with args: the entry's key and the tokens it records,
+// whose values are read later. It returns nil when p's result cannot be cached with these arguments.
+func (e *engine) throughReq(p *plan, args []driver.NamedValue) *fillReq {
 	if p.rule == nil {
-		return
+		return nil
 	}
 	h, err := keying.HashArgs(args)
 	if err != nil {
-		return
+		return nil
 	}
 	req := &fillReq{ttl: p.rule.TTL, force: true, bg: true, noLease: true}
 	if p.row == nil {
 		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
 	} else if !e.rowTarget(p, args, h, req) {
+		return nil
+	}
+	req.tokens = make([]uint64, len(req.tokenKeys))
+	return req
+}
+
+// refill runs p with args on conn and stores the result under p's rule, as a refresh does, but on its
+// own: it neither joins a load in flight (which began before the write) nor takes a lease, since it must
+// read what the write left whatever another filler is doing. req (from throughReq) holds the tokens read
+// after the write, or zeros to read them now. The row entry it stores is guarded by the row's token, so
+// of two concurrent write-throughs of one row the one that read the later token (and so ran after the
+// later write) is the one that remains.
+func (e *engine) refill(ctx context.Context, conn driver.Conn, p *plan, args []driver.NamedValue, req *fillReq) {
+	if req == nil {
 		return
 	}
+	// Registering before the query is what lets writers elsewhere find this row's key (registerRow).
 	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
 		return
 	}
-	req.tokens = make([]uint64, len(req.tokenKeys))
-	sctx, cancel := e.storeCtx(ctx)
-	err = e.st.EnsureTokens(sctx, req.tokenKeys, req.tokens)
-	cancel()
-	if err != nil {
-		e.storeFailed(ctx, "ensure tokens", err)
-		return
+	if !allSet(req.tokens) {
+		sctx, cancel := e.storeCtx(ctx)
+		err := e.st.EnsureTokens(sctx, req.tokenKeys, req.tokens)
+		cancel()
+		if err != nil {
+			e.storeFailed(ctx, "ensure tokens", err)
+			return
+		}
 	}
 	next := func(ctx context.Context) (driver.Rows, error) { return queryConn(ctx, conn, p.st.Query, args) }
 	res, err := e.load(ctx, p, req, next)

@@ -176,13 +176,22 @@ func TestRedisClusterHashCrossSlot(t *testing.T) {
 			t.Errorf("token %d: FetchHash %#x, EnsureTokens %#x; want equal", i, fetched[i], ensured[i])
 		}
 	}
-	got, err := s.BumpAndRead(ctx, tokenKeys, prefix+"log", store.LogEntry{Cause: "c"}, sets)
+	res, err := s.BumpAndRead(ctx, tokenKeys, prefix+"log", store.LogEntry{Cause: "c"}, store.BumpRead{Sets: sets, Tokens: tokenKeys})
 	if err != nil {
 		t.Fatalf("BumpAndRead across slots: %v", err)
 	}
 	for i := range sets {
-		if len(got[i]) != 1 || got[i][0] != "m"+strconv.Itoa(i) {
-			t.Errorf("set %d = %q, want [m%d]", i, got[i], i)
+		if got := res.Members[i]; len(got) != 1 || got[0] != "m"+strconv.Itoa(i) {
+			t.Errorf("set %d = %q, want [m%d]", i, got, i)
+		}
+	}
+	after := make([]uint64, len(tokenKeys))
+	if _, err := s.FetchHash(ctx, key, tokenKeys, after); err != nil {
+		t.Fatal(err)
+	}
+	for i := range tokenKeys {
+		if res.Tokens[i] != after[i] || after[i] == ensured[i] {
+			t.Errorf("token %d read by BumpAndRead %#x, after it %#x, before %#x; want the new value", i, res.Tokens[i], after[i], ensured[i])
 		}
 	}
 }
@@ -211,7 +220,7 @@ func TestRedisHashClosedClient(t *testing.T) {
 			return err
 		}},
 		{"bump and read", func() error {
-			_, err := s.BumpAndRead(ctx, []string{"t"}, "log", store.LogEntry{}, []string{"s"})
+			_, err := s.BumpAndRead(ctx, []string{"t"}, "log", store.LogEntry{}, store.BumpRead{Sets: []string{"s"}})
 			return err
 		}},
 		{"add members", func() error { return s.AddMembers(ctx, "s", "m") }},

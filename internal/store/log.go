@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -47,28 +48,30 @@ func decodeLog(s string) LogEntry {
 // BumpAndLog implements [Store.BumpAndLog] with one pipeline: the SETs of
 // [Redis.Bump], then LPUSH and LTRIM of the log list.
 func (r *Redis) BumpAndLog(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry) error {
-	_, err := r.bumpAndRead(ctx, "bump", tokenKeys, logKey, entry, nil)
+	_, err := r.bumpAndRead(ctx, "bump", tokenKeys, logKey, entry, BumpRead{})
 	return err
 }
 
 // BumpAndRead implements [Store.BumpAndRead] with the pipeline of
-// [Redis.BumpAndLog] followed by an SMEMBERS of each set.
-func (r *Redis) BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
-	return r.bumpAndRead(ctx, "bump and read", tokenKeys, logKey, entry, sets)
+// [Redis.BumpAndLog] followed by an SMEMBERS of each set and a GET of each
+// token.
+func (r *Redis) BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, read BumpRead) (BumpResult, error) {
+	return r.bumpAndRead(ctx, "bump and read", tokenKeys, logKey, entry, read)
 }
 
 // bumpAndRead is BumpAndLog and BumpAndRead, whose errors it names op: when
 // there are token keys, a SET of a fresh token at each, LPUSH and LTRIM of
 // the log; then SMEMBERS of each set; all in one pipeline.
-func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
-	if len(tokenKeys) == 0 && len(sets) == 0 {
-		return nil, nil
+func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, logKey string, entry LogEntry, read BumpRead) (BumpResult, error) {
+	sets := read.Sets
+	if len(tokenKeys) == 0 && len(sets) == 0 && len(read.Tokens) == 0 {
+		return BumpResult{}, nil
 	}
 	pipe := r.c.Pipeline()
 	if len(tokenKeys) > 0 {
 		v, err := encodeLog(entry)
 		if err != nil {
-			return nil, wrap(op, err)
+			return BumpResult{}, wrap(op, err)
 		}
 		for _, k := range tokenKeys {
 			enc := encodeToken(newToken())
@@ -81,16 +84,37 @@ func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, 
 	for i, k := range sets {
 		reads[i] = pipe.SMembers(ctx, k)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, wrap(op, err)
+	gets := make([]*redis.StringCmd, len(read.Tokens))
+	for i, k := range read.Tokens {
+		gets[i] = pipe.Get(ctx, k)
 	}
-	if len(sets) == 0 {
-		return nil, nil
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return BumpResult{}, wrap(op, err)
 	}
-	out := make([][]string, len(sets))
-	for i, cmd := range reads {
-		if members := cmd.Val(); len(members) > 0 {
-			out[i] = members
+	var out BumpResult
+	if len(sets) > 0 {
+		out.Members = make([][]string, len(sets))
+		for i, cmd := range reads {
+			members, err := cmd.Result()
+			if err != nil {
+				return BumpResult{}, wrap(op, err)
+			}
+			if len(members) > 0 {
+				out.Members[i] = members
+			}
+		}
+	}
+	if len(gets) > 0 {
+		out.Tokens = make([]uint64, len(gets))
+		for i, cmd := range gets {
+			// Exec reports only the first failure, which may be a harmless redis.Nil: look at each.
+			s, ok, err := stringResult(cmd)
+			if err != nil {
+				return BumpResult{}, wrap(op, err)
+			}
+			if ok {
+				out.Tokens[i] = decodeToken(s)
+			}
 		}
 	}
 	return out, nil
@@ -117,28 +141,29 @@ func (r *Redis) RecentLog(ctx context.Context, key string, n int) ([]LogEntry, e
 // BumpAndLog implements [Store.BumpAndLog]. Logs do not count toward
 // MaxBytes and are never evicted; each holds at most [LogCap] entries.
 func (m *Memory) BumpAndLog(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry) error {
-	_, err := m.bumpAndRead(ctx, "bump", tokenKeys, logKey, entry, nil)
+	_, err := m.bumpAndRead(ctx, "bump", tokenKeys, logKey, entry, BumpRead{})
 	return err
 }
 
 // BumpAndRead implements [Store.BumpAndRead] under one lock acquisition.
-func (m *Memory) BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
-	return m.bumpAndRead(ctx, "bump and read", tokenKeys, logKey, entry, sets)
+func (m *Memory) BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, read BumpRead) (BumpResult, error) {
+	return m.bumpAndRead(ctx, "bump and read", tokenKeys, logKey, entry, read)
 }
 
 // bumpAndRead is BumpAndLog and BumpAndRead, whose errors it names op.
-func (m *Memory) bumpAndRead(ctx context.Context, op string, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error) {
+func (m *Memory) bumpAndRead(ctx context.Context, op string, tokenKeys []string, logKey string, entry LogEntry, read BumpRead) (BumpResult, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, wrap(op, err)
+		return BumpResult{}, wrap(op, err)
 	}
-	if len(tokenKeys) == 0 && len(sets) == 0 {
-		return nil, nil
+	sets := read.Sets
+	if len(tokenKeys) == 0 && len(sets) == 0 && len(read.Tokens) == 0 {
+		return BumpResult{}, nil
 	}
 	var v []byte
 	if len(tokenKeys) > 0 {
 		var err error
 		if v, err = encodeLog(entry); err != nil {
-			return nil, wrap(op, err)
+			return BumpResult{}, wrap(op, err)
 		}
 	}
 	now := m.now()
@@ -151,13 +176,21 @@ func (m *Memory) bumpAndRead(ctx context.Context, op string, tokenKeys []string,
 		m.evictLocked()
 		m.pushLogLocked(logKey, string(v))
 	}
-	if len(sets) == 0 {
-		return nil, nil
+	var out BumpResult
+	if len(sets) > 0 {
+		out.Members = make([][]string, len(sets))
+		for i, k := range sets {
+			if x := m.indexLocked(k, now); x != nil && len(x.members) > 0 {
+				out.Members[i] = slices.Collect(maps.Keys(x.members))
+			}
+		}
 	}
-	out := make([][]string, len(sets))
-	for i, k := range sets {
-		if x := m.indexLocked(k, now); x != nil && len(x.members) > 0 {
-			out[i] = slices.Collect(maps.Keys(x.members))
+	if len(read.Tokens) > 0 {
+		out.Tokens = make([]uint64, len(read.Tokens))
+		for i, k := range read.Tokens {
+			if it := m.getLocked(k, now); it != nil {
+				out.Tokens[i] = it.tokenValue()
+			}
 		}
 	}
 	return out, nil

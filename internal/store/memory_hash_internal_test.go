@@ -165,7 +165,7 @@ func TestMemoryHashRandomOps(t *testing.T) {
 		case 3:
 			err = m.EnsureTokens(ctx, []string{k, "k3"}, tokens)
 		case 4:
-			_, err = m.BumpAndRead(ctx, []string{k}, "log", LogEntry{}, []string{"set"})
+			_, err = m.BumpAndRead(ctx, []string{k}, "log", LogEntry{}, BumpRead{Sets: []string{"set"}, Tokens: []string{k}})
 		case 5:
 			err = m.Delete(ctx, k, "k5")
 		case 6:

@@ -81,14 +81,16 @@ type Store interface {
 	// pair.
 	SetHashIf(ctx context.Context, key string, fields []string, ttl time.Duration, guardKey string, guard uint64, index string, indexTTL time.Duration) (bool, error)
 	// BumpAndRead does what BumpAndLog does and, in the same round trip,
-	// returns in result[i] the members of the set at sets[i] (nil when
-	// missing), read after the bumps. With no token keys it bumps and logs
-	// nothing but still reads the sets; with neither it does nothing.
+	// reads what read names after the bumps: the members of sets and the
+	// values of tokens (see BumpRead and BumpResult). With no token keys it
+	// bumps and logs nothing but still reads; with nothing at all it does
+	// nothing.
 	//
-	// NOTE: on a Redis Cluster the round trip is split by node, and a set
-	// is read after the bumps of the token keys on its own node only: give
-	// a set the hash tag of the token key it must follow.
-	BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, sets []string) ([][]string, error)
+	// NOTE: on a Redis Cluster the round trip is split by node, and a read
+	// follows the bumps of the keys on its own node only: a token read after
+	// its own bump sees it, but a set is ordered after a bump only if it
+	// shares the token key's hash tag.
+	BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry LogEntry, read BumpRead) (BumpResult, error)
 	// AddMembers adds members to the set at key. It sets no TTL: a set that
 	// only AddMembers wrote never expires. With no members it does nothing.
 	AddMembers(ctx context.Context, key string, members ...string) error
@@ -109,6 +111,23 @@ type Store interface {
 	// first (ties in reverse member order); none when the key is missing or
 	// n <= 0.
 	TopHot(ctx context.Context, key string, n int) ([]HotMember, error)
+}
+
+// BumpRead names what [Store.BumpAndRead] reads after its bumps.
+type BumpRead struct {
+	// Sets are sets whose members are read.
+	Sets []string
+	// Tokens are token keys whose values are read (replaced ones included).
+	Tokens []string
+}
+
+// BumpResult is what [Store.BumpAndRead] read.
+type BumpResult struct {
+	// Members[i] lists the members of BumpRead.Sets[i] in no particular
+	// order (nil when the set is missing).
+	Members [][]string
+	// Tokens[i] is the value of BumpRead.Tokens[i] (0 when missing).
+	Tokens []uint64
 }
 
 // HotMember is one member of a hot set and its score (see [Store.AddHot]).

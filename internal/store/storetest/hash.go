@@ -424,8 +424,8 @@ func testHashScanDelete(t *testing.T, s store.Store, prefix string) {
 }
 
 // testBumpAndRead: BumpAndRead bumps and logs as BumpAndLog does and returns
-// each set's members; without token keys it only reads; with nothing to do
-// it does nothing.
+// each set's members and each token's value read after the bumps; without
+// token keys it only reads; with nothing to do it does nothing.
 func testBumpAndRead(t *testing.T, s store.Store, prefix string) {
 	ctx := context.Background()
 	tks := keys(prefix, "t:users", "t:orders")
@@ -436,28 +436,34 @@ func testBumpAndRead(t *testing.T, s store.Store, prefix string) {
 	addMembers(t, s, setB, "x")
 	before := ensure(t, s, tks...)
 	entry := logAt(1, "UPDATE users SET a = 1", "users")
-	got, err := s.BumpAndRead(ctx, tks, logKey, entry, []string{setA, missing, setB})
+	other := prefix + "t:other"
+	otherVal := ensure(t, s, other)[0]
+	res, err := s.BumpAndRead(ctx, tks, logKey, entry, store.BumpRead{
+		Sets: []string{setA, missing, setB}, Tokens: []string{tks[1], other, prefix + "t:missing"}})
 	if err != nil {
 		t.Fatalf("BumpAndRead: %v", err)
 	}
-	checkMembers(t, got, [][]string{{"r:1", "r:2", "r:3"}, nil, {"x"}})
+	checkMembers(t, res.Members, [][]string{{"r:1", "r:2", "r:3"}, nil, {"x"}})
 	_, after := fetch(t, s, prefix+"missing", tks...)
 	for i := range tks {
 		if after[i] == 0 || after[i] == before[i] {
 			t.Errorf("token %q after BumpAndRead = %#x, was %#x, want a new non-zero value", tks[i], after[i], before[i])
 		}
 	}
+	if want := []uint64{after[1], otherVal, 0}; !slices.Equal(res.Tokens, want) {
+		t.Errorf("tokens read by BumpAndRead = %#x, want %#x (the new value, an unchanged one, a missing one)", res.Tokens, want)
+	}
 	if got := recentLog(t, s, logKey, 10); !slices.EqualFunc(got, []store.LogEntry{entry}, sameLog) {
 		t.Errorf("RecentLog = %+v, want %+v", got, entry)
 	}
 
-	got, err = s.BumpAndRead(ctx, nil, logKey, logAt(2, "nothing"), []string{setB})
+	res, err = s.BumpAndRead(ctx, nil, logKey, logAt(2, "nothing"), store.BumpRead{Sets: []string{setB}})
 	if err != nil {
 		t.Fatalf("BumpAndRead without token keys: %v", err)
 	}
-	checkMembers(t, got, [][]string{{"x"}})
-	if got, err := s.BumpAndRead(ctx, nil, logKey, logAt(3, "nothing"), nil); err != nil || got != nil {
-		t.Errorf("BumpAndRead of nothing = %q, %v; want nil, nil", got, err)
+	checkMembers(t, res.Members, [][]string{{"x"}})
+	if res, err := s.BumpAndRead(ctx, nil, logKey, logAt(3, "nothing"), store.BumpRead{}); err != nil || res.Members != nil || res.Tokens != nil {
+		t.Errorf("BumpAndRead of nothing = %+v, %v; want nothing", res, err)
 	}
 	if _, again := fetch(t, s, prefix+"missing", tks...); !slices.Equal(again, after) {
 		t.Errorf("tokens after BumpAndRead without token keys = %#x, want unchanged %#x", again, after)
@@ -535,7 +541,7 @@ func testHashCanceledContext(t *testing.T, s store.Store, prefix string) {
 			return err
 		}},
 		{"BumpAndRead", func() error {
-			_, err := s.BumpAndRead(ctx, []string{guard}, prefix+"log", store.LogEntry{Cause: "c"}, []string{prefix + "set"})
+			_, err := s.BumpAndRead(ctx, []string{guard}, prefix+"log", store.LogEntry{Cause: "c"}, store.BumpRead{Sets: []string{prefix + "set"}})
 			return err
 		}},
 		{"AddMembers", func() error { return s.AddMembers(ctx, prefix+"set", "m") }},
