@@ -234,22 +234,25 @@ func readAllB(b *testing.B, ctx context.Context, db *sql.DB, query string, args 
 
 // BenchmarkHitDriverLevel measures what this package alone costs, below database/sql (which adds its
 // own allocations and locking): the driver connection's QueryContext, Next and Close, for the bare
-// SQLite connection, the wrapper with no matching rule, and a hit from the in-process store.
+// SQLite connection, the wrapper with no matching rule, and a hit from the in-process store, of a
+// result-set rule and of a row rule.
 func BenchmarkHitDriverLevel(b *testing.B) {
 	ctx := context.Background()
 	none, err := cachedsql.NewRules(cachedsql.Rule{Name: "other", Match: cachedsql.Match{QueryName: "Other"}})
 	if err != nil {
 		b.Fatal(err)
 	}
+	const q = `SELECT id, name, score, born, avatar FROM users WHERE id = ?`
 	_, norule := openSQLite(b, cachedsql.Options{Rules: none})
 	_, cached := openSQLite(b, cachedsql.Options{})
-	const q = `SELECT id, name, score, born, avatar FROM users WHERE id = ?`
+	_, row := openSQLite(b, cachedsql.Options{Rules: mustRules(b, cachedsql.Rule{Name: "user",
+		Match: cachedsql.Match{SQL: q}, Key: []string{"id"}, TTL: time.Hour})})
 	args := []driver.NamedValue{{Ordinal: 1, Value: int64(1)}}
 	cases := []struct {
 		name   string
 		db     *sql.DB
 		unwrap bool
-	}{{"bare", norule, true}, {"norule", norule, false}, {"memory-hit", cached, false}}
+	}{{"bare", norule, true}, {"norule", norule, false}, {"memory-hit", cached, false}, {"memory-row-hit", row, false}}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			conn, err := c.db.Conn(ctx)
