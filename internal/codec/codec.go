@@ -28,6 +28,13 @@
 // and offset. An unnamed location is taken to be a fixed zone. Any other value
 // type or location makes [Encode] fail with [ErrUnsupported].
 //
+// # Row entries
+//
+// A result of exactly one row can also be encoded as the fields of a Redis hash ([EncodeRow],
+// [DecodeRow]): one field per column, holding that value's encoding, and a meta field holding the
+// envelope without rows plus a CRC-32C of the column fields, so that a missing, extra or altered field
+// is reported as [ErrCorrupt].
+//
 // # Integrity
 //
 // [Decode] verifies the CRC before anything else, so a flipped bit is reported as
