@@ -84,10 +84,8 @@ func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, 
 	for i, k := range sets {
 		reads[i] = pipe.SMembers(ctx, k)
 	}
-	gets := make([]*redis.StringCmd, len(read.Tokens))
-	for i, k := range read.Tokens {
-		gets[i] = pipe.Get(ctx, k)
-	}
+	tokens := r.queueTokenReads(ctx, pipe, read.Tokens)
+	// A missing token makes its GET fail with redis.Nil: the replies are checked one by one below.
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return BumpResult{}, wrap(op, err)
 	}
@@ -104,17 +102,10 @@ func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, 
 			}
 		}
 	}
-	if len(gets) > 0 {
-		out.Tokens = make([]uint64, len(gets))
-		for i, cmd := range gets {
-			// Exec reports only the first failure, which may be a harmless redis.Nil: look at each.
-			s, ok, err := stringResult(cmd)
-			if err != nil {
-				return BumpResult{}, wrap(op, err)
-			}
-			if ok {
-				out.Tokens[i] = decodeToken(s)
-			}
+	if len(read.Tokens) > 0 {
+		out.Tokens = make([]uint64, len(read.Tokens))
+		if err := tokens.decode(out.Tokens); err != nil {
+			return BumpResult{}, wrap(op, err)
 		}
 	}
 	return out, nil
