@@ -308,3 +308,43 @@ rules:
 			got[0].WriteThrough, got[1].WriteThrough, got[1].WriteThroughLimit, got[2].WriteThrough)
 	}
 }
+
+// TestRowRulesPreparedStatements checks row rules and write-through through prepared statements (as
+// GORM's PrepareStmt and sqlx use them): the read is a row entry, the pinned write is scoped and
+// written through.
+func TestRowRulesPreparedStatements(t *testing.T) {
+	storeVariants(t, func(t *testing.T, opts cachedsql.Options) {
+		opts.Rules = rowRules(t, true)
+		_, db := openSQLite(t, opts)
+		ctx := context.Background()
+		read, err := db.PrepareContext(ctx, userByID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer read.Close()
+		write, err := db.PrepareContext(ctx, `UPDATE users SET name = ? WHERE id = ?`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer write.Close()
+		name := func(id int) (n string, hit bool) {
+			h, _ := hitsOf(t, db, func() {
+				if err := read.QueryRowContext(ctx, id).Scan(new(int), &n); err != nil {
+					t.Fatal(err)
+				}
+			})
+			return n, h == 1
+		}
+		name(1)
+		name(2)
+		if _, err := write.ExecContext(ctx, "bea", 2); err != nil {
+			t.Fatal(err)
+		}
+		if n, hit := name(2); n != "bea" || !hit {
+			t.Errorf("written row: %q, hit %v; want bea and a hit", n, hit)
+		}
+		if n, hit := name(1); n != "ann" || !hit {
+			t.Errorf("other row: %q, hit %v; want ann and a hit", n, hit)
+		}
+	})
+}
