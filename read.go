@@ -72,7 +72,9 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		}
 	}
 	if !allSet(req.tokens) {
-		if p.row != nil && !e.reregisterRow(ctx, p) {
+		// A missing epoch or keyed token means a flushed (or new) store, whose registry is gone too: register
+		// the row key again before querying. A missing row token alone is a row not read before.
+		if p.row != nil && !allSet(req.tokens[:2]) && !e.reregisterRow(ctx, p) {
 			return e.storeFailedRead(ctx, p, next, errRegister)
 		}
 		sctx, cancel := e.storeCtx(ctx)

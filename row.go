@@ -144,8 +144,8 @@ func (e *engine) registerRow(ctx context.Context, p *plan) bool {
 	return e.reregisterRow(ctx, p)
 }
 
-// reregisterRow adds the key to the registry again: a read calls it when the tokens it records are
-// missing, as after a flush of the store, which also removes the registry.
+// reregisterRow adds the key to the registry again: a read calls it when the epoch or the keyed token it
+// records is missing, as after a flush of the store, which also removes the registry.
 func (e *engine) reregisterRow(ctx context.Context, p *plan) bool {
 	sctx, cancel := e.storeCtx(ctx)
 	err := e.st.AddMembers(sctx, p.row.keysets, p.row.member)

@@ -154,3 +154,31 @@ func TestWriteThroughResultSets(t *testing.T) {
 		t.Fatal("orders total: not a hit after a write to users")
 	}
 }
+
+// TestRowKeyRegisteredAgainAfterFlush: a flush of the namespace removes the key registry with
+// everything else; the process with the row rule registers its key again before it fills anew, so a
+// process without the rule still finds it and invalidates the row it writes.
+func TestRowKeyRegisteredAgainAfterFlush(t *testing.T) {
+	rdb, ns := testenv.Redis(t), namespace(t)
+	path, _, rowDB := openSQLitePath(t, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: rowRules(t, false)})
+	other, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: cacheAll(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	userName(t, rowDB, 1)
+	if keys := scanKeys(t, rdb, ns+":*"); len(keys) > 0 {
+		if err := rdb.Del(ctx, keys...).Err(); err != nil { // as `cachedsql flush -all` does
+			t.Fatal(err)
+		}
+	}
+	userName(t, rowDB, 1)
+	if h, _ := hitsOf(t, rowDB, func() { userName(t, rowDB, 1) }); h != 1 {
+		t.Fatal("row not cached again after the flush")
+	}
+	mustExec(t, other, `UPDATE users SET name = ? WHERE id = ?`, "abe", 1)
+	if got := userName(t, rowDB, 1); got != "abe" {
+		t.Fatalf("row after another process's write: %q, want abe", got)
+	}
+}
