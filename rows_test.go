@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
@@ -347,4 +349,52 @@ func TestRowRulesPreparedStatements(t *testing.T) {
 			t.Errorf("other row: %q, hit %v; want ann and a hit", n, hit)
 		}
 	})
+}
+
+// TestCorruptRowEntry checks that a row entry whose hash was altered (a field changed, a field
+// removed, a foreign field added) is a miss, counted and deleted, and that the next read fills it again.
+func TestCorruptRowEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		alter func(ctx context.Context, rdb *redis.Client, key string) error
+	}{
+		{"value altered", func(ctx context.Context, rdb *redis.Client, key string) error {
+			return rdb.HSet(ctx, key, "name", "garbage").Err()
+		}},
+		{"field removed", func(ctx context.Context, rdb *redis.Client, key string) error {
+			return rdb.HDel(ctx, key, "name").Err()
+		}},
+		{"meta altered", func(ctx context.Context, rdb *redis.Client, key string) error {
+			return rdb.HSet(ctx, key, "_meta", "x").Err()
+		}},
+		{"field added", func(ctx context.Context, rdb *redis.Client, key string) error {
+			return rdb.HSet(ctx, key, "extra", "1").Err()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rdb, ns := testenv.Redis(t), namespace(t)
+			_, db := openSQLite(t, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: rowRules(t, false)})
+			ctx := context.Background()
+			userName(t, db, 1)
+			keys := scanKeys(t, rdb, ns+":r:*}:*")
+			if len(keys) != 1 {
+				t.Fatalf("row entries: %q, want one", keys)
+			}
+			if err := tc.alter(ctx, rdb, keys[0]); err != nil {
+				t.Fatal(err)
+			}
+			before := stats(t, db)
+			if got := userName(t, db, 1); got != "ann" {
+				t.Fatalf("read of a corrupt entry: %q, want ann", got)
+			}
+			after := stats(t, db)
+			if after.Hits != before.Hits || after.CorruptEntries != before.CorruptEntries+1 {
+				t.Errorf("hits %d→%d, corrupt %d→%d; want a miss counted as corrupt", before.Hits, after.Hits,
+					before.CorruptEntries, after.CorruptEntries)
+			}
+			if h, _ := hitsOf(t, db, func() { userName(t, db, 1) }); h != 1 {
+				t.Error("the entry was not filled again")
+			}
+		})
+	}
 }
