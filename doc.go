@@ -50,11 +50,11 @@
 // unique key, such as SELECT … FROM users WHERE id = $1; loading checks that the statement has that
 // shape. Its entries are stored as Redis hashes (one field per column, and one for the envelope), read
 // with HGETALL in the same round trip as their tokens. A write pinned to key values — UPDATE or DELETE
-// whose WHERE compares the key with arguments or literals (=, IN), INSERT with the key among its
-// columns, or an upsert whose conflict target is the key — invalidates the entries of those rows and
-// every result-set entry of the table, and leaves other rows' entries valid. A write that cannot be
-// pinned invalidates every row of the table. A lookup that finds no row is not cached, so an INSERT
-// of a new row invalidates no row entry.
+// whose WHERE compares the key with arguments or literals (=, IN), or an upsert whose conflict target
+// is the key — invalidates the entries of those rows and every result-set entry of the table, and
+// leaves other rows' entries valid. A write that cannot be pinned invalidates every row of the table.
+// A lookup that finds no row is not cached, so a plain INSERT, which only adds rows, invalidates no row
+// entry (only the table's result-set entries).
 //
 // Key values are compared in a canonical form, so that a write passing "42" and a read passing
 // int64(42) name the same row: numbers by value, strings trimmed and lower-cased, UUIDs in any
