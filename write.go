@@ -543,7 +543,8 @@ func queryConn(ctx context.Context, conn driver.Conn, query string, args []drive
 		for i, a := range args {
 			vals[i] = a.Value
 		}
-		rows, err = st.Query(vals) //nolint:staticcheck // the parent has no StmtQueryContext
+		//lint:ignore SA1019 the parent has no StmtQueryContext: the legacy method is all there is
+		rows, err = st.Query(vals)
 	}
 	if err != nil {
 		st.Close()

@@ -125,7 +125,7 @@ func FuzzRowHashSpellings(f *testing.F) {
 			padded = " +" + padded[1:]
 		}
 		same("int as padded text", i, padded)
-		if f := float64(i); f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		if f := float64(i); math.Abs(f) < 1<<53 {
 			same("int as float", i, f)
 		}
 		for _, format := range []byte{'g', 'f', 'e', 'E'} {

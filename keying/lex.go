@@ -23,7 +23,6 @@ type token struct {
 }
 
 func (t token) is(kind tokKind, text string) bool { return t.kind == kind && t.text == text }
-func (t token) isWord(text string) bool           { return t.kind == tWord && t.text == text }
 func (t token) isPunct(text string) bool          { return t.kind == tPunct && t.text == text }
 func (t token) isName() bool                      { return t.kind == tWord || t.kind == tIdent }
 

@@ -53,7 +53,7 @@ func TestRowHashSameRow(t *testing.T) {
 		{"five", []any{int64(5), 5, int8(5), uint64(5), myInt(5), myUint(5), 5.0, float32(5), "5", " 5 ", "\t05\n",
 			"+5", "5.0", "5.000", "5e0", "0.5e1", "50e-1", []byte("5"), myString("5"), myBytes("5"), &five,
 			sql.NullInt64{Int64: 5, Valid: true}, money{5}, celsius(5), json5{}}},
-		{"zero", []any{0, -0.0, math.Copysign(0, -1), "0", "-0", "+0.000", "0e10", ".0", false, myBool(false), "f", "false", "No", "off"}},
+		{"zero", []any{0, math.Copysign(0, -1), "0", "-0", "+0.000", "0e10", ".0", false, myBool(false), "f", "false", "No", "off"}},
 		{"one and true", []any{1, true, "1", "true", "T", " yes ", "on", uint8(1)}},
 		{"negative", []any{-42, int16(-42), -42.0, "-42", " -042.0 ", "-4.2e1"}},
 		{"fraction", []any{0.1, float32(0.1), "0.1", "0.10", ".1", "1e-1", "0.100000000000000000001"}},
