@@ -9,18 +9,23 @@ import (
 // logEntry describes an invalidation for the store's log of recent invalidations (see
 // [keying.Layout.Log]): query is the write's statement text ("COMMIT" for a transaction, "" for a
 // call of [Invalidate]) and tables its tables (nil: the whole database, logged as "*"); rows counts the
-// row tokens among the keys replaced.
-func (e *engine) logEntry(query string, tables []string, keys []string) store.LogEntry {
+// rows invalidated one by one (rowCount).
+func (e *engine) logEntry(query string, tables []string, rows int) store.LogEntry {
 	if tables == nil {
 		tables = []string{"*"}
 	}
+	return store.LogEntry{Time: e.now().UTC(), Cause: e.logCause(query), Tables: tables, Rows: rows}
+}
+
+// rowCount counts the row tokens among token keys.
+func (e *engine) rowCount(keys []string) int {
 	rows := 0
 	for _, k := range keys {
 		if strings.HasPrefix(k, e.rowTokenPrefix) {
 			rows++
 		}
 	}
-	return store.LogEntry{Time: e.now().UTC(), Cause: e.logCause(query), Tables: tables, Rows: rows}
+	return rows
 }
 
 // logCause names the statement behind an invalidation without its text: a statement may hold

@@ -122,6 +122,7 @@ func TestObserverReadEvents(t *testing.T) {
 func TestObserverInvalidateEvents(t *testing.T) {
 	obs := &recordingObserver{}
 	_, db := openSQLite(t, cachedsql.Options{Observer: obs, Rules: observerRules(t)})
+	_, rowDB := openSQLite(t, cachedsql.Options{Observer: obs, Rules: rowRules(t, false)})
 	ctx := context.Background()
 	const upd = `UPDATE users SET name = 'x' WHERE id = 3`
 	tests := []struct {
@@ -131,6 +132,9 @@ func TestObserverInvalidateEvents(t *testing.T) {
 	}{
 		{"write", func(t *testing.T) { mustExec(t, db, upd) },
 			[]cachedsql.InvalidateEvent{{Query: upd, Tables: []string{"users"}}}},
+		{"write pinned to rows under a row rule", func(t *testing.T) {
+			mustExec(t, rowDB, `UPDATE users SET name = ? WHERE id IN (?, ?)`, "x", 1, 2)
+		}, []cachedsql.InvalidateEvent{{Query: `UPDATE users SET name = ? WHERE id IN (?, ?)`, Tables: []string{"users"}, Rows: 2}}},
 		{"DDL invalidates the database", func(t *testing.T) { mustExec(t, db, `CREATE INDEX i ON orders (total)`) },
 			[]cachedsql.InvalidateEvent{{Query: `CREATE INDEX i ON orders (total)`}}},
 		{"commit", func(t *testing.T) {
@@ -171,7 +175,7 @@ func TestObserverInvalidateEvents(t *testing.T) {
 			}
 			for i := range got {
 				if got[i].Query != tc.want[i].Query || !slices.Equal(got[i].Tables, tc.want[i].Tables) ||
-					(got[i].Tables == nil) != (tc.want[i].Tables == nil) {
+					(got[i].Tables == nil) != (tc.want[i].Tables == nil) || got[i].Rows != tc.want[i].Rows {
 					t.Errorf("invalidate event %d: got %+v, want %+v", i, got[i], tc.want[i])
 				}
 			}

@@ -292,7 +292,10 @@ type ReadEvent struct {
 type InvalidateEvent struct {
 	Query  string   // the write's text; "COMMIT" for a transaction's writes
 	Tables []string // tables written; nil when the whole database (the epoch) was invalidated
-	Time   time.Time
+	// Rows counts the rows whose entries the write invalidated one by one (a write pinned to key
+	// values, under row rules); the tables' result-set entries were invalidated as well.
+	Rows int
+	Time time.Time
 }
 
 // StoreErrorEvent describes one failed store call.
@@ -348,9 +351,9 @@ func (e *engine) skipFill(ctx context.Context, p *plan, why string) {
 	e.log.DebugContext(ctx, "cachedsql: result not stored", "rule", p.rule.Name, "why", why)
 }
 
-func (e *engine) observeInvalidate(ctx context.Context, query string, tables []string) {
+func (e *engine) observeInvalidate(ctx context.Context, query string, tables []string, rows int) {
 	if o, ok := e.opts.Observer.(InvalidateObserver); ok {
-		o.ObserveInvalidate(ctx, InvalidateEvent{Query: query, Tables: tables, Time: e.now()})
+		o.ObserveInvalidate(ctx, InvalidateEvent{Query: query, Tables: tables, Rows: rows, Time: e.now()})
 	}
 }
 

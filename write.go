@@ -175,7 +175,8 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 		return
 	}
 	keys := dedupe(eff.keys)
-	e.observeInvalidate(ctx, cause, eff.tables)
+	rows := e.rowCount(keys)
+	e.observeInvalidate(ctx, cause, eff.tables, rows)
 	if !e.health.allow(e.now()) {
 		e.health.addPending(e.pendingKeys(keys, eff), e.layout.Epoch())
 		return
@@ -205,7 +206,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	}
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
 	sctx, cancel := e.invalidateCtx(ctx)
-	res, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables, keys),
+	res, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables, rows),
 		store.BumpRead{Sets: sets, Tokens: reads})
 	cancel()
 	if err != nil {
