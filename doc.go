@@ -22,9 +22,9 @@
 // session change, transaction control), the tables it reads and writes, and whether a read may be cached
 // at all. Reads that call non-deterministic functions (now(), random(), nextval() …), lock rows (FOR
 // UPDATE), read system catalogs, or hold several statements are never cached. A cacheable read is cached
-// only when a [Rule] matches it (by sqlc query name, fingerprint, regular expression or tables read);
-// the first matching rule wins. Reads inside a transaction, and on a connection whose session was changed
-// (SET, search_path, PRAGMA), go to the database.
+// only when a [Rule] matches it (by sqlc query name, statement text, fingerprint, regular expression or
+// tables read); the first matching rule wins. Reads inside a transaction, and on a connection whose
+// session was changed (SET, search_path, PRAGMA), go to the database.
 //
 // A cache key holds the database identity, the normalized statement and the typed arguments, hashed
 // with SHA-256: no argument value appears in a key.
