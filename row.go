@@ -90,9 +90,7 @@ func (rp *rowPlan) noteExtras(args []driver.NamedValue) {
 			n++
 		}
 	}
-	if old := rp.extras.Load(); old != nil && len(*old) == n && n == 0 {
-		return
-	} else if old != nil && len(*old) == n {
+	if old := rp.extras.Load(); old != nil && len(*old) == n {
 		same, i := true, 0
 		for _, a := range args {
 			if !isLookup(a) {

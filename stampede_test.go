@@ -121,18 +121,25 @@ func readGated(ctx context.Context, db *sql.DB, q string) (string, error) {
 
 // TestSingleFlight: N concurrent misses of one entry in one process cost one database execution;
 // with single flight off (NoDedup, no lease) the same test costs N, so it can fail.
+// afterLookups sets o's afterTokens hook so that the returned channel is closed once n reads have
+// looked the cache up.
+func afterLookups(o *cachedsql.Options, n int64) <-chan struct{} {
+	var looked atomic.Int64
+	done := make(chan struct{})
+	cachedsql.Hooks(o, func() {
+		if looked.Add(1) == n {
+			close(done)
+		}
+	}, nil, nil)
+	return done
+}
+
 func TestSingleFlight(t *testing.T) {
 	const n = 20
 	for _, dedup := range []bool{true, false} {
 		t.Run(fmt.Sprintf("dedup=%v", dedup), func(t *testing.T) {
 			opts := cachedsql.Options{}
-			var looked atomic.Int64
-			allLooked := make(chan struct{})
-			cachedsql.Hooks(&opts, func() {
-				if looked.Add(1) == n {
-					close(allLooked)
-				}
-			}, nil, nil)
+			allLooked := afterLookups(&opts, n)
 			if !dedup {
 				cachedsql.NoDedup(&opts)
 				opts.Rules = mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, NoLease: true})
@@ -273,13 +280,7 @@ func TestLeaseWaitTimesOut(t *testing.T) {
 // serves the others.
 func TestWaiterGivesUpAlone(t *testing.T) {
 	opts := cachedsql.Options{}
-	var looked atomic.Int64
-	waiterLooked := make(chan struct{})
-	cachedsql.Hooks(&opts, func() {
-		if looked.Add(1) == 2 {
-			close(waiterLooked)
-		}
-	}, nil, nil)
+	waiterLooked := afterLookups(&opts, 2)
 	g, dbs, q := openGated(t, 1, opts)
 	db := dbs[0]
 	leader := readLater(context.Background(), db, q)
@@ -305,13 +306,7 @@ func TestWaiterGivesUpAlone(t *testing.T) {
 func TestFillErrorReachesWaiters(t *testing.T) {
 	const n = 5
 	opts := cachedsql.Options{}
-	var looked atomic.Int64
-	allLooked := make(chan struct{})
-	cachedsql.Hooks(&opts, func() {
-		if looked.Add(1) == n {
-			close(allLooked)
-		}
-	}, nil, nil)
+	allLooked := afterLookups(&opts, n)
 	g, dbs, q := openGated(t, 1, opts)
 	g.fail.Store(true)
 	errs := make(chan error, n)
@@ -340,13 +335,7 @@ func TestFillErrorReachesWaiters(t *testing.T) {
 // of a load that began before the write (found by the two-process freshness test).
 func TestNoJoiningAnOlderFlight(t *testing.T) {
 	opts := cachedsql.Options{}
-	var looked atomic.Int64
-	followerLooked := make(chan struct{})
-	cachedsql.Hooks(&opts, func() {
-		if looked.Add(1) == 2 {
-			close(followerLooked)
-		}
-	}, nil, nil)
+	followerLooked := afterLookups(&opts, 2)
 	g, dbs, q := openGated(t, 1, opts)
 	db := dbs[0]
 	leader := make(chan string)

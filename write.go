@@ -104,7 +104,7 @@ func (eff *writeEffect) pinTable(e *engine, t string, pins *keying.Pins, vals []
 // throughRows adds the row entries of write-through row rules on table t that a write pinned by pins
 // lets this process re-read, up to maxWriteThroughRows.
 func (e *engine) throughRows(eff *writeEffect, t string, pins *keying.Pins, vals [][]any) {
-	for _, rp := range e.wt.rows[tableKey(t)] {
+	for _, rp := range e.wt.rows[t] {
 		var extras []driver.NamedValue
 		if x := rp.row.extras.Load(); x != nil {
 			extras = *x
@@ -333,7 +333,8 @@ type writeThroughs struct {
 }
 
 // keySetState holds the key column sets of row entries per table: those of this process's rules, and
-// those learnt from the store's registries.
+// those learnt from the store's registries. Tables are named as keying names them (lower-cased, unquoted), like
+// the write-through rules of writeThroughs.
 type keySetState struct {
 	own map[string][][]string
 	mu  sync.Mutex
@@ -360,7 +361,7 @@ func (e *engine) initRows() {
 			}
 			continue
 		}
-		t := tableKey(r.row.table)
+		t := r.row.table
 		if !slices.ContainsFunc(e.ks.own[t], func(ks []string) bool { return slices.Equal(ks, r.row.key) }) {
 			e.ks.own[t] = append(e.ks.own[t], r.row.key)
 		}
@@ -373,20 +374,8 @@ func (e *engine) initRows() {
 	}
 }
 
-// tableKey is how the maps of key sets and write-through rules name a table: lower-cased as generation
-// tokens name it (SQLite and MySQL take "Users" and users for one table).
-func tableKey(t string) string {
-	for i := 0; i < len(t); i++ {
-		if c := t[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(t)
-		}
-	}
-	return t
-}
-
 // keySets returns the key column sets of table t's row entries known to this process.
 func (e *engine) keySets(t string) [][]string {
-	t = tableKey(t)
 	own := e.ks.own[t]
 	e.ks.mu.Lock()
 	learnt := e.ks.learnt[t]
@@ -400,7 +389,6 @@ func (e *engine) keySets(t string) [][]string {
 // learnKeySet remembers a key set found in a registry, so that later writes replace its tokens in their
 // first round trip.
 func (e *engine) learnKeySet(t string, cols []string) {
-	t = tableKey(t)
 	e.ks.mu.Lock()
 	defer e.ks.mu.Unlock()
 	has := func(ks []string) bool { return slices.Equal(ks, cols) }

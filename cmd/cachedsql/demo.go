@@ -49,16 +49,14 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	opts := cachedsql.Options{Namespace: fmt.Sprintf("cachedsql-demo-%d", os.Getpid())}
 	storeName := "in-memory store"
 	if *redisURL != "" {
-		ro, err := redis.ParseURL(*redisURL)
+		rdb, err := cliRedis("demo", *redisURL)
 		if err != nil {
-			return fmt.Errorf("-redis: %w", err)
+			return err
 		}
-		ro.ContextTimeoutEnabled = true
-		rdb := redis.NewClient(ro)
 		defer rdb.Close()
 		defer cleanNamespace(ctx, rdb, opts.Namespace)
 		opts.Redis = rdb
-		storeName = "Redis at " + ro.Addr
+		storeName = "Redis at " + rdb.Options().Addr
 	}
 	// The file's statements use ? placeholders: PostgreSQL's are $n.
 	if opts.Rules, err = cachedsql.ParseRules("demo-rules.yaml", []byte(d.q(string(demoRules)))); err != nil {

@@ -36,12 +36,10 @@ func runHot(ctx context.Context, args []string, out io.Writer) error {
 		fs.Usage()
 		return errors.New("hot: -redis is required, and -n must be positive")
 	}
-	ro, err := redis.ParseURL(*redisURL)
+	rdb, err := cliRedis("hot", *redisURL)
 	if err != nil {
-		return fmt.Errorf("hot: -redis: %w", err)
+		return err
 	}
-	ro.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(ro)
 	defer rdb.Close()
 	prefix := keying.NewLayout(*ns, "").Prefix() + "h:"
 	sets, err := hotSets(ctx, rdb, prefix)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cachedsql/cachedsql"
@@ -45,12 +44,10 @@ func runWarm(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ro, err := redis.ParseURL(*redisURL)
+	rdb, err := cliRedis("warm", *redisURL)
 	if err != nil {
-		return fmt.Errorf("warm: -redis: %w", err)
+		return err
 	}
-	ro.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(ro)
 	defer rdb.Close()
 	db, err := cachedsql.Open(*drv, *dsn, cachedsql.Options{Rules: rs, Redis: rdb, Namespace: *ns})
 	if err != nil {

@@ -205,12 +205,7 @@ func (m *Memory) FetchHash(ctx context.Context, key string, tokenKeys []string, 
 		fields = it.fields
 		m.touchLocked(it)
 	}
-	for i, k := range tokenKeys {
-		tokens[i] = 0
-		if it := m.getLocked(k, now); it != nil {
-			tokens[i] = it.tokenValue()
-		}
-	}
+	m.tokensLocked(tokenKeys, tokens, now)
 	m.mu.Unlock()
 	// Stored fields are never modified, so the copy can be made unlocked.
 	return maps.Clone(fields), nil

@@ -2,11 +2,9 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -193,47 +191,5 @@ func TestRedisClusterHashCrossSlot(t *testing.T) {
 		if res.Tokens[i] != after[i] || after[i] == ensured[i] {
 			t.Errorf("token %d read by BumpAndRead %#x, after it %#x, before %#x; want the new value", i, res.Tokens[i], after[i], ensured[i])
 		}
-	}
-}
-
-// TestRedisHashClosedClient checks that a real failure of the new operations
-// is wrapped under the operation name and is not mistaken for a miss or a
-// refused guard.
-func TestRedisHashClosedClient(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t), ContextTimeoutEnabled: true})
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s := store.NewRedis(c)
-	ctx := context.Background()
-	tests := []struct {
-		op   string
-		call func() error
-	}{
-		{"fetch hash", func() error { _, err := s.FetchHash(ctx, "k", []string{"t"}, make([]uint64, 1)); return err }},
-		{"set hash", func() error {
-			_, err := s.SetHashIf(ctx, "k", []string{"f", "v"}, time.Minute, "g", 1, "", 0)
-			return err
-		}},
-		{"set hash", func() error {
-			_, err := s.SetHashIf(ctx, "k", []string{"f", "v"}, time.Minute, "g", 0, "idx", time.Minute)
-			return err
-		}},
-		{"bump and read", func() error {
-			_, err := s.BumpAndRead(ctx, []string{"t"}, "log", store.LogEntry{}, store.BumpRead{Sets: []string{"s"}})
-			return err
-		}},
-		{"add members", func() error { return s.AddMembers(ctx, "s", "m") }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.op, func(t *testing.T) {
-			err := tt.call()
-			if !errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.Nil) {
-				t.Fatalf("error = %v, want one wrapping redis.ErrClosed and not redis.Nil", err)
-			}
-			if want := "store: " + tt.op + ": "; !strings.HasPrefix(err.Error(), want) {
-				t.Errorf("error text = %q, want prefix %q", err, want)
-			}
-		})
 	}
 }

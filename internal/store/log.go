@@ -178,11 +178,7 @@ func (m *Memory) bumpAndRead(ctx context.Context, op string, tokenKeys []string,
 	}
 	if len(read.Tokens) > 0 {
 		out.Tokens = make([]uint64, len(read.Tokens))
-		for i, k := range read.Tokens {
-			if it := m.getLocked(k, now); it != nil {
-				out.Tokens[i] = it.tokenValue()
-			}
-		}
+		m.tokensLocked(read.Tokens, out.Tokens, now)
 	}
 	return out, nil
 }

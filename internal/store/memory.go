@@ -132,15 +132,21 @@ func (m *Memory) Fetch(ctx context.Context, key string, tokenKeys []string, toke
 		value = it.value
 		m.touchLocked(it)
 	}
+	m.tokensLocked(tokenKeys, tokens, now)
+	m.mu.Unlock()
+	// Stored values are never modified, so the copy can be made unlocked.
+	return bytes.Clone(value), nil
+}
+
+// tokensLocked writes into tokens the current value of each token key, 0
+// when missing.
+func (m *Memory) tokensLocked(tokenKeys []string, tokens []uint64, now time.Duration) {
 	for i, k := range tokenKeys {
 		tokens[i] = 0
 		if it := m.getLocked(k, now); it != nil {
 			tokens[i] = it.tokenValue()
 		}
 	}
-	m.mu.Unlock()
-	// Stored values are never modified, so the copy can be made unlocked.
-	return bytes.Clone(value), nil
 }
 
 // EnsureTokens implements [Store.EnsureTokens].

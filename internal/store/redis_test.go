@@ -125,8 +125,9 @@ func TestRedisSetTTL(t *testing.T) {
 	}
 }
 
-// TestRedisClosedClient checks that a real failure is wrapped under the
-// operation name and is not mistaken for a miss.
+// TestRedisClosedClient checks that a real failure of every operation is
+// wrapped under the operation name and is not mistaken for a miss or a
+// refused guard.
 func TestRedisClosedClient(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t), ContextTimeoutEnabled: true})
 	if err := c.Close(); err != nil {
@@ -145,6 +146,20 @@ func TestRedisClosedClient(t *testing.T) {
 		{"delete", func() error { return s.Delete(ctx, "k", "j") }},
 		{"scan", func() error { return s.Scan(ctx, "k", func(string) bool { return true }) }},
 		{"ping", func() error { return s.Ping(ctx) }},
+		{"fetch hash", func() error { _, err := s.FetchHash(ctx, "k", []string{"t"}, make([]uint64, 1)); return err }},
+		{"set hash", func() error {
+			_, err := s.SetHashIf(ctx, "k", []string{"f", "v"}, time.Minute, "g", 1, "", 0)
+			return err
+		}},
+		{"set hash", func() error {
+			_, err := s.SetHashIf(ctx, "k", []string{"f", "v"}, time.Minute, "g", 0, "idx", time.Minute)
+			return err
+		}},
+		{"bump and read", func() error {
+			_, err := s.BumpAndRead(ctx, []string{"t"}, "log", store.LogEntry{}, store.BumpRead{Sets: []string{"s"}})
+			return err
+		}},
+		{"add members", func() error { return s.AddMembers(ctx, "s", "m") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
