@@ -48,6 +48,9 @@ type engine struct {
 	ks keySetState
 	wt writeThroughs
 
+	// dl delivers the invalidations that writes could not (deliver.go).
+	dl deliverer
+
 	closeOnce sync.Once
 }
 
@@ -100,9 +103,13 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	return e, nil
 }
 
-// close stops the background work and waits for it.
+// close makes a last attempt to deliver pending invalidations, then stops the background work and
+// waits for it.
 func (e *engine) close() {
-	e.closeOnce.Do(e.bg.close)
+	e.closeOnce.Do(func() {
+		e.stopDeliverer()
+		e.bg.close()
+	})
 }
 
 // plan is everything learnt once per distinct statement text.

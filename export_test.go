@@ -6,13 +6,6 @@ import "time"
 // show what a stale read looks like.
 func SkipTokenCheck(o *Options) { o.testSkipTokenCheck = true }
 
-func init() {
-	// Tests count hits exactly on a machine that also runs other test binaries: a 20ms store bound
-	// would turn that load into bypasses. Tests of the bounds themselves set Options explicitly.
-	defaultStoreTimeout = 2 * time.Second
-	defaultInvalidateTimeout = 2 * time.Second
-}
-
 // Hooks sets o's interleaving hooks: after the entry and tokens are read, before the database query of
 // a shared load, and before its result is stored. Nil leaves a hook unset.
 func Hooks(o *Options, afterTokens, beforeQuery, beforeFill func()) {

@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/cachedsql/cachedsql/internal/store"
@@ -168,8 +167,9 @@ func (e *engine) coarse(eff *writeEffect) *writeEffect {
 
 // apply replaces the tokens of a complete write, before the write returns to its caller, then writes
 // through on conn (nil: no write-through). cause describes the write for the log and the observer.
-// If the store cannot take the tokens they are kept pending: this process bypasses the cache for them
-// until they are delivered.
+// It tries whatever the read path's breaker says, bounded by InvalidateTimeout. If the store cannot
+// take the tokens they are queued for the deliverer (deliver.go): this process bypasses the cache for
+// them until they are delivered.
 func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, cause string) {
 	if eff == nil || len(eff.keys) == 0 {
 		return
@@ -177,12 +177,11 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	keys := dedupe(eff.keys)
 	rows := e.rowCount(keys)
 	e.observeInvalidate(ctx, cause, eff.tables, rows)
-	if !e.health.allow(e.now()) {
-		e.health.addPending(e.pendingKeys(keys, eff), e.layout.Epoch())
+	if e.health.pending.down.Load() {
+		// The store could not be reached at the last attempt: the deliverer's retries stand for this
+		// write's own round trip, which would only wait for the same failure.
+		e.queue(e.pendingKeys(keys, eff))
 		return
-	}
-	if e.health.hasPending.Load() {
-		e.health.flushPending(ctx, e)
 	}
 	// One registry read per table, whatever the number of writes to it in a transaction.
 	var sets []string
@@ -210,8 +209,8 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 		store.BumpRead{Sets: sets, Tokens: reads})
 	cancel()
 	if err != nil {
-		e.storeFailed(ctx, "bump", err)
-		e.health.addPending(e.pendingKeys(keys, eff), e.layout.Epoch())
+		e.deliveryFailed(ctx, "bump", err)
+		e.queue(e.pendingKeys(keys, eff))
 		return
 	}
 	e.health.ok()
@@ -229,8 +228,8 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 		err := e.st.Bump(sctx, more)
 		cancel()
 		if err != nil {
-			e.storeFailed(ctx, "bump", err)
-			e.health.addPending(more, e.layout.Epoch())
+			e.deliveryFailed(ctx, "bump", err)
+			e.queue(more)
 			return
 		}
 		e.stats.invalidations.Add(uint64(len(more)))
@@ -256,34 +255,6 @@ func (e *engine) pendingKeys(keys []string, eff *writeEffect) []string {
 // pendingRowsMarker starts a pending "key" that stands for the keyed tokens of every key set registered
 // for a table. No store key starts with it.
 const pendingRowsMarker = "\x00rows of "
-
-// expandPending replaces the markers among pending keys with the keyed tokens of the key sets the
-// registries list now.
-func (e *engine) expandPending(ctx context.Context, keys []string) ([]string, error) {
-	out := keys[:0:0]
-	for _, k := range keys {
-		t, ok := strings.CutPrefix(k, pendingRowsMarker)
-		if !ok {
-			out = append(out, k)
-			continue
-		}
-		sctx, cancel := e.invalidateCtx(ctx)
-		members, err := e.st.IndexMembers(sctx, e.layout.Keysets(t))
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range members {
-			if cols, ok := keying.ParseKeysetName(m); ok {
-				out = append(out, e.layout.KeyedToken(t, cols))
-			}
-		}
-		for _, ks := range e.keySets(t) {
-			out = append(out, e.layout.KeyedToken(t, ks))
-		}
-	}
-	return dedupe(out), nil
-}
 
 // registered returns the tokens to replace for the key sets the registries list (members[setOf[table]])
 // and the effect did not know, and learns those sets.
