@@ -28,7 +28,8 @@ type Options struct {
 
 	// Redis is the shared store. Any go-redis client works: *redis.Client, *redis.ClusterClient (every
 	// multi-key step is a pipeline of single-key commands), a Sentinel failover client or *redis.Ring.
-	// Enable ContextTimeoutEnabled on it so that StoreTimeout also cuts socket I/O.
+	// It must have ContextTimeoutEnabled set, so that StoreTimeout cuts socket I/O: Open refuses a
+	// go-redis client without it ([ErrNoContextTimeout]).
 	// Nil uses an in-process memory store (see MemoryMaxBytes): correct within one process, not shared.
 	Redis redis.UniversalClient
 
@@ -158,8 +159,29 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("cachedsql: Options.MaxPending must not be negative")
 	case o.MemoryMaxBytes < 0:
 		return o, errors.New("cachedsql: Options.MemoryMaxBytes must not be negative")
+	case o.Redis != nil && !honoursDeadlines(o.Redis):
+		return o, ErrNoContextTimeout
 	}
 	return o, nil
+}
+
+// ErrNoContextTimeout is returned by Open, Register, WrapDriver and WrapConnector for a go-redis client
+// whose options leave ContextTimeoutEnabled false: such a client ignores context deadlines on socket
+// I/O, so StoreTimeout could not bound a call to a hung Redis (one read stalled 9s, its ReadTimeout).
+var ErrNoContextTimeout = errors.New("cachedsql: the Redis client must set ContextTimeoutEnabled, or StoreTimeout cannot bound its calls")
+
+// honoursDeadlines reports whether c cuts socket I/O at a context's deadline. Clients of other types
+// than go-redis's own are taken at their word.
+func honoursDeadlines(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
 }
 
 // Open opens a database through the driver registered as driverName, with caching: a drop-in for

@@ -36,7 +36,8 @@ type freshnessConfig struct {
 	Writers       int           // writer goroutines
 	Readers       int           // reader goroutines
 	ReadsPerWrite int           // reads a writer makes after each of its writes
-	Duration      time.Duration // how long the workers run
+	Duration      time.Duration // how long the workers run at least
+	MinOps        int           // iterations each worker runs at least (a loaded machine is slow)
 	MaxOps        int           // bound on the iterations of each worker
 	Unchecked     bool          // serve cached entries without checking generation tokens
 	// Mode says how counters are cached: "" caches every read whole (table-level invalidation); "row"
@@ -115,6 +116,7 @@ func baseFreshnessConfig(t *testing.T) freshnessConfig {
 		Readers:       3,
 		ReadsPerWrite: 3,
 		Duration:      1500 * time.Millisecond,
+		MinOps:        60,
 		MaxOps:        100000,
 	}
 }
@@ -218,10 +220,6 @@ func newFreshnessWorkers(t *testing.T, cfg freshnessConfig) *freshnessWorkers {
 		Redis:     rdb,
 		Namespace: cfg.Namespace,
 		Rules:     rules,
-		// Generous, so that a token write is not abandoned on a loaded machine: a process whose token
-		// write failed keeps it pending and bypasses the cache itself, but the other process cannot know
-		// (fail-open is tested elsewhere; this test is about the healthy path).
-		StoreTimeout: 5 * time.Second,
 	}
 	if cfg.Unchecked {
 		cachedsql.SkipTokenCheck(&opts)
@@ -239,15 +237,16 @@ func newFreshnessWorkers(t *testing.T, cfg freshnessConfig) *freshnessWorkers {
 	return &freshnessWorkers{cfg: cfg, rdb: rdb, db: db, cold: cold}
 }
 
-// run runs the writers and readers until cfg.Duration has passed, and returns their errors.
+// run runs the writers and readers until cfg.Duration has passed and each has run cfg.MinOps
+// iterations (but for 30s at most), and returns their errors.
 func (w *freshnessWorkers) run() error {
-	deadline := time.Now().Add(w.cfg.Duration)
+	deadline, limit := time.Now().Add(w.cfg.Duration), time.Now().Add(30*time.Second)
 	var wg sync.WaitGroup
 	errs := make([]error, w.cfg.Writers+w.cfg.Readers)
 	for i := range errs {
 		wg.Go(func() {
 			writer := i < w.cfg.Writers
-			for op := 0; op < w.cfg.MaxOps && time.Now().Before(deadline); op++ {
+			for op := 0; op < w.cfg.MaxOps && (op < w.cfg.MinOps || time.Now().Before(deadline)) && time.Now().Before(limit); op++ {
 				id := 1 + (i+op)%w.cfg.Counters
 				switch {
 				case writer:
@@ -377,8 +376,9 @@ func TestFreshnessRows(t *testing.T) {
 				return
 			}
 			// Each reader of each process may miss each cold counter once (before the first fill); every
-			// other cold read must hit, but for the odd early recompute (XFetch).
-			bound := uint64(2*cfg.ColdCounters*cfg.Readers) + total.ColdReads/100
+			// other cold read must hit, but for the odd early recompute (XFetch) or a lookup slower than
+			// StoreTimeout on a loaded machine (a bypass).
+			bound := uint64(2*cfg.ColdCounters*cfg.Readers) + total.ColdReads/20
 			if misses := total.ColdReads - total.ColdHits; misses > bound {
 				t.Errorf("%d of %d reads of counters no one writes were not hits, want at most %d",
 					misses, total.ColdReads, bound)

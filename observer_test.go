@@ -229,11 +229,13 @@ func TestStoreDownEvents(t *testing.T) {
 		t.Fatalf("store errors with a working store: %+v", errs)
 	}
 	srv.Stop()
-	for range 5 {
+	// The breaker opens once failures have gone on for a second (a loaded host's stall does not).
+	eventually(t, "the breaker to open", func() bool {
 		if got := readName(t, db, 1); got != "ann" {
 			t.Fatalf("read during the outage: %q", got)
 		}
-	}
+		return stats(t, db).BreakerOpen
+	})
 	reads, _, errs := obs.take()
 	if len(errs) == 0 {
 		t.Fatal("no store error observed while Redis was down")

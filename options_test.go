@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/mattn/go-sqlite3"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
@@ -32,6 +33,10 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative BreakerThreshold disables the breaker", cachedsql.Options{BreakerThreshold: -1}, ""},
 		{"empty hash tag in Namespace", cachedsql.Options{Namespace: "app{}"}, "Namespace"},
 		{"hash tag Namespace", cachedsql.Options{Namespace: "{app}"}, ""},
+		// Issue 8: without ContextTimeoutEnabled a hung Redis stalled a query for 9s, past StoreTimeout.
+		{"client ignoring deadlines", cachedsql.Options{Redis: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})}, "ContextTimeoutEnabled"},
+		{"cluster client ignoring deadlines", cachedsql.Options{Redis: redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})}, "ContextTimeoutEnabled"},
+		{"client honouring deadlines", cachedsql.Options{Redis: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})}, ""},
 	}
 	path := sqliteFile(t, "options.db")
 	for _, tc := range tests {

@@ -1,0 +1,57 @@
+package cachedsql
+
+import (
+	"testing"
+	"time"
+)
+
+// TestBreakerTrialCannotStick (issue 8): the one trial call an open breaker lets through may never
+// report back (its caller's context was cancelled). Before the fix the trial stayed taken and the
+// breaker stayed open for the life of the process; now the next trial comes one cooldown later.
+func TestBreakerTrialCannotStick(t *testing.T) {
+	var h health
+	h.init(Options{BreakerThreshold: 2, BreakerCooldown: time.Second, MaxPending: 1})
+	t0 := time.Unix(1000, 0)
+	h.fail(t0)
+	if h.fail(t0.Add(breakerSpan)) != true || !h.isOpen() {
+		t.Fatal("two failures a second apart did not open the breaker")
+	}
+	at := t0.Add(breakerSpan + time.Second)
+	if !h.allow(at) {
+		t.Fatal("no trial after the cooldown")
+	}
+	if h.allow(at) {
+		t.Fatal("two trials at once")
+	}
+	// The trial's caller gave up without calling ok or fail.
+	if h.allow(at.Add(time.Second - 1)) {
+		t.Fatal("a second trial before another cooldown")
+	}
+	if !h.allow(at.Add(time.Second)) {
+		t.Fatal("the breaker is stuck open after a trial that never reported back")
+	}
+	h.ok()
+	if h.isOpen() || !h.allow(at.Add(time.Second)) {
+		t.Fatal("a successful call did not close the breaker")
+	}
+}
+
+// TestBreakerIgnoresHiccups (issue 8): a loaded host stalls every call in flight at once; as many
+// failures as the threshold within an instant must not open the breaker, only a run lasting breakerSpan.
+func TestBreakerIgnoresHiccups(t *testing.T) {
+	var h health
+	h.init(Options{BreakerThreshold: 5, BreakerCooldown: time.Second, MaxPending: 1})
+	t0 := time.Unix(1000, 0)
+	for i := range 50 {
+		if h.fail(t0.Add(time.Duration(i) * time.Millisecond)) {
+			t.Fatalf("failure %d within 50ms opened the breaker", i+1)
+		}
+	}
+	h.ok()
+	for i := range 4 {
+		h.fail(t0.Add(time.Duration(i) * breakerSpan / 4))
+	}
+	if !h.fail(t0.Add(breakerSpan)) || !h.isOpen() {
+		t.Fatal("failures over a whole second did not open the breaker")
+	}
+}
