@@ -258,10 +258,12 @@ func (e *engine) bumpPending(ctx context.Context, keys []string) (int, error) {
 			plain = append(plain, k)
 		}
 	}
-	res, err := e.st.BumpAndRead(ctx, plain, e.layout.Log(), e.logEntry("pending", nil, 0), store.BumpRead{Sets: sets})
+	res, err := e.st.BumpAndRead(ctx, plain, e.layout.Log(), e.logEntry("pending", nil, 0),
+		store.BumpRead{Sets: sets, Counter: e.generationKey()})
 	if err != nil {
 		return 0, err
 	}
+	e.watch.seen(res.Counter)
 	var more []string
 	for i, t := range tables {
 		if i < len(res.Members) {

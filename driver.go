@@ -110,7 +110,8 @@ type testKnobs struct {
 	beforeFill  func() // the rows have been read, before they are stored
 	now         func() time.Time
 	rand        func() float64
-	noDedup     bool // every miss runs its own load (lockstore.Group.NoDedup)
+	noDedup     bool              // every miss runs its own load (lockstore.Group.NoDedup)
+	watch       *[3]time.Duration // the watch's period, lapse and gone bounds
 }
 
 var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")

@@ -48,8 +48,10 @@ type engine struct {
 	ks keySetState
 	wt writeThroughs
 
-	// dl delivers the invalidations that writes could not (deliver.go).
-	dl deliverer
+	// dl delivers the invalidations that writes could not (deliver.go); watch watches the other
+	// processes sharing the database, and the store (watch.go).
+	dl    deliverer
+	watch watchState
 
 	closeOnce sync.Once
 }
@@ -100,6 +102,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	e.plans.init(e)
 	e.initRows()
 	e.rowTokenPrefix = strings.TrimSuffix(e.layout.RowToken(keying.Hash{}), "{"+keying.Hash{}.String()+"}")
+	e.startWatch()
 	return e, nil
 }
 
@@ -108,6 +111,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 func (e *engine) close() {
 	e.closeOnce.Do(func() {
 		e.stopDeliverer()
+		e.stopWatch()
 		e.bg.close()
 	})
 }

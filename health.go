@@ -92,10 +92,11 @@ func (h *health) fail(now time.Time) bool {
 // isOpen reports whether the breaker is open.
 func (h *health) isOpen() bool { return h.openUntil.Load() != 0 }
 
-// usable reports whether a read of keys may use the store: the breaker lets it, and no replacement of
-// one of its tokens (or of the epoch) is waiting for delivery. It does no I/O.
+// usable reports whether a read of keys may use the store: the breaker lets it, no replacement of one
+// of its tokens (or of the epoch) is waiting for delivery, and no process sharing the database is out
+// of reach (watch.go). It does no I/O.
 func (h *health) usable(_ context.Context, e *engine, keys []string) bool {
-	return h.allow(e.now()) && !h.pending.holds(keys)
+	return !e.watch.away.Load() && h.allow(e.now()) && !h.pending.holds(keys)
 }
 
 // storeFailed records a failure of a read-path store call: counters, breaker, logger, observer.

@@ -206,7 +206,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	// The write has happened: replace the tokens even if the caller's context has been cancelled.
 	sctx, cancel := e.invalidateCtx(ctx)
 	res, err := e.st.BumpAndRead(sctx, keys, e.layout.Log(), e.logEntry(cause, eff.tables, rows),
-		store.BumpRead{Sets: sets, Tokens: reads})
+		store.BumpRead{Sets: sets, Tokens: reads, Counter: e.generationKey()})
 	cancel()
 	if err != nil {
 		e.deliveryFailed(ctx, "bump", err)
@@ -214,6 +214,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 		return
 	}
 	e.health.ok()
+	e.watch.seen(res.Counter)
 	e.stats.invalidations.Add(uint64(len(keys)))
 	if len(res.Tokens) == len(reads) {
 		off := 0

@@ -18,6 +18,8 @@ const DefaultNamespace = "cachedsql"
 //	<ns>:t:<db8>:<table>                        a table's generation token
 //	<ns>:e:<db8>                                the namespace epoch
 //	<ns>:log:<db8>                              the recent invalidations (a list)
+//	<ns>:live:<db8>                             the processes sharing the database, by last beat (Live, a sorted set)
+//	<ns>:gen:<db8>                              the write generation: a counter every write increments (Generation)
 //	<ns>:r:<db8>:{<row 32 hex>}                 a row's generation token (RowToken)
 //	<ns>:r:<db8>:{<row>}:<fp 16 hex>:<32 hex>   a cached row entry (RowEntry)
 //	<ns>:t:<db8>:<table>:k:<16 hex>             the token of a table's row entries keyed by one column set (KeyedToken)
@@ -76,6 +78,14 @@ func (l Layout) Epoch() string { return l.ns + ":e:" + l.db }
 // Log returns the key of the list of this database's recent invalidations,
 // newest first.
 func (l Layout) Log() string { return l.ns + ":log:" + l.db }
+
+// Live returns the key of the sorted set in which the processes sharing this database record their
+// last beat.
+func (l Layout) Live() string { return l.ns + ":live:" + l.db }
+
+// Generation returns the key of this database's write generation, a counter every write increments:
+// a value lower than one seen before means the store lost writes.
+func (l Layout) Generation() string { return l.ns + ":gen:" + l.db }
 
 // Token returns the key of the generation token of table. The name is
 // lower-cased; a name with bytes outside [a-z0-9_] (from a quoted

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -64,7 +65,7 @@ func (r *Redis) BumpAndRead(ctx context.Context, tokenKeys []string, logKey stri
 // the log; then SMEMBERS of each set; all in one pipeline.
 func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, logKey string, entry LogEntry, read BumpRead) (BumpResult, error) {
 	sets := read.Sets
-	if len(tokenKeys) == 0 && len(sets) == 0 && len(read.Tokens) == 0 {
+	if len(tokenKeys) == 0 && len(sets) == 0 && len(read.Tokens) == 0 && read.Counter == "" {
 		return BumpResult{}, nil
 	}
 	pipe := r.c.Pipeline()
@@ -80,6 +81,10 @@ func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, 
 		pipe.LPush(ctx, logKey, v)
 		pipe.LTrim(ctx, logKey, 0, LogCap-1)
 	}
+	var incr *redis.IntCmd
+	if read.Counter != "" {
+		incr = pipe.Incr(ctx, read.Counter)
+	}
 	reads := make([]*redis.StringSliceCmd, len(sets))
 	for i, k := range sets {
 		reads[i] = pipe.SMembers(ctx, k)
@@ -90,6 +95,13 @@ func (r *Redis) bumpAndRead(ctx context.Context, op string, tokenKeys []string, 
 		return BumpResult{}, wrap(op, err)
 	}
 	var out BumpResult
+	if incr != nil {
+		n, err := incr.Uint64()
+		if err != nil {
+			return BumpResult{}, wrap(op, err)
+		}
+		out.Counter = n
+	}
 	if len(sets) > 0 {
 		out.Members = make([][]string, len(sets))
 		for i, cmd := range reads {
@@ -147,7 +159,7 @@ func (m *Memory) bumpAndRead(ctx context.Context, op string, tokenKeys []string,
 		return BumpResult{}, wrap(op, err)
 	}
 	sets := read.Sets
-	if len(tokenKeys) == 0 && len(sets) == 0 && len(read.Tokens) == 0 {
+	if len(tokenKeys) == 0 && len(sets) == 0 && len(read.Tokens) == 0 && read.Counter == "" {
 		return BumpResult{}, nil
 	}
 	var v []byte
@@ -168,6 +180,17 @@ func (m *Memory) bumpAndRead(ctx context.Context, op string, tokenKeys []string,
 		m.pushLogLocked(logKey, string(v))
 	}
 	var out BumpResult
+	if read.Counter != "" {
+		// A counter is kept as a pinned item, like a token, whose token is the count.
+		var n uint64
+		if it, ok := m.mu.items[read.Counter]; ok && it.pinned {
+			n = it.token
+		}
+		n++
+		v := []byte(strconv.FormatUint(n, 10))
+		m.putLocked(&item{key: read.Counter, value: v, pinned: true, token: n})
+		out.Counter = n
+	}
 	if len(sets) > 0 {
 		out.Members = make([][]string, len(sets))
 		for i, k := range sets {

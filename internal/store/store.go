@@ -119,6 +119,10 @@ type BumpRead struct {
 	Sets []string
 	// Tokens are token keys whose values are read (replaced ones included).
 	Tokens []string
+	// Counter, when not "", is a counter incremented after the bumps (INCR): the write generation of
+	// a database, which only grows unless the store loses writes (a restore, a failover to a replica
+	// that had not received them).
+	Counter string
 }
 
 // BumpResult is what [Store.BumpAndRead] read.
@@ -128,6 +132,8 @@ type BumpResult struct {
 	Members [][]string
 	// Tokens[i] is the value of BumpRead.Tokens[i] (0 when missing).
 	Tokens []uint64
+	// Counter is the value of BumpRead.Counter after its increment.
+	Counter uint64
 }
 
 // HotMember is one member of a hot set and its score (see [Store.AddHot]).

@@ -1,0 +1,155 @@
+package cachedsql
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"sync"
+	"sync/atomic"
+
+	"github.com/cachedsql/cachedsql/internal/store"
+)
+
+// The watch (DESIGN.md, "Fails open"): the processes sharing a database through Redis watch each other
+// and the store, so that two failures a token cannot describe are bounded in time.
+//
+//   - A writer out of reach. A write whose tokens could not be replaced is known only to its writer,
+//     which delivers it later (deliver.go). So that the others do not serve what it changed meanwhile,
+//     every process beats every watchEvery into a sorted set of the database, timed by the Redis
+//     server's clock, and does not beat while it holds undelivered invalidations. A process that sees
+//     a member that has not beaten for watchLapse bypasses the cache for that database until the member
+//     beats again (its invalidations delivered) or has been silent for watchGone: it is then presumed
+//     gone, removed, and the database's epoch replaced, so that nothing it may have written is served.
+//   - A store that lost writes. Every write increments the database's write generation in the round
+//     trip that replaces its tokens; each process remembers the highest value it has seen (its own
+//     writes included). A lower value means the store went back in time (restored from a snapshot,
+//     failed over to a replica that had not received the latest writes): the tokens it holds may be
+//     older than entries' data, so the process replaces the database's epoch.
+//
+// The memory store needs neither: it lives and dies with its one process.
+const (
+	watchEvery = 250 * time.Millisecond
+	watchLapse = 1500 * time.Millisecond
+	watchGone  = 10 * time.Second
+)
+
+// watcher is what the watch needs from the store.
+type watcher interface {
+	Watch(ctx context.Context, liveKey, member string, mode int, lapse, gone time.Duration, counterKey string) (store.WatchResult, error)
+}
+
+// watchState is the watch of one cache.
+type watchState struct {
+	w      watcher // nil: not watching
+	member string
+	every  time.Duration
+	lapse  time.Duration
+	gone   time.Duration
+
+	// away: a process sharing the database has been silent for the lapse bound; reads bypass the cache.
+	away atomic.Bool
+	// gen is the highest write generation seen.
+	gen atomic.Uint64
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// startWatch starts the watch of e's database when its store is shared.
+func (e *engine) startWatch() {
+	w, ok := e.st.(watcher)
+	if !ok || e.local {
+		return
+	}
+	ws := &e.watch
+	ws.w, ws.member = w, rand.Text()
+	ws.every, ws.lapse, ws.gone = watchEvery, watchLapse, watchGone
+	if k := e.opts.test.watch; k != nil {
+		ws.every, ws.lapse, ws.gone = k[0], k[1], k[2]
+	}
+	ws.stop, ws.done = make(chan struct{}), make(chan struct{})
+	go e.watchLoop()
+}
+
+// stopWatch stops the watch. The process leaves the set unless it still holds undelivered
+// invalidations: then the others go on seeing it silent, and presume it gone in time.
+func (e *engine) stopWatch() {
+	ws := &e.watch
+	if ws.w == nil {
+		return
+	}
+	ws.once.Do(func() { close(ws.stop) })
+	<-ws.done
+}
+
+func (e *engine) watchLoop() {
+	ws := &e.watch
+	defer close(ws.done)
+	t := time.NewTicker(ws.every)
+	defer t.Stop()
+	for {
+		e.watchOnce(store.WatchBeat)
+		select {
+		case <-t.C:
+		case <-ws.stop:
+			if !e.health.pending.has.Load() {
+				e.watchOnce(store.WatchLeave)
+			}
+			return
+		}
+	}
+}
+
+// watchOnce beats (or leaves, by mode), and acts on what it learns.
+func (e *engine) watchOnce(mode int) {
+	ws := &e.watch
+	if mode == store.WatchBeat && e.health.pending.has.Load() {
+		mode = store.WatchCheck // silent while it holds undelivered invalidations
+	}
+	ctx, cancel := e.invalidateCtx(context.Background())
+	res, err := ws.w.Watch(ctx, e.layout.Live(), ws.member, mode, ws.lapse, ws.gone, e.layout.Generation())
+	cancel()
+	if err != nil {
+		e.log.Debug("cachedsql: watch failed", "err", err)
+		return
+	}
+	if away := res.Lapsed > 0; ws.away.Swap(away) != away {
+		if away {
+			e.log.Warn("cachedsql: a process sharing the database is out of reach; reads bypass the cache", "processes", res.Lapsed)
+		} else {
+			e.log.Info("cachedsql: every process sharing the database is back; reads use the cache")
+		}
+	}
+	if res.Gone > 0 {
+		e.log.Warn("cachedsql: a silent process is presumed gone; replacing the database's epoch", "processes", res.Gone)
+		e.invalidateTables(context.Background(), nil, "process gone")
+	}
+	if seen := ws.gen.Load(); res.Counter < seen {
+		e.log.Warn("cachedsql: the store lost writes (restored or failed over); replacing the database's epoch",
+			"generation", res.Counter, "seen", seen)
+		ws.gen.Store(res.Counter)
+		e.invalidateTables(context.Background(), nil, "store lost writes")
+		return
+	}
+	ws.seen(res.Counter)
+}
+
+// generationKey is the key of the write generation that writes increment, "" when not watching.
+func (e *engine) generationKey() string {
+	if e.watch.w == nil {
+		return ""
+	}
+	return e.layout.Generation()
+}
+
+// seen raises the highest write generation seen to n.
+func (ws *watchState) seen(n uint64) {
+	for {
+		cur := ws.gen.Load()
+		if n <= cur || ws.gen.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
