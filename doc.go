@@ -74,11 +74,22 @@
 //
 // # When the store fails
 //
-// The cache never makes a statement fail. Each store call is bounded by Options.StoreTimeout; a failure
-// or timeout sends the read to the database, and repeated failures open a circuit breaker for
-// Options.BreakerCooldown. A token that could not be replaced after a write is kept pending in memory:
-// this process bypasses the cache for that table until the token reaches the store. A process that cannot
-// reach the store at all cannot tell other processes of its writes: they are bounded by the TTL.
+// The cache never makes a statement fail. A read's store calls are bounded by Options.StoreTimeout; a
+// failure or timeout sends the read to the database (concurrent identical reads still share one query),
+// and failures that go on for a second open a circuit breaker for Options.BreakerCooldown. The breaker
+// concerns reads only: a write always tries to replace its tokens, bounded by
+// Options.InvalidateTimeout. A replacement that fails is queued: this process bypasses the cache for
+// those tables while a background deliverer retries with backoff, and closing the *sql.DB makes a last
+// attempt. While the store is failing, later writes queue without a round trip of their own.
+//
+// Other processes cannot learn of an undelivered write from its tokens. So every process sharing a
+// database through Redis beats every 250ms into a sorted set of the database, timed by the Redis
+// server's clock, and keeps silent while it holds undelivered invalidations; a process that sees one
+// silent for 1.5s bypasses the cache for that database until it beats again. So what a writer cut off
+// from Redis changed is served elsewhere for at most about 1.75s. A process silent for 10s is presumed
+// gone, and the database's epoch is replaced. Every write also increments the database's write
+// generation in the store; a process that reads a lower value than it has seen (the store was restored
+// from a snapshot or failed over to a lagging replica) replaces the database's epoch.
 //
 // # Stampedes
 //
