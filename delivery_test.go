@@ -174,8 +174,9 @@ func TestWriterCutOff(t *testing.T) {
 	for _, when := range []string{"before the write", "right after the write"} {
 		t.Run(when, func(t *testing.T) {
 			obs := &cutOffObserver{}
-			proxy, w, r, _ := writerAndReader(t, obs)
+			proxy, w, r, ns := writerAndReader(t, obs)
 			obs.proxy = proxy
+			hasWritten(t, w, ns)
 			// On a loaded machine a lookup may exceed StoreTimeout (a bypass): read until a hit.
 			eventually(t, "the row to be cached", func() bool {
 				h, _ := hitsOf(t, r, func() { readName(t, r, 1) })
@@ -221,12 +222,28 @@ func TestWriterCutOff(t *testing.T) {
 	}
 }
 
+// hasWritten makes w write once, and waits until it beats in the watch of namespace ns: processes
+// that have never written are not watched (watch.go).
+func hasWritten(t *testing.T, w *sql.DB, ns string) {
+	t.Helper()
+	mustExec(t, w, `UPDATE users SET name = 'bob' WHERE id = 2`)
+	rdb := testenv.Redis(t)
+	eventually(t, "the writer's first beat", func() bool {
+		keys, err := rdb.Keys(context.Background(), ns+":live:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys) == 1 && rdb.ZCard(context.Background(), keys[0]).Val() == 1
+	})
+}
+
 // TestSilentProcessPresumedGone (issue 8): a writer cut off from Redis closes (or dies) with its
 // invalidation undelivered. The others bypass the cache while it is silent, then presume it gone,
 // replace the database's epoch (so that nothing it may have written is served) and cache again.
 func TestSilentProcessPresumedGone(t *testing.T) {
 	t.Parallel()
-	proxy, w, r, _ := writerAndReader(t, nil)
+	proxy, w, r, ns := writerAndReader(t, nil)
+	hasWritten(t, w, ns)
 	readName(t, r, 1)
 	proxy.Refuse(true)
 	mustExec(t, w, `UPDATE users SET name = 'ann2' WHERE id = 1`)

@@ -82,14 +82,17 @@
 // those tables while a background deliverer retries with backoff, and closing the *sql.DB makes a last
 // attempt. While the store is failing, later writes queue without a round trip of their own.
 //
-// Other processes cannot learn of an undelivered write from its tokens. So every process sharing a
-// database through Redis beats every 250ms into a sorted set of the database, timed by the Redis
-// server's clock, and keeps silent while it holds undelivered invalidations; a process that sees one
+// Other processes cannot learn of an undelivered write from its tokens. So every process that has
+// written to a database through Redis beats every 250ms into a sorted set of the database, timed by the
+// Redis server's clock, and keeps silent while it holds undelivered invalidations; a process that sees one
 // silent for 1.5s bypasses the cache for that database until it beats again. So what a writer cut off
 // from Redis changed is served elsewhere for at most about 1.75s. A process silent for 10s is presumed
 // gone, and the database's epoch is replaced. Every write also increments the database's write
 // generation in the store; a process that reads a lower value than it has seen (the store was restored
 // from a snapshot or failed over to a lagging replica) replaces the database's epoch.
+//
+// NOTE: close the *sql.DB when the process shuts down. A writer that exits without Close looks like
+// one cut off from the store: the others bypass the cache for up to 10s and then replace the epoch.
 //
 // # Stampedes
 //

@@ -16,8 +16,9 @@ import (
 //
 //   - A writer out of reach. A write whose tokens could not be replaced is known only to its writer,
 //     which delivers it later (deliver.go). So that the others do not serve what it changed meanwhile,
-//     every process beats every watchEvery into a sorted set of the database, timed by the Redis
-//     server's clock, and does not beat while it holds undelivered invalidations. A process that sees
+//     every process that has written through the wrapper beats every watchEvery into a sorted set of
+//     the database, timed by the Redis server's clock, and does not beat while it holds undelivered
+//     invalidations (processes that only read look, without beating). A process that sees
 //     a member that has not beaten for watchLapse bypasses the cache for that database until the member
 //     beats again (its invalidations delivered) or has been silent for watchGone: it is then presumed
 //     gone, removed, and the database's epoch replaced, so that nothing it may have written is served.
@@ -49,6 +50,8 @@ type watchState struct {
 
 	// away: a process sharing the database has been silent for the lapse bound; reads bypass the cache.
 	away atomic.Bool
+	// wrote: this process has written; it beats from now on.
+	wrote atomic.Bool
 	// gen is the highest write generation seen.
 	gen atomic.Uint64
 
@@ -105,8 +108,8 @@ func (e *engine) watchLoop() {
 // watchOnce beats (or leaves, by mode), and acts on what it learns.
 func (e *engine) watchOnce(mode int) {
 	ws := &e.watch
-	if mode == store.WatchBeat && e.health.pending.has.Load() {
-		mode = store.WatchCheck // silent while it holds undelivered invalidations
+	if mode == store.WatchBeat && (!ws.wrote.Load() || e.health.pending.has.Load()) {
+		mode = store.WatchCheck // a reader, or silent while it holds undelivered invalidations
 	}
 	ctx, cancel := e.invalidateCtx(context.Background())
 	res, err := ws.w.Watch(ctx, e.layout.Live(), ws.member, mode, ws.lapse, ws.gone, e.layout.Generation())
