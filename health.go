@@ -3,7 +3,10 @@ package cachedsql
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cachedsql/cachedsql/keying"
@@ -71,8 +74,9 @@ func (h *health) ok() {
 	}
 }
 
-// fail records a store failure and reports whether it opened the breaker.
-func (h *health) fail(now time.Time) bool {
+// fail records a store failure and reports whether it opened the breaker. refused says the store
+// could not be connected to at all: that opens the breaker at once, since no stall explains it.
+func (h *health) fail(now time.Time, refused bool) bool {
 	if h.threshold < 0 {
 		return false
 	}
@@ -83,7 +87,7 @@ func (h *health) fail(now time.Time) bool {
 	if h.openUntil.Load() != 0 {
 		return false // open already; the next trial is as scheduled
 	}
-	if n < h.threshold || now.UnixNano()-h.streak.Load() < int64(breakerSpan) {
+	if !refused && (n < h.threshold || now.UnixNano()-h.streak.Load() < int64(breakerSpan)) {
 		return false
 	}
 	return h.openUntil.CompareAndSwap(0, now.Add(h.cooldown).UnixNano())
@@ -102,13 +106,19 @@ func (h *health) usable(_ context.Context, e *engine, keys []string) bool {
 // storeFailed records a failure of a read-path store call: counters, breaker, logger, observer.
 func (e *engine) storeFailed(ctx context.Context, op string, err error) {
 	e.stats.storeErrors.Add(1)
-	if e.health.fail(e.now()) {
+	if e.health.fail(e.now(), refused(err)) {
 		e.log.WarnContext(ctx, "cachedsql: store failing, circuit breaker open", "op", op, "err", err,
 			"cooldown", e.health.cooldown)
 	} else {
 		e.log.DebugContext(ctx, "cachedsql: store call failed", "op", op, "err", err)
 	}
 	e.observeStoreError(ctx, op, err)
+}
+
+// refused reports whether err says the store refused the connection: nothing listens at its address.
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // Invalidate replaces the generation tokens of tables in the cache behind db, as a write to them

@@ -1,6 +1,11 @@
 package cachedsql
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -12,8 +17,8 @@ func TestBreakerTrialCannotStick(t *testing.T) {
 	var h health
 	h.init(Options{BreakerThreshold: 2, BreakerCooldown: time.Second, MaxPending: 1})
 	t0 := time.Unix(1000, 0)
-	h.fail(t0)
-	if h.fail(t0.Add(breakerSpan)) != true || !h.isOpen() {
+	h.fail(t0, false)
+	if h.fail(t0.Add(breakerSpan), false) != true || !h.isOpen() {
 		t.Fatal("two failures a second apart did not open the breaker")
 	}
 	at := t0.Add(breakerSpan + time.Second)
@@ -43,15 +48,32 @@ func TestBreakerIgnoresHiccups(t *testing.T) {
 	h.init(Options{BreakerThreshold: 5, BreakerCooldown: time.Second, MaxPending: 1})
 	t0 := time.Unix(1000, 0)
 	for i := range 50 {
-		if h.fail(t0.Add(time.Duration(i) * time.Millisecond)) {
+		if h.fail(t0.Add(time.Duration(i)*time.Millisecond), false) {
 			t.Fatalf("failure %d within 50ms opened the breaker", i+1)
 		}
 	}
 	h.ok()
 	for i := range 4 {
-		h.fail(t0.Add(time.Duration(i) * breakerSpan / 4))
+		h.fail(t0.Add(time.Duration(i)*breakerSpan/4), false)
 	}
-	if !h.fail(t0.Add(breakerSpan)) || !h.isOpen() {
+	if !h.fail(t0.Add(breakerSpan), false) || !h.isOpen() {
 		t.Fatal("failures over a whole second did not open the breaker")
+	}
+}
+
+// TestBreakerOpensOnRefusal (issue 8): a store that refuses connections is down, not stalled: the first
+// refusal opens the breaker, so that later reads do not each wait out StoreTimeout in dial retries.
+func TestBreakerOpensOnRefusal(t *testing.T) {
+	var h health
+	h.init(Options{BreakerThreshold: 5, BreakerCooldown: time.Second, MaxPending: 1})
+	err := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	if !refused(fmt.Errorf("store: fetch: %w", err)) {
+		t.Fatal("a refused dial is not seen as refused")
+	}
+	if refused(context.DeadlineExceeded) {
+		t.Fatal("a timeout is seen as refused")
+	}
+	if !h.fail(time.Unix(1000, 0), true) || !h.isOpen() {
+		t.Fatal("a refusal did not open the breaker")
 	}
 }
