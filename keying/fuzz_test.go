@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// FuzzAnalyze checks that Analyze never panics, that normalizing twice
+// FuzzAnalyze checks that the lexer's tokens are disjoint spans of the text, that Analyze never panics, that normalizing twice
 // changes nothing, and that whitespace and comments added between tokens
 // keep the normalized text and the fingerprint. It checks the invariants of
 // Pins and Lookup too, and that reformatting keeps what they find.
@@ -21,6 +21,7 @@ func FuzzAnalyze(f *testing.F) {
 		f.Add(c.sql)
 	}
 	f.Fuzz(func(t *testing.T, query string) {
+		checkTokens(t, query)
 		st := Analyze(query)
 		checkRowShapes(t, query, st)
 		if formatStable(query) {
