@@ -98,6 +98,9 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 		cs.changeSession(p, nil) // SELECT set_config(…): never cacheable, and later reads differ
 		return e.routeRead(ctx, cs, p, args, next)
 	}
+	if p.reason == bypassAnalysis { // it may have been a read: count it as one that went to the database
+		e.bypass(ctx, p, bypassAnalysis)
+	}
 	rows, err := next(ctx)
 	if err == driver.ErrSkip {
 		return rows, err

@@ -27,8 +27,8 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 	req := fillReq{ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background, noLease: ctl.writeThrough}
 	if p.row == nil {
 		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
-	} else if !e.rowTarget(p, args, h, &req) {
-		e.bypass(ctx, p, bypassArgs)
+	} else if why := e.rowTarget(p, args, h, &req); why != bypassNone {
+		e.bypass(ctx, p, why)
 		return next(ctx)
 	}
 	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
