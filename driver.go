@@ -108,7 +108,7 @@ type testKnobs struct {
 	beforeFill  func() // the rows have been read, before they are stored
 	now         func() time.Time
 	rand        func() float64
-	noDedup     bool // every miss runs its own load (lockstore.Group.NoDedup)
+	noDedup     bool                     // every miss runs its own load (lockstore.Group.NoDedup)
 	analysis    func(site, query string) // called where analysis of query runs ("plan", "effect", "row"): may panic
 }
 
