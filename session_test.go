@@ -3,8 +3,13 @@ package cachedsql_test
 import (
 	"context"
 	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
@@ -192,5 +197,54 @@ func TestSQLiteForeignKeysToggle(t *testing.T) {
 	var fk int
 	if err := db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
 		t.Fatalf("PRAGMA foreign_keys = %d, %v; want 1", fk, err)
+	}
+}
+
+// TestGORMSQLiteForeignKeys: GORM's SQLite migrator runs PRAGMA foreign_keys = OFF, then ON again,
+// around DropTable and column changes when foreign keys are on; the reads that follow are cached.
+func TestGORMSQLiteForeignKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gorm.db")
+	db, err := cachedsql.Open("sqlite3", "file:"+path+"?_foreign_keys=1", cachedsql.Options{Rules: cacheAll(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1) // one connection: the one whose pragmas the migrator toggles
+	g, err := gorm.Open(sqlite.New(sqlite.Config{Conn: db}), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type Owner struct {
+		ID   uint
+		Name string
+	}
+	type Pet struct {
+		ID      uint
+		OwnerID uint
+		Owner   Owner `gorm:"constraint:OnDelete:CASCADE"`
+		Name    string
+	}
+	if err := g.AutoMigrate(&Owner{}, &Pet{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Migrator().DropTable(&Pet{}); err != nil { // PRAGMA foreign_keys = OFF … = ON
+		t.Fatal(err)
+	}
+	if err := g.AutoMigrate(&Pet{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Create(&Pet{Name: "rex", Owner: Owner{Name: "ann"}}).Error; err != nil {
+		t.Fatal(err)
+	}
+	hits := stats(t, db).Hits
+	for range 3 {
+		var p Pet
+		if err := g.Where("name = ?", "rex").First(&p).Error; err != nil || p.Name != "rex" {
+			t.Fatalf("First: %+v, %v", p, err)
+		}
+	}
+	if st := stats(t, db); st.Hits == hits || st.Bypasses["session changed"] != 0 {
+		t.Errorf("GORM reads after a migration that toggled foreign keys: hits %d→%d, bypasses %v; want hits and no session bypass",
+			hits, st.Hits, st.Bypasses)
 	}
 }
