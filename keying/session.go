@@ -100,8 +100,10 @@ func (a *analysis) sessionChanges() []SessionChange {
 	case a.kind == KindOther && !a.unbalanced && (first == "commit" || first == "end" ||
 		first == "rollback" || first == "abort"):
 		// COMMIT PREPARED, AND CHAIN: transaction control
-	case a.kind == KindOther && first == "explain" && !a.hasWord("execute"):
-		// EXPLAIN runs its statement only with ANALYZE, and that statement's text is scanned below
+	case a.kind == KindOther && first == "explain" && !a.hasWord("execute") && !a.hasWord("temp") &&
+		!a.hasWord("temporary"):
+		// EXPLAIN runs its statement only with ANALYZE, and that statement's text is scanned below;
+		// EXPLAIN ANALYZE EXECUTE and CREATE TEMP TABLE … AS count
 	case a.kind == KindOther:
 		add(SessionUnknown, "") // DO, CALL, EXECUTE, text not understood
 	case a.kind == KindSession:
