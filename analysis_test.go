@@ -241,7 +241,17 @@ func TestRulesAnalysisPanic(t *testing.T) {
 // TestParseRulesOperatorRuns is the rule-file side of issue 8, item 9: a match.sql holding a run of +
 // and - made ParseRules panic.
 func TestParseRulesOperatorRuns(t *testing.T) {
-	const file = `version: 1
+	rs, err := cachedsql.ParseRules("ops.yaml", []byte(operatorRunRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rs.All()); got != 2 {
+		t.Fatalf("%d rules, want 2", got)
+	}
+}
+
+// operatorRunRules is a rule file whose statements hold runs of + and - (also a FuzzParseRules seed).
+const operatorRunRules = `version: 1
 rules:
   - name: acct
     match:
@@ -251,11 +261,3 @@ rules:
     match:
       sql: SELECT sum(bal+-1) FROM acct WHERE id = 1-+-2
 `
-	rs, err := cachedsql.ParseRules("ops.yaml", []byte(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(rs.All()); got != 2 {
-		t.Fatalf("%d rules, want 2", got)
-	}
-}
