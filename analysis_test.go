@@ -261,3 +261,26 @@ rules:
     match:
       sql: SELECT sum(bal+-1) FROM acct WHERE id = 1-+-2
 `
+
+// TestAnalysisPanicSession: a statement whose analysis panicked and that is not a plain read or DML
+// may have changed the session (it could be a SET, a DO or a CALL): its connection's reads bypass.
+func TestAnalysisPanicSession(t *testing.T) {
+	const pragma = `PRAGMA case_sensitive_like = ON`
+	opts := cachedsql.Options{}
+	cachedsql.InjectAnalysis(&opts, func(site, query string) {
+		if query == pragma {
+			panic("injected")
+		}
+	})
+	_, db := openAcct(t, opts)
+	ctx := context.Background()
+	conn := newConn(t, db)
+	mustExec(t, conn, pragma)
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE name LIKE 'A%'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("count: %d, %v; want 0 (LIKE is case sensitive now: ann does not match A%%)", n, err)
+	}
+	if st := stats(t, db); st.Bypasses["session changed"] != 1 {
+		t.Errorf("bypasses %v, want one \"session changed\"", st.Bypasses)
+	}
+}
