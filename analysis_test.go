@@ -128,6 +128,7 @@ func TestAnalysisPanic(t *testing.T) {
 		{"effect", write},
 		{"effect", rowWrite},
 		{"row", `SELECT id, bal FROM acct WHERE id = ?`},
+		{"args", `SELECT id, bal FROM acct WHERE id = ?`},
 	} {
 		t.Run(tt.site+" "+tt.query, func(t *testing.T) {
 			logs := &warnCounter{Handler: slog.DiscardHandler}
@@ -167,7 +168,7 @@ func TestAnalysisPanic(t *testing.T) {
 				if st := stats(t, db); st.Bypasses["analysis failed"] == 0 {
 					t.Errorf("read whose analysis panicked: bypasses %v, want \"analysis failed\"", st.Bypasses)
 				}
-			case tt.site == "row":
+			case tt.site == "row" || tt.site == "args":
 				mustExec(t, bare, `UPDATE acct SET bal = 12 WHERE id = 1`)
 				if got := balance(t, reader, 1); got != 12 {
 					t.Errorf("row read whose analysis panicked: got %d, want the database's 12", got)

@@ -109,7 +109,7 @@ type testKnobs struct {
 	now         func() time.Time
 	rand        func() float64
 	noDedup     bool                     // every miss runs its own load (lockstore.Group.NoDedup)
-	analysis    func(site, query string) // called where analysis of query runs ("plan", "effect", "row"): may panic
+	analysis    func(site, query string) // called where analysis of query runs ("plan", "effect", "row", "args"): may panic
 }
 
 var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")

@@ -280,6 +280,25 @@ func plainFirstWord(query string) (w string) {
 	}
 }
 
+// hashArgs hashes the arguments of a read of p. Otherwise it returns why the read bypasses the cache:
+// an argument cannot be hashed (bypassArgs), or hashing panicked (bypassAnalysis).
+func (e *engine) hashArgs(p *plan, args []driver.NamedValue) (h keying.Hash, why bypassReason) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.analysisFailed("args", r)
+			why = bypassAnalysis
+		}
+	}()
+	if e.opts.test.analysis != nil {
+		e.opts.test.analysis("args", p.st.Query)
+	}
+	h, err := keying.HashArgs(args)
+	if err != nil {
+		return h, bypassArgs
+	}
+	return h, bypassNone
+}
+
 // analysisFailed logs the first panic of statement analysis (at site) at Warn, with its stack: it is
 // a defect of this package, and the statement bypasses the cache or invalidates everything instead.
 func (e *engine) analysisFailed(site string, r any) {

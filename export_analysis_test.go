@@ -1,8 +1,8 @@
 package cachedsql
 
 // InjectAnalysis makes o's cache call f where it analyses a statement or its arguments: site is
-// "plan" (the statement's text), "effect" (the rows a write is pinned to) or "row" (the row a row
-// rule's read looks up). f may panic, as a defect of the analysis would.
+// "plan" (the statement's text), "effect" (the rows a write is pinned to), "row" (the row a row
+// rule's read looks up) or "args" (the hash of a read's arguments). f may panic, as a defect of the analysis would.
 func InjectAnalysis(o *Options, f func(site, query string)) { o.test.analysis = f }
 
 // PlainFirstWord exposes plainFirstWord.

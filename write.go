@@ -466,8 +466,8 @@ func (e *engine) throughReq(p *plan, args []driver.NamedValue) *fillReq {
 	if p.rule == nil {
 		return nil
 	}
-	h, err := keying.HashArgs(args)
-	if err != nil {
+	h, why := e.hashArgs(p, args)
+	if why != bypassNone {
 		return nil
 	}
 	req := &fillReq{ttl: p.rule.TTL, force: true, bg: true, noLease: true}
