@@ -16,9 +16,72 @@ type connState struct {
 	inTx bool
 	// tx is what the writes of the open transaction do to the cache, applied after it commits.
 	tx *writeEffect
-	// dirty is set once a statement changed the session (SET, search_path, PRAGMA …): the results of this
-	// connection may differ from another's, so it bypasses the cache for good.
+	// dirty is set while the session differs from the state every connection of the pool starts in, in a
+	// way that can change a read's result (SET search_path, set_config, DO, CALL, temp tables, PRAGMA
+	// case_sensitive_like …): the results of this connection may differ from another's, so its reads
+	// bypass the cache until the change is undone (RESET, SET … TO DEFAULT, RESET ALL, DISCARD ALL).
 	dirty bool
+	// session is what differs; dirty is session.changed().
+	session sessionState
+}
+
+// sessionState is what statements changed in a connection's session, relative to the state every new
+// connection of the pool starts in. Settings that change no read's result are never recorded (keying
+// leaves them out of Statement.Session).
+type sessionState struct {
+	settings map[string]bool // settings set (keying.SessionChange.Setting)
+	unknown  bool            // changed in ways the text does not show: only DISCARD ALL undoes them
+}
+
+// apply records the session changes of one statement. Resets count only when resets is set: the
+// statement succeeded outside a transaction. A failed reset changed nothing, and one inside a
+// transaction is undone if the transaction, or a savepoint, rolls back; the session then stays marked,
+// which costs only bypassed reads.
+func (s *sessionState) apply(changes []keying.SessionChange, resets bool) {
+	for _, c := range changes {
+		switch c.Op {
+		case keying.SessionSet:
+			if s.settings == nil {
+				s.settings = make(map[string]bool)
+			}
+			s.settings[c.Setting] = true
+		case keying.SessionLocal:
+			// Reverts when the transaction ends, and reads inside a transaction bypass the cache anyway.
+		case keying.SessionReset:
+			if resets {
+				delete(s.settings, c.Setting)
+			}
+		case keying.SessionResetAll:
+			if resets {
+				for k := range s.settings {
+					// PostgreSQL's RESET ALL leaves the role, the session user and temporary objects alone.
+					if k != "role" && k != "session_authorization" && k != "temp" {
+						delete(s.settings, k)
+					}
+				}
+			}
+		case keying.SessionDiscardAll:
+			if resets {
+				clear(s.settings)
+				s.unknown = false
+			}
+		default: // keying.SessionUnknown, and any change this version does not know
+			s.unknown = true
+		}
+	}
+}
+
+// changed reports that the session differs from the pool's baseline in a way that can change a read.
+func (s *sessionState) changed() bool { return s.unknown || len(s.settings) > 0 }
+
+// changeSession records the session changes of p's statement, which ended with err (nil for a read
+// about to run).
+func (cs *connState) changeSession(p *plan, err error) {
+	if len(p.st.Session) == 0 {
+		return
+	}
+	cs.session.apply(p.st.Session, err == nil && !cs.inTx)
+	cs.dirty = cs.session.changed()
 }
 
 func stateOf(c *wrap.Conn) *connState { return c.State.(*connState) }
@@ -32,10 +95,11 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 	cs := stateOf(c)
 	p := e.plans.get(query)
 	if p.st.Kind == keying.KindRead {
-		if p.st.ChangesSession { // SELECT set_config(…): never cacheable, and later reads differ
-			cs.dirty = true
-		}
+		cs.changeSession(p, nil) // SELECT set_config(…): never cacheable, and later reads differ
 		return e.routeRead(ctx, cs, p, args, next)
+	}
+	if p.reason == bypassAnalysis { // it may have been a read: count it as one that went to the database
+		e.bypass(ctx, p, bypassAnalysis)
 	}
 	rows, err := next(ctx)
 	if err == driver.ErrSkip {
@@ -98,9 +162,7 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 // invalidates, since its outcome may be unknown, but it writes nothing through.
 func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff *writeEffect, err error) {
 	cs := stateOf(c)
-	if p.st.ChangesSession {
-		cs.dirty = true
-	}
+	cs.changeSession(p, err)
 	switch p.st.Kind {
 	case keying.KindRead, keying.KindSavepoint, keying.KindSession:
 	case keying.KindBegin:

@@ -24,7 +24,14 @@
 // UPDATE), read system catalogs, or hold several statements are never cached. A cacheable read is cached
 // only when a [Rule] matches it (by sqlc query name, statement text, fingerprint, regular expression or
 // tables read); the first matching rule wins. Reads inside a transaction, and on a connection whose
-// session was changed (SET, search_path, PRAGMA), go to the database.
+// session was changed in a way that can change a result (SET search_path or any other setting that
+// is not a timeout, a name or a write-only pragma; set_config however spelled; DO, CALL, EXECUTE; a
+// temporary table), go to the database until the change is undone: RESET, SET … TO DEFAULT, RESET ALL
+// (but not for SET ROLE, SET SESSION AUTHORIZATION, temporary tables, DO or CALL) or DISCARD ALL, run
+// outside a transaction. PRAGMA foreign_keys, busy_timeout, journal_mode, synchronous,
+// statement_timeout, lock_timeout, application_name and the like never count. If analysing a statement
+// fails (a defect of this package, logged once at Warn), a read goes to the database (bypass reason
+// "analysis failed") and anything else is treated as writing every table.
 //
 // A cache key holds the database identity, the normalized statement and the typed arguments, hashed
 // with SHA-256: no argument value appears in a key.

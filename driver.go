@@ -110,8 +110,9 @@ type testKnobs struct {
 	beforeFill  func() // the rows have been read, before they are stored
 	now         func() time.Time
 	rand        func() float64
-	noDedup     bool              // every miss runs its own load (lockstore.Group.NoDedup)
-	watch       *[3]time.Duration // the watch's period, lapse and gone bounds
+	noDedup     bool                     // every miss runs its own load (lockstore.Group.NoDedup)
+	analysis    func(site, query string) // called where analysis of query runs ("plan", "effect", "row", "args"): may panic
+	watch       *[3]time.Duration        // the watch's period, lapse and gone bounds
 }
 
 var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")

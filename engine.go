@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type engine struct {
 	// processes sharing the database, and the store (watch.go).
 	dl    deliverer
 	watch watchState
+
+	// analysisLogged is set once a failure of statement analysis has been logged.
+	analysisLogged atomic.Bool
 
 	closeOnce sync.Once
 }
@@ -172,9 +176,20 @@ func (pc *planCache) get(query string) *plan {
 	return p
 }
 
-func (e *engine) newPlan(query string) *plan {
+// newPlan analyses query. Analysis never takes the application down: if it panics (a defect of this
+// package), the statement gets the plan of failedPlan.
+func (e *engine) newPlan(query string) (p *plan) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.analysisFailed("plan", r)
+			p = e.failedPlan(query)
+		}
+	}()
+	if e.opts.test.analysis != nil {
+		e.opts.test.analysis("plan", query)
+	}
 	st := keying.Analyze(query)
-	p := &plan{st: st}
+	p = &plan{st: st}
 	switch st.Kind {
 	case keying.KindRead:
 		p.readKeys = make([]string, 0, 1+len(st.Reads))
@@ -213,6 +228,96 @@ func (e *engine) newPlan(query string) *plan {
 		}
 	}
 	return p
+}
+
+// failedPlan is the plan of a statement whose analysis panicked. A plain SELECT (or VALUES, TABLE,
+// SHOW) goes to the database with the bypass reason "analysis failed". Any other text replaces the
+// epoch after it runs, as a statement of unknown tables does; unless it is a plain INSERT, UPDATE,
+// DELETE, MERGE or REPLACE, it also marks its connection's session changed until DISCARD ALL, since
+// it may have been a DO, a CALL or a SET.
+func (e *engine) failedPlan(query string) *plan {
+	st := &keying.Statement{Query: query, Reason: bypassAnalysis.String()}
+	p := &plan{st: st, reason: bypassAnalysis}
+	first := plainFirstWord(query)
+	switch first {
+	case "select", "values", "table", "show":
+		st.Kind = keying.KindRead
+		return p
+	case "insert", "update", "delete", "merge", "replace":
+	default:
+		st.ChangesSession = true
+		st.Session = []keying.SessionChange{{Op: keying.SessionUnknown}}
+	}
+	st.Kind, st.AllTables = keying.KindOther, true
+	p.writeKeys = []string{e.layout.Epoch()}
+	return p
+}
+
+// plainFirstWord returns the first word of query, lower-cased, after blanks, "(" and comments, when
+// query holds neither ";", nor INTO, nor set_config, so that the word says what it does (as far as
+// its text shows); otherwise "". It cannot panic.
+func plainFirstWord(query string) (w string) {
+	defer func() {
+		if recover() != nil {
+			w = ""
+		}
+	}()
+	q := strings.ToLower(query)
+	if strings.Contains(q, ";") || strings.Contains(q, "set_config") {
+		return ""
+	}
+	for {
+		q = strings.TrimLeft(q, " \t\r\n\f\v(")
+		switch {
+		case strings.HasPrefix(q, "--"):
+			i := strings.IndexByte(q, '\n')
+			if i < 0 {
+				return ""
+			}
+			q = q[i+1:]
+		case strings.HasPrefix(q, "/*"):
+			i := strings.Index(q, "*/")
+			if i < 0 || strings.Contains(q[2:i], "/*") {
+				return ""
+			}
+			q = q[i+2:]
+		default:
+			w = q[:len(q)-len(strings.TrimLeft(q, "abcdefghijklmnopqrstuvwxyz"))]
+			if w == "select" && strings.Contains(q, "into") { // SELECT … INTO creates a table
+				return ""
+			}
+			return w
+		}
+	}
+}
+
+// hashArgs hashes the arguments of a read of p. Otherwise it returns why the read bypasses the cache:
+// an argument cannot be hashed (bypassArgs), or hashing panicked (bypassAnalysis).
+func (e *engine) hashArgs(p *plan, args []driver.NamedValue) (h keying.Hash, why bypassReason) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.analysisFailed("args", r)
+			why = bypassAnalysis
+		}
+	}()
+	if e.opts.test.analysis != nil {
+		e.opts.test.analysis("args", p.st.Query)
+	}
+	h, err := keying.HashArgs(args)
+	if err != nil {
+		return h, bypassArgs
+	}
+	return h, bypassNone
+}
+
+// analysisFailed logs the first panic of statement analysis (at site) at Warn, with its stack: it is
+// a defect of this package, and the statement bypasses the cache or invalidates everything instead.
+func (e *engine) analysisFailed(site string, r any) {
+	if !e.analysisLogged.CompareAndSwap(false, true) {
+		return
+	}
+	e.log.Warn("cachedsql: statement analysis failed (a bug: please report it); the statement bypasses the cache",
+		"site", site, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 }
 
 // invalidateCtx bounds the replacement of tokens after a write: it ignores the caller's cancellation,

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/wrap"
-	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/strategies"
 )
 
@@ -18,17 +17,17 @@ import (
 //  3. on a miss the tokens read before the query are recorded in the new entry, so a fill that raced
 //     a write is tagged with old tokens and can never be served.
 func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ctl control, next wrap.QueryFunc) (driver.Rows, error) {
-	h, err := keying.HashArgs(args)
-	if err != nil {
-		e.bypass(ctx, p, bypassArgs)
+	h, why := e.hashArgs(p, args)
+	if why != bypassNone {
+		e.bypass(ctx, p, why)
 		return next(ctx)
 	}
 	// req stays on the stack on the hit path; the miss path copies it to the heap.
 	req := fillReq{ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background, noLease: ctl.writeThrough}
 	if p.row == nil {
 		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
-	} else if !e.rowTarget(p, args, h, &req) {
-		e.bypass(ctx, p, bypassArgs)
+	} else if why := e.rowTarget(p, args, h, &req); why != bypassNone {
+		e.bypass(ctx, p, why)
 		return next(ctx)
 	}
 	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {

@@ -53,27 +53,37 @@ func (e *engine) newRowPlan(r *Rule) *rowPlan {
 }
 
 // rowTarget names the row entry a read of a row rule's statement with args looks up, and the tokens it
-// records. It reports false when a key value cannot be canonicalized (the read then bypasses the cache).
-func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req *fillReq) bool {
+// records. Otherwise it returns why the read bypasses the cache: a key value cannot be canonicalized
+// (bypassArgs), or analysing the arguments panicked (bypassAnalysis, a defect of this package).
+func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req *fillReq) (why bypassReason) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.analysisFailed("row", r)
+			why = bypassAnalysis
+		}
+	}()
+	if e.opts.test.analysis != nil {
+		e.opts.test.analysis("row", p.st.Query)
+	}
 	sh := p.row.shape
 	vals := make([]any, len(sh.vals))
 	for i, v := range sh.vals {
 		x, ok := strategies.ArgValue(v, args)
 		if !ok {
-			return false
+			return bypassArgs
 		}
 		vals[i] = x
 	}
 	rh, ok := keying.RowHash(sh.table, sh.key, vals)
 	if !ok {
-		return false
+		return bypassArgs
 	}
 	row := e.layout.RowToken(rh)
 	req.key = e.entries.RowEntry(row, p.st, h)
 	req.tokenKeys = []string{e.layout.Epoch(), p.row.keyed, row}
 	req.guard = row
 	p.row.noteExtras(args)
-	return true
+	return bypassNone
 }
 
 // noteExtras remembers the arguments of a read that are not lookup values, when they changed.

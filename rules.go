@@ -476,9 +476,20 @@ func compileRule(r Rule) (compiledRule, []problem) {
 		r.WriteThroughLimit = defaultWriteThroughLimit
 	}
 	c := compiledRule{rule: r}
-	probs = append(probs, c.compileMatch()...)
-	probs = append(probs, c.compileRow()...)
+	probs = append(probs, analysed(c.compileMatch)...)
+	probs = append(probs, analysed(c.compileRow)...)
 	return c, probs
+}
+
+// analysed runs compile, which analyses the rule's statement, and reports a panic inside it (a defect
+// of this package) as a problem of match.sql instead of taking the application down.
+func analysed(compile func() []problem) (probs []problem) {
+	defer func() {
+		if r := recover(); r != nil {
+			probs = []problem{{"match.sql", fmt.Sprintf("statement analysis failed (a bug: please report it): %v", r)}}
+		}
+	}()
+	return compile()
 }
 
 // fillStampede checks the stampede settings of r and fills in their defaults.

@@ -499,6 +499,7 @@ func FuzzParseRules(f *testing.F) {
 			f.Add(data)
 		}
 	}
+	f.Add([]byte(operatorRunRules))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, err := cachedsql.ParseRules("fuzz.yaml", data)
 		if err != nil {

@@ -20,6 +20,7 @@ const (
 	bypassArgs                      // an argument cannot be hashed
 	bypassStore                     // the store is failing, or an invalidation is pending
 	bypassNotShared                 // a shared load's result could not be shared: queried alone
+	bypassAnalysis                  // analysing the statement or its arguments failed (a bug: logged)
 	numBypassReasons
 )
 
@@ -34,6 +35,7 @@ var bypassNames = [numBypassReasons]string{
 	bypassArgs:         "argument not hashable",
 	bypassStore:        "store unavailable",
 	bypassNotShared:    "result not shareable",
+	bypassAnalysis:     "analysis failed",
 }
 
 // staleReason says why a copy past its TTL was served.
@@ -69,7 +71,9 @@ type Stats struct {
 	FillsSkipped uint64
 	// Bypasses counts reads that went straight to the database, by reason ("no rule", "not cacheable",
 	// "transaction", "session changed", "context", "argument not hashable", "store unavailable",
-	// "rule disabled").
+	// "rule disabled", "result not shareable", "analysis failed"). "analysis failed" is a defect of this
+	// package, logged once at Warn: the statement's text or arguments made its analysis panic, and the
+	// read went to the database.
 	Bypasses map[string]uint64
 	// Invalidations counts generation tokens replaced (a write to two tables counts two).
 	Invalidations uint64

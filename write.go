@@ -60,14 +60,26 @@ type throughRow struct {
 
 // effectOf returns what the write p, run with args, does to the cache; nil for a statement that writes
 // nothing.
-func (e *engine) effectOf(p *plan, args []driver.NamedValue) *writeEffect {
+//
+// Finding the rows a write is pinned to analyses its arguments; if that panics (a defect of this
+// package), the write replaces the epoch instead, as a write of unknown tables does.
+func (e *engine) effectOf(p *plan, args []driver.NamedValue) (eff *writeEffect) {
 	if len(p.writeKeys) == 0 {
 		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.analysisFailed("effect", r)
+			eff = &writeEffect{keys: []string{e.layout.Epoch()}, all: true}
+		}
+	}()
+	if e.opts.test.analysis != nil {
+		e.opts.test.analysis("effect", p.st.Query)
 	}
 	if p.writeTables == nil {
 		return &writeEffect{keys: slices.Clone(p.writeKeys), all: true}
 	}
-	eff := &writeEffect{tables: slices.Clone(p.writeTables), keys: slices.Clone(p.writeKeys)}
+	eff = &writeEffect{tables: slices.Clone(p.writeTables), keys: slices.Clone(p.writeKeys)}
 	var pins *keying.Pins
 	var vals [][]any
 	if pp := p.st.Pins(); pp != nil && len(p.writeTables) == 1 {
@@ -427,14 +439,14 @@ func (e *engine) throughReq(p *plan, args []driver.NamedValue) *fillReq {
 	if p.rule == nil {
 		return nil
 	}
-	h, err := keying.HashArgs(args)
-	if err != nil {
+	h, why := e.hashArgs(p, args)
+	if why != bypassNone {
 		return nil
 	}
 	req := &fillReq{ttl: p.rule.TTL, force: true, bg: true, noLease: true}
 	if p.row == nil {
 		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
-	} else if !e.rowTarget(p, args, h, req) {
+	} else if e.rowTarget(p, args, h, req) != bypassNone {
 		return nil
 	}
 	req.tokens = make([]uint64, len(req.tokenKeys))

@@ -49,10 +49,17 @@ type Statement struct {
 	// Multi reports that the text holds more than one statement; a trailing
 	// semicolon alone does not count.
 	Multi bool
-	// ChangesSession reports that running the statement may change what later statements on the same
-	// connection return: every KindSession statement, CREATE TEMP objects (they shadow tables for that
-	// session alone), and calls of set_config (pg: SELECT set_config('search_path', …)).
+	// ChangesSession reports that running the statement may change the state of its session: every
+	// KindSession statement, CREATE TEMP objects (they shadow tables for that session alone), calls of
+	// set_config however spelled (pg: SELECT "set_config"('search_path', …)), and DO, CALL, EXECUTE
+	// and other statements Analyze does not recognise (they may call set_config or SET).
 	ChangesSession bool
+	// Session lists, in order, the changes the statement makes to its session that can change what
+	// later reads on the connection return, and the resets that undo them (RESET, SET … TO DEFAULT,
+	// RESET ALL, DISCARD ALL). It leaves out settings that change no read's result (PRAGMA
+	// foreign_keys, busy_timeout, journal_mode; statement_timeout, application_name, …), so a
+	// statement may change the session (ChangesSession) and list nothing here.
+	Session []SessionChange
 
 	pins *Pins // see Pins
 
@@ -136,7 +143,9 @@ func classify(st *Statement, lx lexResult, segs [][]token) {
 		reads = append(reads, a.reads...)
 		writes = append(writes, a.writes...)
 		st.AllTables = st.AllTables || a.allTables
-		st.ChangesSession = st.ChangesSession || a.kind == KindSession || a.session || a.callsSetConfig()
+		changes := a.sessionChanges()
+		st.Session = append(st.Session, changes...)
+		st.ChangesSession = st.ChangesSession || a.kind == KindSession || a.session || a.callsSetConfig() || len(changes) > 0
 		kinds = append(kinds, a.kind)
 		if reason == "" {
 			reason = a.reason()

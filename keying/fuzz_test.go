@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// FuzzAnalyze checks that Analyze never panics, that normalizing twice
+// FuzzAnalyze checks that the lexer's tokens are disjoint spans of the text, that Analyze never panics, that normalizing twice
 // changes nothing, and that whitespace and comments added between tokens
 // keep the normalized text and the fingerprint. It checks the invariants of
 // Pins and Lookup too, and that reformatting keeps what they find.
@@ -20,13 +20,20 @@ func FuzzAnalyze(f *testing.F) {
 	for _, c := range readGolden(f, pinsGolden) {
 		f.Add(c.sql)
 	}
+	for _, c := range readGolden(f, sessionGolden) {
+		f.Add(c.sql)
+	}
 	f.Fuzz(func(t *testing.T, query string) {
+		checkTokens(t, query)
 		st := Analyze(query)
 		checkRowShapes(t, query, st)
 		if formatStable(query) {
 			spaced := Analyze(spread(query))
 			lk1, r1 := st.Lookup()
 			lk2, r2 := spaced.Lookup()
+			if !reflect.DeepEqual(st.Session, spaced.Session) || st.ChangesSession != spaced.ChangesSession {
+				t.Fatalf("padding changed the session changes:\nquery  %q\nsession %v / %v", query, st.Session, spaced.Session)
+			}
 			if !reflect.DeepEqual(st.Pins(), spaced.Pins()) || !reflect.DeepEqual(lk1, lk2) || r1 != r2 {
 				t.Fatalf("padding changed pins or lookup:\nquery  %q\npins   %+v / %+v\nlookup %+v %q / %+v %q",
 					query, st.Pins(), spaced.Pins(), lk1, r1, lk2, r2)

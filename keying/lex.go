@@ -72,6 +72,8 @@ func (l *lexer) peek(off int) byte {
 	return 0
 }
 
+// emit appends a token that starts at start and ends at l.pos: callers advance l.pos past the token
+// first. Tokens never overlap, and src[start:end] is the token's text (lower-cased for a tWord).
 func (l *lexer) emit(kind tokKind, start int, text string) {
 	l.res.toks = append(l.res.toks, token{kind: kind, text: text, start: start, end: l.pos})
 }
@@ -357,8 +359,11 @@ func (l *lexer) operator() {
 			end--
 		}
 		if end == 1 && (run[0] == '+' || run[0] == '-') {
-			for i := start; i < l.pos; i++ { // + and - alone: one operator each
-				l.emit(tOp, i, l.src[i:i+1])
+			// + and - alone: one operator each. emit ends a token at l.pos, so step l.pos over each
+			// byte before emitting it (emitting with l.pos at the end of the run overlapped them).
+			for l.pos = start; l.pos < start+len(run); {
+				l.pos++
+				l.emit(tOp, l.pos-1, l.src[l.pos-1:l.pos])
 			}
 			return
 		}

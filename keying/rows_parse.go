@@ -529,7 +529,7 @@ func (p *rowParser) splitTop(lo, hi int) []span {
 func dialectSafe(src string, lx lexResult) bool {
 	prev := 0
 	for _, t := range lx.toks {
-		if !safeGap(src[prev:t.start]) {
+		if t.start < prev || t.end < t.start || t.end > len(src) || !safeGap(src[prev:t.start]) {
 			return false
 		}
 		prev = t.end

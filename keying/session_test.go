@@ -1,6 +1,9 @@
 package keying
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestChangesSession(t *testing.T) {
 	tests := []struct {
@@ -38,6 +41,37 @@ func TestTableName(t *testing.T) {
 	} {
 		if got := TableName(in); got != want {
 			t.Errorf("TableName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+const sessionGolden = "../testdata/keying/session.txt"
+
+// describeSession renders ChangesSession and Session in session.txt's format.
+func describeSession(st *Statement) string {
+	changes := "changes: no"
+	if st.ChangesSession {
+		changes = "changes: yes"
+	}
+	var list []string
+	for _, c := range st.Session {
+		list = append(list, c.String())
+	}
+	if len(list) == 0 {
+		list = []string{"-"}
+	}
+	return changes + "\nsession: " + strings.Join(list, "; ")
+}
+
+// TestSessionGolden covers every spelling of a session change (issue 8, item 6): DO, CALL, quoted
+// and qualified set_config, and the resets that bring a connection back to the pool's baseline.
+func TestSessionGolden(t *testing.T) {
+	if *updatePins {
+		rewriteGolden(t, sessionGolden, func(sql string) string { return describeSession(Analyze(sql)) })
+	}
+	for _, c := range readGolden(t, sessionGolden) {
+		if got := describeSession(Analyze(c.sql)); got != c.want {
+			t.Errorf("session.txt:%d: %q\n got: %s\nwant: %s", c.line, c.sql, got, c.want)
 		}
 	}
 }

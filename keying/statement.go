@@ -80,7 +80,7 @@ func (a *analysis) command(w string) {
 // callsSetConfig reports a call of set_config, which changes a session setting from inside a query.
 func (a *analysis) callsSetConfig() bool {
 	for i := range a.toks {
-		if a.word(i) == "set_config" && a.punct(i+1, "(") {
+		if a.isSetConfig(i) && a.punct(i+1, "(") {
 			return true
 		}
 	}

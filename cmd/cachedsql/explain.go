@@ -14,34 +14,60 @@ func runExplain(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("explain: give one or more SQL statements")
 	}
+	var failed error
 	for i, q := range args {
 		if i > 0 {
 			fmt.Fprintln(out)
 		}
-		st := keying.Analyze(q)
-		fmt.Fprintf(out, "statement:   %s\n", strings.Join(strings.Fields(q), " "))
-		fmt.Fprintf(out, "normalized:  %s\n", st.Normalized)
-		fmt.Fprintf(out, "fingerprint: %s\n", st.Fingerprint)
-		if st.Name != "" {
-			fmt.Fprintf(out, "query name:  %s\n", st.Name)
+		if err := explainOne(q, out); err != nil && failed == nil {
+			failed = err
 		}
-		fmt.Fprintf(out, "kind:        %s\n", st.Kind)
-		if len(st.Reads) > 0 {
-			fmt.Fprintf(out, "reads:       %s\n", strings.Join(st.Reads, ", "))
-		}
-		switch {
-		case st.AllTables:
-			fmt.Fprintf(out, "writes:      every table (the database's epoch)\n")
-		case len(st.Writes) > 0:
-			fmt.Fprintf(out, "writes:      %s\n", strings.Join(st.Writes, ", "))
-		}
-		if st.Cacheable {
-			fmt.Fprintf(out, "cacheable:   yes, when a rule matches\n")
-		} else if st.Kind == keying.KindRead {
-			fmt.Fprintf(out, "cacheable:   no (%s)\n", st.Reason)
-		}
-		explainRows(out, st)
 	}
+	return failed
+}
+
+// analyze is keying.Analyze; tests replace it to make analysis panic.
+var analyze = keying.Analyze
+
+// explainOne prints the classification of q. A panic inside the analysis (a defect of keying) is
+// printed and returned as an error, and the other statements are still explained.
+func explainOne(q string, out io.Writer) (err error) {
+	fmt.Fprintf(out, "statement:   %s\n", strings.Join(strings.Fields(q), " "))
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(out, "analysis:    failed (%v): the wrapper sends this statement to the database\n", r)
+			err = fmt.Errorf("explain: analysis of %q failed (a bug: please report it): %v", q, r)
+		}
+	}()
+	st := analyze(q)
+	fmt.Fprintf(out, "normalized:  %s\n", st.Normalized)
+	fmt.Fprintf(out, "fingerprint: %s\n", st.Fingerprint)
+	if st.Name != "" {
+		fmt.Fprintf(out, "query name:  %s\n", st.Name)
+	}
+	fmt.Fprintf(out, "kind:        %s\n", st.Kind)
+	if len(st.Reads) > 0 {
+		fmt.Fprintf(out, "reads:       %s\n", strings.Join(st.Reads, ", "))
+	}
+	switch {
+	case st.AllTables:
+		fmt.Fprintf(out, "writes:      every table (the database's epoch)\n")
+	case len(st.Writes) > 0:
+		fmt.Fprintf(out, "writes:      %s\n", strings.Join(st.Writes, ", "))
+	}
+	if st.Cacheable {
+		fmt.Fprintf(out, "cacheable:   yes, when a rule matches\n")
+	} else if st.Kind == keying.KindRead {
+		fmt.Fprintf(out, "cacheable:   no (%s)\n", st.Reason)
+	}
+	if len(st.Session) > 0 {
+		changes := make([]string, len(st.Session))
+		for i, c := range st.Session {
+			changes[i] = c.String()
+		}
+		fmt.Fprintf(out, "session:     %s\n", strings.Join(changes, "; "))
+	}
+	explainRows(out, st)
 	return nil
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 func TestExplain(t *testing.T) {
@@ -31,5 +33,53 @@ func TestExplain(t *testing.T) {
 	}
 	if err := runExplain(nil, &strings.Builder{}); err == nil {
 		t.Error("explain with no statement: no error")
+	}
+}
+
+// TestExplainOperatorRuns is the CLI side of issue 8, item 9: explain crashed on a run of + and -.
+func TestExplainOperatorRuns(t *testing.T) {
+	var out strings.Builder
+	err := runExplain([]string{`UPDATE acct SET bal = bal+-1 WHERE id = 1`, `SELECT * FROM acct WHERE id = 1-+-2`}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"normalized:  update acct set bal = bal + - 1 where id = 1", "row scope:   1 row(s) by id",
+		"row rule:    no (no equality on a column)"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("no line %q in\n%s", w, out.String())
+		}
+	}
+}
+
+// TestExplainAnalysisPanic: a panic inside the analysis is reported for its statement, and the other
+// statements are still explained.
+func TestExplainAnalysisPanic(t *testing.T) {
+	real := analyze
+	t.Cleanup(func() { analyze = real })
+	analyze = func(q string) *keying.Statement {
+		if strings.Contains(q, "boom") {
+			panic("injected")
+		}
+		return real(q)
+	}
+	var out strings.Builder
+	err := runExplain([]string{`SELECT boom FROM t`, `SELECT 1`}, &out)
+	if err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Errorf("got error %v, want one naming the panic", err)
+	}
+	for _, w := range []string{"analysis:    failed (injected)", "statement:   SELECT 1", "kind:        read"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("no line %q in\n%s", w, out.String())
+		}
+	}
+}
+
+func TestExplainSession(t *testing.T) {
+	var out strings.Builder
+	if err := runExplain([]string{`SELECT "set_config"('search_path', 'x', false)`}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if w := "session:     set search_path"; !strings.Contains(out.String(), w) {
+		t.Errorf("no line %q in\n%s", w, out.String())
 	}
 }
