@@ -2,6 +2,8 @@ package cachedsql_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +68,77 @@ func TestWriteThroughReadTextDiffers(t *testing.T) {
 	if name != "bea" {
 		t.Errorf("user 2 = %q, want bea", name)
 	}
+}
+
+// TestCopiedEntryNotServed (issue 8): a valid entry copied to another entry's key is not served as
+// that key's rows (entries are bound to their key), for result-set entries (strings) and row entries
+// (hashes): the read gets its own rows.
+func TestCopiedEntryNotServed(t *testing.T) {
+	const byName = `SELECT id, name FROM users WHERE name = ?`
+	ctx := context.Background()
+	rules := mustRules(t,
+		cachedsql.Rule{Name: "user", Match: cachedsql.Match{SQL: userByID}, Key: []string{"id"}, TTL: time.Minute},
+		cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, TTL: time.Minute},
+	)
+	_, db, rdb, ns := redisSQLite(t, cachedsql.Options{Rules: rules})
+	newKeys := func(pattern string, read func()) string {
+		t.Helper()
+		before := scanKeys(t, rdb, pattern)
+		read()
+		for _, k := range scanKeys(t, rdb, pattern) {
+			if !slices.Contains(before, k) {
+				return k
+			}
+		}
+		t.Fatalf("no new key %s", pattern)
+		return ""
+	}
+	t.Run("result set", func(t *testing.T) {
+		nameOf := func(name string) int {
+			var id int
+			if err := db.QueryRowContext(ctx, byName, name).Scan(&id, new(string)); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		ann := newKeys(ns+":q:*", func() { nameOf("ann") })
+		bob := newKeys(ns+":q:*", func() { nameOf("bob") })
+		b, err := rdb.Get(ctx, ann).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Set(ctx, bob, b, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if id := nameOf("bob"); id != 2 {
+			t.Errorf("read of bob after ann's entry was copied to its key: id %d, want 2", id)
+		}
+	})
+	t.Run("row", func(t *testing.T) {
+		one := newKeys(ns+":r:*}:*", func() { userName(t, db, 1) })
+		two := newKeys(ns+":r:*}:*", func() { userName(t, db, 2) })
+		fields, err := rdb.HGetAll(ctx, one).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The row's token guards the entry (a copy records the other row's token): copy it along, as
+		// one who copies a whole row would.
+		if err := rdb.Del(ctx, two).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.HSet(ctx, two, fields).Err(); err != nil {
+			t.Fatal(err)
+		}
+		tok := func(entry string) string { return entry[:strings.Index(entry, "}")+1] }
+		v, err := rdb.Get(ctx, tok(one)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Set(ctx, tok(two), v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := userName(t, db, 2); got != "bob" {
+			t.Errorf("read of user 2 after user 1's entry was copied to its key: %q, want bob", got)
+		}
+	})
 }

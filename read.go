@@ -133,6 +133,9 @@ func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*cod
 			return nil, nil, err
 		}
 		ent, err := codec.DecodeRow(fields)
+		if err == nil {
+			err = ent.CheckKey(req.key)
+		}
 		if err != nil {
 			return nil, nil, errors.Join(errCorruptEntry, err)
 		}
@@ -143,6 +146,9 @@ func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*cod
 		return nil, nil, err
 	}
 	ent, err := codec.Decode(b)
+	if err == nil {
+		err = ent.CheckKey(req.key) // a valid entry copied from another key is corrupt here
+	}
 	if err != nil {
 		return nil, nil, errors.Join(errCorruptEntry, err)
 	}
@@ -198,6 +204,7 @@ func equalTokens(a, b []uint64) bool {
 // the encoding and whether it stored it; the encoding is nil when the result cannot be reproduced
 // exactly or is over max_bytes (it is then neither stored nor shared).
 func (e *engine) fill(ctx context.Context, p *plan, req *fillReq, ent *codec.Entry) ([]byte, bool) {
+	ent.Key = codec.KeyTag(req.key)
 	b, err := codec.Encode(nil, ent)
 	if err != nil {
 		e.skipFill(ctx, p, "value not encodable")
