@@ -106,9 +106,11 @@ type testKnobs struct {
 	afterTokens func() // the entry and its tokens have been read, before any query
 	beforeQuery func() // in a shared load, just before the database query
 	beforeFill  func() // the rows have been read, before they are stored
-	now         func() time.Time
-	rand        func() float64
-	noDedup     bool // every miss runs its own load (lockstore.Group.NoDedup)
+	// beforeRefresh runs when a background refresh is about to start.
+	beforeRefresh func()
+	now           func() time.Time
+	rand          func() float64
+	noDedup       bool // every miss runs its own load (lockstore.Group.NoDedup)
 }
 
 var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")

@@ -2,8 +2,12 @@ package cachedsql_test
 
 import (
 	"context"
+	"database/sql"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,4 +145,36 @@ func TestCopiedEntryNotServed(t *testing.T) {
 			t.Errorf("read of user 2 after user 1's entry was copied to its key: %q, want bob", got)
 		}
 	})
+}
+
+// openers counts the goroutines of open *sql.DB handles (one connectionOpener each).
+func openers() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "database/sql.(*DB).connectionOpener")
+}
+
+// TestRefreshDuringClose (issue 8): a hit that starts a background refresh while the cache is closing
+// starts nothing after Close, so no refresh DB is opened and left open, and no goroutine is left.
+func TestRefreshDuringClose(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	opts := cachedsql.Options{Rules: mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true},
+		TTL: time.Minute, StaleWhileRevalidate: time.Hour})}
+	cachedsql.InjectTime(&opts, func() time.Time { return time.Unix(0, now.Load()) }, nil)
+	var db *sql.DB
+	var once sync.Once
+	// The hit that would start a refresh arrives while Close runs: Close completes first.
+	cachedsql.BeforeRefresh(&opts, func() { once.Do(func() { db.Close() }) })
+	_, db = openSQLite(t, opts)
+	base := openers() // the bare handle's and db's
+	queryAll(t, db, context.Background(), countUsers)
+	now.Add(int64(2 * time.Minute)) // past the TTL, inside stale_while_revalidate: a hit revalidates
+	queryAll(t, db, context.Background(), countUsers)
+	deadline := time.Now().Add(5 * time.Second)
+	for openers() > base-1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := openers(); n != base-1 {
+		t.Errorf("open *sql.DB handles after Close: %d, want %d (a refresh DB was left open)", n, base-1)
+	}
 }
