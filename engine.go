@@ -73,10 +73,10 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		e.st = opts.testStore
 		e.leases = lockstore.NewMemory(nil)
 	case opts.Redis != nil:
-		e.st = store.NewRedis(opts.Redis)
+		e.st = store.NewRedis(opts.Redis).LimitValues(maxEntryBytes(opts.Rules))
 		e.leases = lockstore.NewRedis(opts.Redis)
 	default:
-		e.st = store.NewMemory(store.MemoryOptions{MaxBytes: opts.MemoryMaxBytes})
+		e.st = store.NewMemory(store.MemoryOptions{MaxBytes: opts.MemoryMaxBytes, MaxValueBytes: maxEntryBytes(opts.Rules)})
 		e.leases = lockstore.NewMemory(nil)
 		e.local = true
 	}
@@ -98,6 +98,24 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	e.initRows()
 	e.rowTokenPrefix = strings.TrimSuffix(e.layout.RowToken(keying.Hash{}), "{"+keying.Hash{}.String()+"}")
 	return e, nil
+}
+
+// maxEntryBytes is the largest result-set entry rules can fill: the highest max_bytes (0 when a rule has
+// no limit, which leaves the store's default bound). A larger value at an entry's key is not one of ours:
+// the store reports it without transferring it (a corrupt entry, not a slow store).
+func maxEntryBytes(rules *Rules) int64 {
+	var n int64
+	if rules == nil {
+		return 0
+	}
+	for i := range rules.rules {
+		m := int64(rules.rules[i].rule.MaxBytes)
+		if m < 0 {
+			return 0
+		}
+		n = max(n, m)
+	}
+	return n
 }
 
 // close stops the background work and waits for it.

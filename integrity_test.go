@@ -178,3 +178,79 @@ func TestRefreshDuringClose(t *testing.T) {
 		t.Errorf("open *sql.DB handles after Close: %d, want %d (a refresh DB was left open)", n, base-1)
 	}
 }
+
+// storeErrs records the store errors an engine reports.
+type storeErrs struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (o *storeErrs) ObserveRead(context.Context, cachedsql.ReadEvent) {}
+
+func (o *storeErrs) ObserveStoreError(_ context.Context, ev cachedsql.StoreErrorEvent) {
+	o.mu.Lock()
+	o.errs = append(o.errs, ev.Err)
+	o.mu.Unlock()
+}
+
+// TestBadKeyIsCorruptNotStoreFailure (issue 8): a key of the wrong type or an oversized value at an
+// entry's key is a corrupt entry (a miss, counted, the key deleted), never a store failure that would
+// open the breaker for every other key; reads return the right rows throughout.
+func TestBadKeyIsCorruptNotStoreFailure(t *testing.T) {
+	const byName = `SELECT id, name FROM users WHERE name = ?`
+	ctx := context.Background()
+	obs := new(storeErrs)
+	rules := mustRules(t,
+		cachedsql.Rule{Name: "user", Match: cachedsql.Match{SQL: userByID}, Key: []string{"id"}, TTL: time.Minute},
+		cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, TTL: time.Minute},
+	)
+	_, db, rdb, ns := redisSQLite(t, cachedsql.Options{Rules: rules, Observer: obs})
+	idOf := func(name string) int {
+		var id int
+		if err := db.QueryRowContext(ctx, byName, name).Scan(&id, new(string)); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	idOf("bob")
+	entry := scanKeys(t, rdb, ns+":q:*")
+	userName(t, db, 2)
+	row := scanKeys(t, rdb, ns+":r:*}:*")
+	if len(entry) != 1 || len(row) != 1 {
+		t.Fatalf("entries %q, rows %q: want one of each", entry, row)
+	}
+	big := strings.Repeat("x", 8<<20) // over every rule's max_bytes
+	plants := []struct {
+		name  string
+		plant func() error
+	}{
+		{"list at an entry", func() error { rdb.Del(ctx, entry[0]); return rdb.RPush(ctx, entry[0], "x").Err() }},
+		{"oversized entry", func() error { return rdb.Set(ctx, entry[0], big, time.Minute).Err() }},
+		{"value at a row entry", func() error { return rdb.Set(ctx, row[0], "x", time.Minute).Err() }},
+		{"set at a row entry", func() error { rdb.Del(ctx, row[0]); return rdb.SAdd(ctx, row[0], "x").Err() }},
+	}
+	for _, p := range plants {
+		before := stats(t, db).CorruptEntries
+		for range 5 {
+			if err := p.plant(); err != nil {
+				t.Fatal(err)
+			}
+			if id := idOf("bob"); id != 2 {
+				t.Fatalf("%s: id of bob = %d, want 2", p.name, id)
+			}
+			if got := userName(t, db, 2); got != "bob" {
+				t.Fatalf("%s: user 2 = %q, want bob", p.name, got)
+			}
+		}
+		if stats(t, db).CorruptEntries == before {
+			t.Errorf("%s: no corrupt entry counted", p.name)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for _, err := range obs.errs {
+		if s := err.Error(); strings.Contains(s, "WRONGTYPE") || strings.Contains(s, "key ") {
+			t.Errorf("a per-key problem was reported as a store failure: %v", err)
+		}
+	}
+}

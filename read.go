@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
+	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/strategies"
@@ -130,7 +131,7 @@ func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*cod
 	if req.guard != "" {
 		fields, err := e.st.FetchHash(ctx, req.key, req.tokenKeys, tokens)
 		if err != nil || fields == nil {
-			return nil, nil, err
+			return nil, nil, keyProblem(err)
 		}
 		ent, err := codec.DecodeRow(fields)
 		if err == nil {
@@ -143,7 +144,7 @@ func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*cod
 	}
 	b, err := e.st.Fetch(ctx, req.key, req.tokenKeys, tokens)
 	if err != nil || b == nil {
-		return nil, nil, err
+		return nil, nil, keyProblem(err)
 	}
 	ent, err := codec.Decode(b)
 	if err == nil {
@@ -153,6 +154,16 @@ func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*cod
 		return nil, nil, errors.Join(errCorruptEntry, err)
 	}
 	return ent, b, nil
+}
+
+// keyProblem returns err, marked as a corrupt entry when it is a problem of the entry's key alone (another
+// type, an oversized value) rather than a failure of the store: such a key must not open the breaker.
+func keyProblem(err error) error {
+	var ke *store.KeyError
+	if errors.As(err, &ke) {
+		return errors.Join(errCorruptEntry, err)
+	}
+	return err
 }
 
 // corrupt turns an entry that cannot be decoded into a miss, and deletes it unless it was merely written

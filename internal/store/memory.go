@@ -32,6 +32,10 @@ type MemoryOptions struct {
 	MaxBytes int64
 	// Clock tells the time for TTL expiry (default [clock.System]).
 	Clock clock.Clock
+	// MaxValueBytes bounds the values Fetch returns (default
+	// [DefaultMaxValueBytes]; zero or negative means the default): a larger
+	// one is a [*KeyError].
+	MaxValueBytes int64
 }
 
 // Memory is an in-process [Store], the default when no Redis is configured.
@@ -55,6 +59,7 @@ type MemoryOptions struct {
 // modify either. The same holds for the fields of SetHashIf and FetchHash.
 type Memory struct {
 	maxBytes int64
+	maxValue int64
 	clock    clock.Clock
 	base     time.Time // times are kept as durations since base
 
@@ -103,6 +108,10 @@ func NewMemory(o MemoryOptions) *Memory {
 	if m.maxBytes <= 0 {
 		m.maxBytes = DefaultMaxBytes
 	}
+	m.maxValue = o.MaxValueBytes
+	if m.maxValue <= 0 || m.maxValue > DefaultMaxValueBytes {
+		m.maxValue = DefaultMaxValueBytes
+	}
 	if m.clock == nil {
 		m.clock = clock.System
 	}
@@ -129,13 +138,33 @@ func (m *Memory) Fetch(ctx context.Context, key string, tokenKeys []string, toke
 	m.mu.Lock()
 	var value []byte
 	if it := m.getLocked(key, now); it != nil {
+		if it.fields != nil {
+			m.mu.Unlock()
+			return nil, &KeyError{Op: "fetch", Key: key, Err: ErrWrongType}
+		}
+		if int64(len(it.value)) > m.maxValue {
+			m.mu.Unlock()
+			return nil, &KeyError{Op: "fetch", Key: key, Err: ErrTooLarge}
+		}
 		value = it.value
 		m.touchLocked(it)
+	} else if m.setTypedLocked(key, now) {
+		m.mu.Unlock()
+		return nil, &KeyError{Op: "fetch", Key: key, Err: ErrWrongType}
 	}
 	m.tokensLocked(tokenKeys, tokens, now)
 	m.mu.Unlock()
+	if len(value) == 0 {
+		return nil, nil // as in Redis: a present empty value reads as missing
+	}
 	// Stored values are never modified, so the copy can be made unlocked.
 	return bytes.Clone(value), nil
+}
+
+// setTypedLocked reports whether key holds a hot set, a log or an index set.
+func (m *Memory) setTypedLocked(key string, now time.Duration) bool {
+	_, isLog := m.mu.logs[key]
+	return isLog || m.hotLocked(key, now) != nil || m.indexLocked(key, now) != nil
 }
 
 // tokensLocked writes into tokens the current value of each token key, 0

@@ -159,7 +159,7 @@ func TestMemoryHashRandomOps(t *testing.T) {
 			}
 		case 2:
 			_, err = m.FetchHash(ctx, k, []string{"k1", "k2"}, tokens)
-			if errors.Is(err, errWrongTypeHash) { // the key holds a value
+			if errors.Is(err, ErrWrongType) { // the key holds a value
 				err = nil
 			}
 		case 3:

@@ -12,7 +12,7 @@ import (
 
 func TestMemoryContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) (store.Store, string) {
-		return store.NewMemory(store.MemoryOptions{}), "test:"
+		return store.NewMemory(store.MemoryOptions{MaxValueBytes: storetest.MaxValueBytes}), "test:"
 	})
 }
 
