@@ -52,8 +52,12 @@ type MemoryOptions struct {
 // the store holds tokens and no entries.
 //
 // A hash of [Memory.SetHashIf] is one entry, its names and values counted
-// toward MaxBytes. Sets of [Memory.AddMembers] and [Memory.SetIndexed], like
-// hot sets and logs, are outside MaxBytes and never evicted.
+// toward MaxBytes. Every key also counts a fixed estimate of its bookkeeping.
+// Sets of [Memory.AddMembers] and [Memory.SetIndexed] count toward MaxBytes
+// (each member with an estimate of its bookkeeping) and are never evicted
+// themselves, but an entry that is evicted, expires or is deleted leaves the
+// index set that listed it. Hot sets and logs are outside MaxBytes: there are
+// few, each bounded (hot sets by their decay, logs by [LogCap]).
 //
 // Set copies the value, and Fetch returns a copy: callers may keep or
 // modify either. The same holds for the fields of SetHashIf and FetchHash.
@@ -69,9 +73,9 @@ type Memory struct {
 		items map[string]*item
 		hot   map[string]*hotSet   // sorted sets of AddHot, outside MaxBytes
 		logs  map[string][]string  // lists of BumpAndLog, newest first, outside MaxBytes
-		index map[string]*indexSet // sets of SetIndexed and AddMembers, outside MaxBytes
+		index map[string]*indexSet // sets of SetIndexed and AddMembers, counted in bytes
 		lru   item                 // sentinel of the ring of entries, most recent first
-		bytes int64                // item.size() over items
+		bytes int64                // item.size() over items, plus indexSet.bytes over index
 		sets  uint32
 	}
 }
@@ -83,6 +87,7 @@ var _ Store = (*Memory)(nil)
 type item struct {
 	key        string
 	value      []byte            // never modified once stored; nil only for a hash
+	index      string            // the index set that lists the entry ("": none), left when it goes
 	fields     map[string]string // a hash's fields, never modified once stored; nil for a value
 	fieldBytes int               // len of every name and value in fields
 	pinned     bool
@@ -100,7 +105,17 @@ func (it *item) tokenValue() uint64 {
 	return decodeToken(it.value)
 }
 
-func (it *item) size() int64 { return int64(len(it.key) + len(it.value) + it.fieldBytes) }
+// Bookkeeping costs counted toward MaxBytes on top of the bytes of keys, values and members, so that
+// many small keys cannot hold several times MaxBytes of heap: the item struct and its map slot; a member
+// of an index set (its map slot, and its string, which outlives the item it names); an index set.
+const (
+	itemOverhead   = 160
+	memberOverhead = 64
+	setOverhead    = 128
+)
+
+// size is what the item counts toward MaxBytes: its key, value or fields, and itemOverhead.
+func (it *item) size() int64 { return int64(len(it.key)+len(it.value)+it.fieldBytes) + itemOverhead }
 
 // NewMemory returns an empty [Memory] configured by o.
 func NewMemory(o MemoryOptions) *Memory {
@@ -246,7 +261,7 @@ func (m *Memory) setLocked(key string, value []byte, ttl, now time.Duration) {
 // key holds, unless it alone exceeds MaxBytes: then the key is just cleared.
 func (m *Memory) storeLocked(it *item, now time.Duration) {
 	delete(m.mu.hot, it.key)
-	delete(m.mu.index, it.key)
+	m.deleteIndexLocked(it.key)
 	if it.size() > m.maxBytes {
 		m.removeLocked(it.key)
 		return
@@ -272,7 +287,7 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 		m.removeLocked(k)
 		delete(m.mu.hot, k)
 		delete(m.mu.logs, k)
-		delete(m.mu.index, k)
+		m.deleteIndexLocked(k)
 	}
 	return nil
 }
