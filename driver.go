@@ -29,7 +29,9 @@ type Options struct {
 	// Redis is the shared store. Any go-redis client works: *redis.Client, *redis.ClusterClient (every
 	// multi-key step is a pipeline of single-key commands), a Sentinel failover client or *redis.Ring.
 	// Enable ContextTimeoutEnabled on it so that StoreTimeout also cuts socket I/O.
-	// Nil uses an in-process memory store (see MemoryMaxBytes): correct within one process, not shared.
+	// Nil uses an in-process memory store (see MemoryMaxBytes): correct within one process, not shared
+	// with other processes. Every handle of the process on one database and Namespace shares one such
+	// store, released when the last of them closes.
 	Redis redis.UniversalClient
 
 	// Namespace prefixes every key this wrapper writes: "<Namespace>:". Default "cachedsql". It must
@@ -66,7 +68,9 @@ type Options struct {
 	// whole namespace epoch is bumped instead when the store returns. Default 1024.
 	MaxPending int
 
-	// MemoryMaxBytes bounds the in-process store used when Redis is nil. Default 64 MiB.
+	// MemoryMaxBytes bounds the in-process store used when Redis is nil, its keys, values, index sets
+	// and an estimate of their bookkeeping included. Default 64 MiB. The first handle to open a shared
+	// store (see Redis) sizes it.
 	MemoryMaxBytes int64
 
 	// Logger receives store failures and breaker transitions (Warn) and per-statement decisions (Debug).

@@ -48,6 +48,9 @@ type engine struct {
 	ks keySetState
 	wt writeThroughs
 
+	// memKey names the shared in-process store e holds ("": e's store is not one).
+	memKey string
+
 	closeOnce sync.Once
 }
 
@@ -76,9 +79,9 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		e.st = store.NewRedis(opts.Redis).LimitValues(maxEntryBytes(opts.Rules))
 		e.leases = lockstore.NewRedis(opts.Redis)
 	default:
-		e.st = store.NewMemory(store.MemoryOptions{MaxBytes: opts.MemoryMaxBytes, MaxValueBytes: maxEntryBytes(opts.Rules)})
-		e.leases = lockstore.NewMemory(nil)
-		e.local = true
+		e.memKey = memoryStoreKey(opts.Namespace, id)
+		sm := acquireMemory(e.memKey, opts.MemoryMaxBytes)
+		e.st, e.leases, e.local = sm.st, sm.leases, true
 	}
 	e.rand = rand.Float64
 	if opts.test.now != nil {
@@ -118,9 +121,62 @@ func maxEntryBytes(rules *Rules) int64 {
 	return n
 }
 
-// close stops the background work and waits for it.
+// close stops the background work and waits for it, then lets go of a shared in-process store.
 func (e *engine) close() {
-	e.closeOnce.Do(e.bg.close)
+	e.closeOnce.Do(func() {
+		e.bg.close()
+		if e.memKey != "" {
+			releaseMemory(e.memKey)
+		}
+	})
+}
+
+// memoryStoreKey names the in-process store of a namespace and a database identity: the identity string
+// the engine's layout uses, so that the stores follow however identity is resolved.
+func memoryStoreKey(namespace, id string) string { return namespace + "\x00" + id }
+
+// sharedMemories holds the default in-process stores: one per namespace and database, shared by every
+// handle of the process on that database (as a Redis is shared by every process), so that a write through
+// one handle invalidates what the others cached. A store goes when the last handle holding it closes.
+var sharedMemories struct {
+	// mu guards m.
+	mu sync.Mutex
+	m  map[string]*sharedMemory
+}
+
+// sharedMemory is one in-process store, its fill leases, and the number of engines holding it.
+type sharedMemory struct {
+	st     *store.Memory
+	leases *lockstore.Memory
+	refs   int
+}
+
+// acquireMemory returns the in-process store named key, making it (bounded by maxBytes) if no open
+// handle holds it. NOTE: the first handle's MemoryMaxBytes sizes a store shared with later ones.
+func acquireMemory(key string, maxBytes int64) *sharedMemory {
+	sharedMemories.mu.Lock()
+	defer sharedMemories.mu.Unlock()
+	sm := sharedMemories.m[key]
+	if sm == nil {
+		if sharedMemories.m == nil {
+			sharedMemories.m = make(map[string]*sharedMemory)
+		}
+		sm = &sharedMemory{st: store.NewMemory(store.MemoryOptions{MaxBytes: maxBytes}), leases: lockstore.NewMemory(nil)}
+		sharedMemories.m[key] = sm
+	}
+	sm.refs++
+	return sm
+}
+
+// releaseMemory lets go of the store named key; the last release drops it.
+func releaseMemory(key string) {
+	sharedMemories.mu.Lock()
+	defer sharedMemories.mu.Unlock()
+	if sm := sharedMemories.m[key]; sm != nil {
+		if sm.refs--; sm.refs <= 0 {
+			delete(sharedMemories.m, key)
+		}
+	}
 }
 
 // plan is everything learnt once per distinct statement text.

@@ -254,3 +254,36 @@ func TestBadKeyIsCorruptNotStoreFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryStoreSharedByHandles (issue 8): with the default in-process store, two handles on one
+// database in one process share one store: a write through either is seen by reads through the other
+// at once. The store is released when the last handle closes.
+func TestMemoryStoreSharedByHandles(t *testing.T) {
+	ns := namespace(t)
+	path, _, a := openSQLitePath(t, cachedsql.Options{Namespace: ns})
+	b, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Namespace: ns, Rules: cacheAll(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	id := cachedsql.IdentityOf("sqlite3", path)
+	if n := cachedsql.MemoryStoreRefs(ns, id); n != 2 {
+		t.Errorf("handles sharing the store: %d, want 2", n)
+	}
+	for _, db := range []*sql.DB{a, b, a, b} {
+		userName(t, db, 1)
+	}
+	mustExec(t, b, `UPDATE users SET name = ? WHERE id = ?`, "zed", 1)
+	if got := userName(t, a, 1); got != "zed" {
+		t.Errorf("read through a after a write through b: %q, want zed", got)
+	}
+	mustExec(t, a, `UPDATE users SET name = ? WHERE id = ?`, "amy", 1)
+	if got := userName(t, b, 1); got != "amy" {
+		t.Errorf("read through b after a write through a: %q, want amy", got)
+	}
+	a.Close()
+	b.Close()
+	if n := cachedsql.MemoryStoreRefs(ns, id); n != 0 {
+		t.Errorf("handles holding the store after both closed: %d, want 0 (released)", n)
+	}
+}
