@@ -101,7 +101,8 @@ func (r *Redis) queueTokenReads(ctx context.Context, pipe redis.Pipeliner, token
 	return tokenReads{gets: gets}
 }
 
-// decode writes into tokens the token each read found, 0 for a missing key.
+// decode writes into tokens the token each read found, 0 for a missing key or
+// one holding another type (as MGET reads it; EnsureTokens replaces it).
 func (tr tokenReads) decode(tokens []uint64) error {
 	if tr.mget != nil {
 		vals, err := tr.mget.Result()
@@ -121,6 +122,9 @@ func (tr tokenReads) decode(tokens []uint64) error {
 	}
 	for i, cmd := range tr.gets {
 		s, ok, err := stringResult(cmd)
+		if isWrongType(err) {
+			ok, err = false, nil
+		}
 		if err != nil {
 			return err
 		}

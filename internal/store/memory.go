@@ -176,6 +176,14 @@ func (m *Memory) Fetch(ctx context.Context, key string, tokenKeys []string, toke
 	return bytes.Clone(value), nil
 }
 
+// clearSetsLocked removes any hot set, log or index set at key, as a SET in
+// Redis replaces a key of any type.
+func (m *Memory) clearSetsLocked(key string) {
+	delete(m.mu.hot, key)
+	delete(m.mu.logs, key)
+	m.deleteIndexLocked(key)
+}
+
 // setTypedLocked reports whether key holds a hot set, a log or an index set.
 func (m *Memory) setTypedLocked(key string, now time.Duration) bool {
 	_, isLog := m.mu.logs[key]
@@ -187,7 +195,7 @@ func (m *Memory) setTypedLocked(key string, now time.Duration) bool {
 func (m *Memory) tokensLocked(tokenKeys []string, tokens []uint64, now time.Duration) {
 	for i, k := range tokenKeys {
 		tokens[i] = 0
-		if it := m.getLocked(k, now); it != nil {
+		if it := m.getLocked(k, now); it != nil && it.fields == nil { // a hash reads as no token
 			tokens[i] = it.tokenValue()
 		}
 	}
@@ -206,7 +214,9 @@ func (m *Memory) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []
 	defer m.mu.Unlock()
 	for i, k := range tokenKeys {
 		it := m.getLocked(k, now)
-		if it == nil {
+		if it == nil || it.fields != nil {
+			// Missing, or a hash where a token belongs: a fresh token replaces it, as in Redis.
+			m.clearSetsLocked(k)
 			it = newTokenItem(k)
 			m.putLocked(it)
 		}
@@ -224,6 +234,7 @@ func (m *Memory) Bump(ctx context.Context, tokenKeys []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range tokenKeys {
+		m.clearSetsLocked(k)
 		m.putLocked(newTokenItem(k))
 	}
 	m.evictLocked()

@@ -155,16 +155,21 @@ func (r *Redis) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []u
 		pipe.Get(ctx, k)
 	}
 	cmds, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 		return wrap("ensure tokens", err)
 	}
 	for _, cmd := range cmds[:len(tokenKeys)] {
-		if err := cmd.Err(); err != nil {
+		if err := cmd.Err(); err != nil && !isWrongType(err) {
 			return wrap("ensure tokens", err)
 		}
 	}
+	var wrong []int
 	for i, cmd := range cmds[len(tokenKeys):] {
 		s, ok, err := stringResult(cmd)
+		if isWrongType(err) {
+			wrong = append(wrong, i)
+			continue
+		}
 		if err != nil {
 			return wrap("ensure tokens", err)
 		}
@@ -175,6 +180,26 @@ func (r *Redis) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []u
 		if ok {
 			tokens[i] = decodeToken(s)
 		}
+	}
+	if len(wrong) > 0 {
+		return r.replaceWrongTypes(ctx, tokenKeys, tokens, wrong)
+	}
+	return nil
+}
+
+// replaceWrongTypes replaces with the fresh tokens proposed in tokens the
+// token keys at the indexes wrong, which hold another type than a value
+// (one bad key must not fail every read of its table). Replacing a token only
+// invalidates; concurrent callers may each write their own, which costs a
+// miss, never a stale read.
+func (r *Redis) replaceWrongTypes(ctx context.Context, tokenKeys []string, tokens []uint64, wrong []int) error {
+	pipe := r.c.Pipeline()
+	for _, i := range wrong {
+		enc := encodeToken(tokens[i])
+		pipe.Set(ctx, tokenKeys[i], enc[:], 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap("ensure tokens", err)
 	}
 	return nil
 }

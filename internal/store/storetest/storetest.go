@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"FetchMissing", testFetchMissing},
 		{"FetchTokenLenMismatch", testFetchTokenLenMismatch},
 		{"FetchKeyErrors", testFetchKeyErrors},
+		{"TokenKeyWrongType", testTokenKeyWrongType},
 		{"SetFetch", testSetFetch},
 		{"SetOverwrites", testSetOverwrites},
 		{"SetBadTTL", testSetBadTTL},
@@ -222,6 +223,31 @@ func testFetchKeyErrors(t *testing.T, s store.Store, prefix string) {
 	}
 	if got, _ := fetch(t, s, prefix+"big"); got != nil {
 		t.Errorf("Fetch after Delete of an oversized value = %d bytes, want nil", len(got))
+	}
+}
+
+// testTokenKeyWrongType (issue 8): a token key holding a set or a hash reads
+// as a missing token, and EnsureTokens replaces it with a token rather than
+// failing (one bad key must not fail every read of a table).
+func testTokenKeyWrongType(t *testing.T, s store.Store, prefix string) {
+	ctx := context.Background()
+	set := prefix + "tok:set"
+	if err := s.AddMembers(ctx, set, "m"); err != nil {
+		t.Fatal(err)
+	}
+	hash, guard := rowKeys(prefix, "tok")
+	setHashIf(t, s, hash, []string{"f", "v"}, time.Hour, guard, ensure(t, s, guard)[0])
+	for _, k := range []string{set, hash} {
+		if _, tokens := fetch(t, s, prefix+"entry", k); tokens[0] != 0 {
+			t.Errorf("token of %q holding another type = %#x, want 0", k, tokens[0])
+		}
+		first := ensure(t, s, k)[0]
+		if again := ensure(t, s, k)[0]; again != first {
+			t.Errorf("EnsureTokens(%q) after the repair = %#x, want %#x", k, again, first)
+		}
+		if _, tokens := fetch(t, s, prefix+"entry", k); tokens[0] != first {
+			t.Errorf("Fetch of repaired token %q = %#x, want %#x", k, tokens[0], first)
+		}
 	}
 }
 
