@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
 // TestWriteThroughArgTypes (issue 8): a write-through row entry is found by reads whatever integer or
@@ -293,5 +295,47 @@ func TestMemoryStoreSharedByHandles(t *testing.T) {
 	b.Close()
 	if n := cachedsql.MemoryStoreRefs(ns, id); n != 0 {
 		t.Errorf("handles holding the store after both closed: %d, want 0 (released)", n)
+	}
+}
+
+// TestWriteThroughArgTypesPostgres (issue 8): pgx passes integer types through unconverted, so a write
+// with an int32 key and reads with int64 keys hashed differently: write-through now stores the image
+// under the reads' key.
+func TestWriteThroughArgTypesPostgres(t *testing.T) {
+	const byID = `SELECT id, name FROM pgusers WHERE id = $1`
+	dsn := testenv.Postgres(t)
+	bare, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	mustExec(t, bare, `CREATE TABLE pgusers (id bigint PRIMARY KEY, name text)`)
+	mustExec(t, bare, `INSERT INTO pgusers VALUES (1, 'ann'), (2, 'bob')`)
+	rules := mustRules(t, cachedsql.Rule{Name: "user", Match: cachedsql.Match{SQL: byID}, Key: []string{"id"},
+		TTL: time.Minute, WriteThrough: true})
+	db, err := cachedsql.Open("pgx", dsn, cachedsql.Options{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	read := func() string {
+		var name string
+		if err := db.QueryRowContext(ctx, byID, int64(2)).Scan(new(int64), &name); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	read()
+	for i, id := range []any{int32(2), int16(2), "2"} {
+		want := "v" + strconv.Itoa(i)
+		mustExec(t, db, `UPDATE pgusers SET name = $1 WHERE id = $2`, want, id)
+		var got string
+		if h, _ := hitsOf(t, db, func() { got = read() }); h != 1 {
+			t.Errorf("read after a write with a %T key: not a hit", id)
+		}
+		if got != want {
+			t.Errorf("name after a write with a %T key = %q, want %q", id, got, want)
+		}
 	}
 }
