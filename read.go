@@ -167,12 +167,17 @@ func keyProblem(err error) error {
 }
 
 // corrupt turns an entry that cannot be decoded into a miss, and deletes it unless it was merely written
-// by another version of this package (then the fill overwrites it).
+// by another version of this package or is over this process's size bound (then the fill overwrites it).
 func (e *engine) corrupt(ctx context.Context, key string, err error) {
 	if errors.Is(err, codec.ErrUnknownType) {
 		return
 	}
 	e.stats.corrupt.Add(1)
+	if errors.Is(err, store.ErrTooLarge) {
+		// Perhaps another process's entry under a larger max_bytes: left alone (our fill replaces it).
+		e.log.WarnContext(ctx, "cachedsql: cache entry over max_bytes skipped", "key", key, "err", err)
+		return
+	}
 	e.log.WarnContext(ctx, "cachedsql: corrupt cache entry deleted", "key", key, "err", err)
 	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
 	defer cancel()
