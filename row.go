@@ -174,8 +174,8 @@ func (rp *rowPlan) throughArgs(pins *keying.Pins, vals [][]any) ([][]driver.Name
 }
 
 // convertLike returns v in the Go type of like, when v is an integer or a text and converts to that type
-// exactly (an integer within range; a text that is exactly the decimal form of an integer; an integer
-// as its decimal text; text to text).
+// exactly (an integer within range; a float holding the integer exactly; a text that is exactly the
+// decimal form of an integer; an integer as its decimal text; text to text).
 func convertLike(v, like any) (any, bool) {
 	if v == nil || like == nil {
 		return nil, false
@@ -231,6 +231,27 @@ func convertLike(v, like any) (any, bool) {
 			out.SetInt(int64(u))
 		}
 		return out.Interface(), true
+	case kindFloat:
+		var f float64
+		switch kindOf(tv) {
+		case kindInt:
+			f = float64(rv.Int())
+			if int64(f) != rv.Int() || f >= math.MaxInt64 {
+				return nil, false
+			}
+		case kindUint:
+			f = float64(rv.Uint())
+			if f >= math.MaxUint64 || uint64(f) != rv.Uint() {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		if out.OverflowFloat(f) || out.Kind() == reflect.Float32 && float64(float32(f)) != f {
+			return nil, false
+		}
+		out.SetFloat(f)
+		return out.Interface(), true
 	case kindText:
 		var s string
 		switch kindOf(tv) {
@@ -257,10 +278,11 @@ const (
 	kindOther = iota
 	kindInt
 	kindUint
+	kindFloat
 	kindText
 )
 
-// kindOf sorts a Go type into signed integers, unsigned integers, texts (strings and byte slices) and
+// kindOf sorts a Go type into signed integers, unsigned integers, floats, texts (strings and byte slices) and
 // others.
 func kindOf(t reflect.Type) int {
 	switch k := t.Kind(); {
@@ -268,6 +290,8 @@ func kindOf(t reflect.Type) int {
 		return kindInt
 	case k >= reflect.Uint && k <= reflect.Uint64:
 		return kindUint
+	case k == reflect.Float32, k == reflect.Float64:
+		return kindFloat
 	case k == reflect.String, k == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
 		return kindText
 	}
