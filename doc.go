@@ -12,7 +12,8 @@
 //	c, err := cachedsql.WrapConnector(stdlib.GetConnector(cfg), cachedsql.Options{Identity: id, …})
 //	db := sql.OpenDB(c)
 //
-// With Options.Redis nil the cache lives in process memory. A blank import of drivers/pgx or
+// With Options.Redis nil the cache lives in process memory: one store per database and Namespace,
+// shared by every handle of the process on that database. A blank import of drivers/pgx or
 // drivers/sqlite3 registers "pgx+cachedsql" or "sqlite3+cachedsql", configured from the environment
 // (see [OptionsFromEnv]).
 //

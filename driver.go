@@ -30,7 +30,9 @@ type Options struct {
 	// multi-key step is a pipeline of single-key commands), a Sentinel failover client or *redis.Ring.
 	// It must have ContextTimeoutEnabled set, so that StoreTimeout cuts socket I/O: Open refuses a
 	// go-redis client without it ([ErrNoContextTimeout]).
-	// Nil uses an in-process memory store (see MemoryMaxBytes): correct within one process, not shared.
+	// Nil uses an in-process memory store (see MemoryMaxBytes): correct within one process, not shared
+	// with other processes. Every handle of the process on one database and Namespace shares one such
+	// store, released when the last of them closes.
 	Redis redis.UniversalClient
 
 	// Namespace prefixes every key this wrapper writes: "<Namespace>:". Default "cachedsql". It must
@@ -69,7 +71,9 @@ type Options struct {
 	// whole namespace epoch is bumped instead when the store returns. Default 1024.
 	MaxPending int
 
-	// MemoryMaxBytes bounds the in-process store used when Redis is nil. Default 64 MiB.
+	// MemoryMaxBytes bounds the in-process store used when Redis is nil, its keys, values, index sets
+	// and an estimate of their bookkeeping included. Default 64 MiB. The first handle to open a shared
+	// store (see Redis) sizes it.
 	MemoryMaxBytes int64
 
 	// Logger receives store failures and breaker transitions (Warn) and per-statement decisions (Debug).
@@ -108,11 +112,13 @@ type testKnobs struct {
 	afterTokens func() // the entry and its tokens have been read, before any query
 	beforeQuery func() // in a shared load, just before the database query
 	beforeFill  func() // the rows have been read, before they are stored
-	now         func() time.Time
-	rand        func() float64
-	noDedup     bool                     // every miss runs its own load (lockstore.Group.NoDedup)
-	analysis    func(site, query string) // called where analysis of query runs ("plan", "effect", "row", "args"): may panic
-	watch       *[3]time.Duration        // the watch's period, lapse and gone bounds
+	// beforeRefresh runs when a background refresh is about to start.
+	beforeRefresh func()
+	now           func() time.Time
+	rand          func() float64
+	noDedup       bool                     // every miss runs its own load (lockstore.Group.NoDedup)
+	analysis      func(site, query string) // called where analysis of query runs ("plan", "effect", "row", "args"): may panic
+	watch         *[3]time.Duration        // the watch's period, lapse and gone bounds
 }
 
 var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")

@@ -57,6 +57,9 @@ type engine struct {
 	// analysisLogged is set once a failure of statement analysis has been logged.
 	analysisLogged atomic.Bool
 
+	// memKey names the shared in-process store e holds ("": e's store is not one).
+	memKey string
+
 	closeOnce sync.Once
 }
 
@@ -82,12 +85,12 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		e.st = opts.testStore
 		e.leases = lockstore.NewMemory(nil)
 	case opts.Redis != nil:
-		e.st = store.NewRedis(opts.Redis)
+		e.st = store.NewRedis(opts.Redis).LimitValues(maxEntryBytes(opts.Rules))
 		e.leases = lockstore.NewRedis(opts.Redis)
 	default:
-		e.st = store.NewMemory(store.MemoryOptions{MaxBytes: opts.MemoryMaxBytes})
-		e.leases = lockstore.NewMemory(nil)
-		e.local = true
+		e.memKey = memoryStoreKey(opts.Namespace, id)
+		sm := acquireMemory(e.memKey, opts.MemoryMaxBytes)
+		e.st, e.leases, e.local = sm.st, sm.leases, true
 	}
 	e.rand = rand.Float64
 	if opts.test.now != nil {
@@ -110,14 +113,83 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	return e, nil
 }
 
+// maxEntryBytes is the largest result-set entry rules can fill: the highest max_bytes (0 when a rule has
+// no limit, which leaves the store's default bound). A larger value at an entry's key is not one of ours:
+// the store reports it without transferring it (a corrupt entry, not a slow store).
+func maxEntryBytes(rules *Rules) int64 {
+	var n int64
+	if rules == nil {
+		return 0
+	}
+	for i := range rules.rules {
+		m := int64(rules.rules[i].rule.MaxBytes)
+		if m < 0 {
+			return 0
+		}
+		n = max(n, m)
+	}
+	return n
+}
+
 // close makes a last attempt to deliver pending invalidations, then stops the background work and
-// waits for it.
+// waits for it, then lets go of a shared in-process store.
 func (e *engine) close() {
 	e.closeOnce.Do(func() {
 		e.stopDeliverer()
 		e.stopWatch()
 		e.bg.close()
+		if e.memKey != "" {
+			releaseMemory(e.memKey)
+		}
 	})
+}
+
+// memoryStoreKey names the in-process store of a namespace and a database identity: the identity string
+// the engine's layout uses, so that the stores follow however identity is resolved.
+func memoryStoreKey(namespace, id string) string { return namespace + "\x00" + id }
+
+// sharedMemories holds the default in-process stores: one per namespace and database, shared by every
+// handle of the process on that database (as a Redis is shared by every process), so that a write through
+// one handle invalidates what the others cached. A store goes when the last handle holding it closes.
+var sharedMemories struct {
+	// mu guards m.
+	mu sync.Mutex
+	m  map[string]*sharedMemory
+}
+
+// sharedMemory is one in-process store, its fill leases, and the number of engines holding it.
+type sharedMemory struct {
+	st     *store.Memory
+	leases *lockstore.Memory
+	refs   int
+}
+
+// acquireMemory returns the in-process store named key, making it (bounded by maxBytes) if no open
+// handle holds it. NOTE: the first handle's MemoryMaxBytes sizes a store shared with later ones.
+func acquireMemory(key string, maxBytes int64) *sharedMemory {
+	sharedMemories.mu.Lock()
+	defer sharedMemories.mu.Unlock()
+	sm := sharedMemories.m[key]
+	if sm == nil {
+		if sharedMemories.m == nil {
+			sharedMemories.m = make(map[string]*sharedMemory)
+		}
+		sm = &sharedMemory{st: store.NewMemory(store.MemoryOptions{MaxBytes: maxBytes}), leases: lockstore.NewMemory(nil)}
+		sharedMemories.m[key] = sm
+	}
+	sm.refs++
+	return sm
+}
+
+// releaseMemory lets go of the store named key; the last release drops it.
+func releaseMemory(key string) {
+	sharedMemories.mu.Lock()
+	defer sharedMemories.mu.Unlock()
+	if sm := sharedMemories.m[key]; sm != nil {
+		if sm.refs--; sm.refs <= 0 {
+			delete(sharedMemories.m, key)
+		}
+	}
 }
 
 // plan is everything learnt once per distinct statement text.

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
+	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/strategies"
 )
@@ -129,9 +130,12 @@ func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*cod
 	if req.guard != "" {
 		fields, err := e.st.FetchHash(ctx, req.key, req.tokenKeys, tokens)
 		if err != nil || fields == nil {
-			return nil, nil, err
+			return nil, nil, keyProblem(err)
 		}
 		ent, err := codec.DecodeRow(fields)
+		if err == nil {
+			err = ent.CheckKey(req.key)
+		}
 		if err != nil {
 			return nil, nil, errors.Join(errCorruptEntry, err)
 		}
@@ -139,22 +143,40 @@ func (e *engine) fetch(ctx context.Context, req *fillReq, tokens []uint64) (*cod
 	}
 	b, err := e.st.Fetch(ctx, req.key, req.tokenKeys, tokens)
 	if err != nil || b == nil {
-		return nil, nil, err
+		return nil, nil, keyProblem(err)
 	}
 	ent, err := codec.Decode(b)
+	if err == nil {
+		err = ent.CheckKey(req.key) // a valid entry copied from another key is corrupt here
+	}
 	if err != nil {
 		return nil, nil, errors.Join(errCorruptEntry, err)
 	}
 	return ent, b, nil
 }
 
+// keyProblem returns err, marked as a corrupt entry when it is a problem of the entry's key alone (another
+// type, an oversized value) rather than a failure of the store: such a key must not open the breaker.
+func keyProblem(err error) error {
+	var ke *store.KeyError
+	if errors.As(err, &ke) {
+		return errors.Join(errCorruptEntry, err)
+	}
+	return err
+}
+
 // corrupt turns an entry that cannot be decoded into a miss, and deletes it unless it was merely written
-// by another version of this package (then the fill overwrites it).
+// by another version of this package or is over this process's size bound (then the fill overwrites it).
 func (e *engine) corrupt(ctx context.Context, key string, err error) {
 	if errors.Is(err, codec.ErrUnknownType) {
 		return
 	}
 	e.stats.corrupt.Add(1)
+	if errors.Is(err, store.ErrTooLarge) {
+		// Perhaps another process's entry under a larger max_bytes: left alone (our fill replaces it).
+		e.log.WarnContext(ctx, "cachedsql: cache entry over max_bytes skipped", "key", key, "err", err)
+		return
+	}
 	e.log.WarnContext(ctx, "cachedsql: corrupt cache entry deleted", "key", key, "err", err)
 	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
 	defer cancel()
@@ -197,6 +219,7 @@ func equalTokens(a, b []uint64) bool {
 // the encoding and whether it stored it; the encoding is nil when the result cannot be reproduced
 // exactly or is over max_bytes (it is then neither stored nor shared).
 func (e *engine) fill(ctx context.Context, p *plan, req *fillReq, ent *codec.Entry) ([]byte, bool) {
+	ent.Key = codec.KeyTag(req.key)
 	b, err := codec.Encode(nil, ent)
 	if err != nil {
 		e.skipFill(ctx, p, "value not encodable")

@@ -25,6 +25,8 @@ const (
 )
 
 // background runs refreshes. Its goroutines run on ctx, which close cancels; close waits for them.
+// Goroutines start only through go, which close makes refuse: a read arriving during close can start
+// nothing that close would not wait for, and so can open no refresh DB after close has closed it.
 type background struct {
 	open func() *sql.DB // opens the refresh DB (set by the Connector)
 
@@ -32,6 +34,10 @@ type background struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	sem    chan struct{}
+
+	// mu guards closed, and orders every wg.Add before close's wg.Wait.
+	mu     sync.Mutex
+	closed bool
 
 	dbOnce sync.Once
 	db     *sql.DB
@@ -62,11 +68,31 @@ func (bg *background) init() {
 }
 
 func (bg *background) close() {
+	bg.mu.Lock()
+	bg.closed = true
+	bg.mu.Unlock()
 	bg.cancel()
 	bg.wg.Wait()
+	bg.dbOnce.Do(func() {}) // nothing opens the refresh DB from now on
 	if bg.db != nil {
 		bg.db.Close()
 	}
+}
+
+// goBackground runs f in a goroutine that close waits for, and reports false (running nothing) once
+// close has begun.
+func (bg *background) goBackground(f func()) bool {
+	bg.mu.Lock()
+	defer bg.mu.Unlock()
+	if bg.closed {
+		return false
+	}
+	bg.wg.Add(1)
+	go func() {
+		defer bg.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func (bg *background) sqlDB() *sql.DB {
@@ -90,6 +116,7 @@ func (e *engine) refreshArgs(p *plan, key string, args []any) {
 	if bg.ctx.Err() != nil {
 		return
 	}
+	hook(e.opts.test.beforeRefresh)
 	if _, running := bg.inflight.LoadOrStore(key, struct{}{}); running {
 		return
 	}
@@ -99,10 +126,9 @@ func (e *engine) refreshArgs(p *plan, key string, args []any) {
 		bg.inflight.Delete(key)
 		return
 	}
-	bg.wg.Add(1)
-	go func() {
-		defer bg.wg.Done()
-		defer func() { <-bg.sem; bg.inflight.Delete(key) }()
+	release := func() { <-bg.sem; bg.inflight.Delete(key) }
+	started := bg.goBackground(func() {
+		defer release()
 		db := bg.sqlDB()
 		if db == nil {
 			return
@@ -121,7 +147,10 @@ func (e *engine) refreshArgs(p *plan, key string, args []any) {
 			e.stats.refreshes.Add(1)
 			e.observeStampede(ctx, p, Refreshed, 0)
 		}
-	}()
+	})
+	if !started {
+		release()
+	}
 }
 
 // sqlArgs turns a statement's driver arguments back into database/sql arguments, copying []byte values
@@ -181,9 +210,7 @@ func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.N
 // startScanner runs the refresh-ahead loop until the cache is closed.
 func (e *engine) startScanner() {
 	bg := &e.bg
-	bg.wg.Add(1)
-	go func() {
-		defer bg.wg.Done()
+	bg.goBackground(func() {
 		t := time.NewTicker(scanInterval)
 		defer t.Stop()
 		for n := 1; ; n++ {
@@ -197,7 +224,7 @@ func (e *engine) startScanner() {
 				e.scanHot()
 			}
 		}
-	}()
+	})
 }
 
 // scanInterval is how often refresh-ahead looks for hot entries close to expiry.

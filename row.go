@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -34,21 +36,47 @@ type rowPlan struct {
 	// keyed is the keyed token key; keysets the registry of the table's key column sets, and member
 	// this rule's name in it.
 	keyed, keysets, member string
-	// registered is set once this process has added member to keysets.
+	// state is the rule's, shared by the plans of every statement text the rule matches.
+	state *rowState
+}
+
+// rowState is what one engine learns about a row rule from its reads, whatever statement text (spacing,
+// comments) they arrived with: write-through, which runs the rule's own text, needs it.
+type rowState struct {
+	// registered is set once this process has added the rule's key set to the store's registry.
 	registered atomic.Bool
-	// extras are the last arguments a read passed that are not values of the lookup's equalities (GORM
-	// passes LIMIT 1 as an argument): write-through passes the same, so that its entry is the one reads
-	// look up. Nil until a read has been seen.
-	extras atomic.Pointer[[]driver.NamedValue]
+	// read holds the arguments of the last read ([]byte values copied), or nil until one is seen.
+	// Write-through passes the same arguments that are not values of the lookup's equalities (GORM passes
+	// LIMIT 1 as an argument), and gives the written key values the Go types the read gave them, so that
+	// its entry is the one reads look up.
+	read atomic.Pointer[[]driver.NamedValue]
+}
+
+// rowStates makes the state of every row rule of e's rules.
+func (e *engine) rowStates() map[*Rule]*rowState {
+	m := make(map[*Rule]*rowState)
+	if e.rules != nil {
+		for i := range e.rules.rules {
+			if r := &e.rules.rules[i].rule; r.row != nil {
+				m[r] = new(rowState)
+			}
+		}
+	}
+	return m
 }
 
 func (e *engine) newRowPlan(r *Rule) *rowPlan {
 	sh := r.row
+	st := e.ks.states[r]
+	if st == nil { // not one of e's rules: cannot happen, but a private state is always correct
+		st = new(rowState)
+	}
 	return &rowPlan{
 		shape:   sh,
 		keyed:   e.layout.KeyedToken(sh.table, sh.key),
 		keysets: e.layout.Keysets(sh.table),
 		member:  keying.KeysetName(sh.key),
+		state:   st,
 	}
 }
 
@@ -82,46 +110,210 @@ func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req
 	req.key = e.entries.RowEntry(row, p.st, h)
 	req.tokenKeys = []string{e.layout.Epoch(), p.row.keyed, row}
 	req.guard = row
-	p.row.noteExtras(args)
+	p.row.noteRead(args)
 	return bypassNone
 }
 
-// noteExtras remembers the arguments of a read that are not lookup values, when they changed.
-func (rp *rowPlan) noteExtras(args []driver.NamedValue) {
-	lk := rp.shape.lookup
-	isLookup := func(a driver.NamedValue) bool {
-		return slices.ContainsFunc(lk.Values, func(v keying.Value) bool {
-			return !v.IsLiteral && (v.Name != "" && v.Name == a.Name || v.Name == "" && a.Name == "" && v.Ordinal == a.Ordinal)
-		})
-	}
-	n := 0
-	for _, a := range args {
-		if !isLookup(a) {
-			n++
-		}
-	}
-	if old := rp.extras.Load(); old != nil && len(*old) == n {
-		same, i := true, 0
-		for _, a := range args {
-			if !isLookup(a) {
-				same = same && (*old)[i].Ordinal == a.Ordinal && (*old)[i].Name == a.Name && sameValue((*old)[i].Value, a.Value)
-				i++
+// isLookup reports whether a is the value of one of the lookup's equalities.
+func (rp *rowPlan) isLookup(a driver.NamedValue) bool {
+	return slices.ContainsFunc(rp.shape.lookup.Values, func(v keying.Value) bool {
+		return !v.IsLiteral && (v.Name != "" && v.Name == a.Name || v.Name == "" && a.Name == "" && v.Ordinal == a.Ordinal)
+	})
+}
+
+// noteRead remembers the arguments of a read, when their extras or the types of their lookup values
+// changed (a read of another key with the same types allocates nothing).
+func (rp *rowPlan) noteRead(args []driver.NamedValue) {
+	if old := rp.state.read.Load(); old != nil && len(*old) == len(args) {
+		same := true
+		for i, a := range args {
+			o := (*old)[i]
+			if o.Ordinal != a.Ordinal || o.Name != a.Name {
+				same = false
+			} else if rp.isLookup(a) {
+				same = reflect.TypeOf(o.Value) == reflect.TypeOf(a.Value)
+			} else {
+				same = sameValue(o.Value, a.Value)
+			}
+			if !same {
+				break
 			}
 		}
 		if same {
 			return
 		}
 	}
-	extras := make([]driver.NamedValue, 0, n)
-	for _, a := range args {
-		if !isLookup(a) {
-			if b, ok := a.Value.([]byte); ok && b != nil {
-				a.Value = slices.Clone(b)
+	read := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		if b, ok := a.Value.([]byte); ok && b != nil {
+			a.Value = slices.Clone(b)
+		}
+		read[i] = a
+	}
+	rp.state.read.Store(&read)
+}
+
+// throughArgs returns the arguments with which write-through reads back each row a write pinned (see
+// strategies.LookupArgs): the extras of the last read, and each key value in the Go type the last read
+// gave it when it converts exactly. It reports false when the write does not give every key value.
+func (rp *rowPlan) throughArgs(pins *keying.Pins, vals [][]any) ([][]driver.NamedValue, bool) {
+	var read, extras []driver.NamedValue
+	if x := rp.state.read.Load(); x != nil {
+		read = *x
+		for _, a := range read {
+			if !rp.isLookup(a) {
+				extras = append(extras, a)
 			}
-			extras = append(extras, a)
 		}
 	}
-	rp.extras.Store(&extras)
+	rows, ok := strategies.LookupArgs(rp.shape.lookup, pins, vals, extras)
+	if !ok || read == nil {
+		return rows, ok
+	}
+	for _, args := range rows {
+		for i, a := range args {
+			j := slices.IndexFunc(read, func(r driver.NamedValue) bool { return r.Name == a.Name && r.Ordinal == a.Ordinal })
+			if j >= 0 && rp.isLookup(a) {
+				if v, ok := convertLike(a.Value, read[j].Value); ok {
+					args[i].Value = v
+				}
+			}
+		}
+	}
+	return rows, true
+}
+
+// convertLike returns v in the Go type of like, when v is an integer or a text and converts to that type
+// exactly (an integer within range; a float holding the integer exactly; a text that is exactly the
+// decimal form of an integer; an integer as its decimal text; text to text).
+func convertLike(v, like any) (any, bool) {
+	if v == nil || like == nil {
+		return nil, false
+	}
+	tv, tl := reflect.TypeOf(v), reflect.TypeOf(like)
+	if tv == tl {
+		return v, true
+	}
+	rv := reflect.ValueOf(v)
+	out := reflect.New(tl).Elem()
+	switch kindOf(tl) {
+	case kindInt:
+		var n int64
+		var u uint64
+		neg := false
+		switch kindOf(tv) {
+		case kindInt:
+			if n = rv.Int(); n < 0 {
+				neg = true
+			} else {
+				u = uint64(n)
+			}
+		case kindUint:
+			u = rv.Uint()
+		case kindText:
+			s := textOf(rv)
+			if x, err := strconv.ParseInt(s, 10, 64); err == nil && strconv.FormatInt(x, 10) == s {
+				n, neg, u = x, x < 0, uint64(max(x, 0))
+			} else if x, err := strconv.ParseUint(s, 10, 64); err == nil && strconv.FormatUint(x, 10) == s {
+				u = x
+			} else {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		if neg {
+			if out.Kind() >= reflect.Uint && out.Kind() <= reflect.Uintptr || out.OverflowInt(n) {
+				return nil, false
+			}
+			out.SetInt(n)
+			return out.Interface(), true
+		}
+		if out.Kind() >= reflect.Uint && out.Kind() <= reflect.Uintptr {
+			if out.OverflowUint(u) {
+				return nil, false
+			}
+			out.SetUint(u)
+		} else {
+			if u > math.MaxInt64 || out.OverflowInt(int64(u)) {
+				return nil, false
+			}
+			out.SetInt(int64(u))
+		}
+		return out.Interface(), true
+	case kindFloat:
+		var f float64
+		switch kindOf(tv) {
+		case kindInt:
+			f = float64(rv.Int())
+			if int64(f) != rv.Int() || f >= math.MaxInt64 {
+				return nil, false
+			}
+		case kindUint:
+			f = float64(rv.Uint())
+			if f >= math.MaxUint64 || uint64(f) != rv.Uint() {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		if out.OverflowFloat(f) || out.Kind() == reflect.Float32 && float64(float32(f)) != f {
+			return nil, false
+		}
+		out.SetFloat(f)
+		return out.Interface(), true
+	case kindText:
+		var s string
+		switch kindOf(tv) {
+		case kindInt:
+			s = strconv.FormatInt(rv.Int(), 10)
+		case kindUint:
+			s = strconv.FormatUint(rv.Uint(), 10)
+		case kindText:
+			s = textOf(rv)
+		default:
+			return nil, false
+		}
+		if out.Kind() == reflect.String {
+			out.SetString(s)
+		} else {
+			out.SetBytes([]byte(s))
+		}
+		return out.Interface(), true
+	}
+	return nil, false
+}
+
+const (
+	kindOther = iota
+	kindInt
+	kindUint
+	kindFloat
+	kindText
+)
+
+// kindOf sorts a Go type into signed integers, unsigned integers, floats, texts (strings and byte slices) and
+// others.
+func kindOf(t reflect.Type) int {
+	switch k := t.Kind(); {
+	case k >= reflect.Int && k <= reflect.Int64:
+		return kindInt
+	case k >= reflect.Uint && k <= reflect.Uint64:
+		return kindUint
+	case k == reflect.Float32, k == reflect.Float64:
+		return kindFloat
+	case k == reflect.String, k == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return kindText
+	}
+	return kindOther
+}
+
+// textOf returns the text of a string or byte slice value.
+func textOf(v reflect.Value) string {
+	if v.Kind() == reflect.String {
+		return v.String()
+	}
+	return string(v.Bytes())
 }
 
 // sameValue reports whether two driver values are equal (false when it cannot tell).
@@ -146,7 +338,7 @@ var errRegister = errors.New("cachedsql: registering a row key failed")
 // process fills entries keyed by it, so that writers in other processes (whose rules may not know the
 // key) replace the right tokens. It is one store call per plan and process.
 func (e *engine) registerRow(ctx context.Context, p *plan) bool {
-	if p.row.registered.Load() {
+	if p.row.state.registered.Load() {
 		return true
 	}
 	return e.reregisterRow(ctx, p)
@@ -162,7 +354,7 @@ func (e *engine) reregisterRow(ctx context.Context, p *plan) bool {
 		e.storeFailed(ctx, "register key", err)
 		return false
 	}
-	p.row.registered.Store(true)
+	p.row.state.registered.Store(true)
 	return true
 }
 

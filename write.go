@@ -116,11 +116,7 @@ func (eff *writeEffect) pinTable(e *engine, t string, pins *keying.Pins, vals []
 // lets this process re-read, up to maxWriteThroughRows.
 func (e *engine) throughRows(eff *writeEffect, t string, pins *keying.Pins, vals [][]any) {
 	for _, rp := range e.wt.rows[t] {
-		var extras []driver.NamedValue
-		if x := rp.row.extras.Load(); x != nil {
-			extras = *x
-		}
-		rows, ok := strategies.LookupArgs(rp.row.shape.lookup, pins, vals, extras)
+		rows, ok := rp.row.throughArgs(pins, vals)
 		if !ok {
 			continue // the rule's statement takes a value the write does not give
 		}
@@ -322,7 +318,9 @@ type writeThroughs struct {
 // the write-through rules of writeThroughs.
 type keySetState struct {
 	own map[string][][]string
-	mu  sync.Mutex
+	// states holds the state of each row rule (read-only after initRows).
+	states map[*Rule]*rowState
+	mu     sync.Mutex
 	// learnt maps a table to the sets learnt for it, replaced (never changed) on update.
 	learnt map[string][][]string
 }
@@ -331,6 +329,7 @@ type keySetState struct {
 func (e *engine) initRows() {
 	e.ks.own = make(map[string][][]string)
 	e.ks.learnt = make(map[string][][]string)
+	e.ks.states = e.rowStates()
 	e.wt.rows = make(map[string][]*plan)
 	if e.rules == nil {
 		return

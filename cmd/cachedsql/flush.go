@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -90,7 +92,7 @@ func flushRule(ctx context.Context, rdb *redis.Client, ns, rule string, out io.W
 		if !isBucket(set[len(prefix):]) { // the set of a rule named "<rule>:..."
 			continue
 		}
-		deleted, err := flushSet(ctx, rdb, set)
+		deleted, err := flushSet(ctx, rdb, set, keying.NewLayout(ns, "").Prefix())
 		n += deleted
 		if err != nil {
 			return fmt.Errorf("flush: %w", err)
@@ -113,9 +115,10 @@ func isBucket(s string) bool {
 	return true
 }
 
-// flushSet deletes the members of the set at key, page by page with SSCAN, then the set, and
-// returns how many members existed and were deleted.
-func flushSet(ctx context.Context, rdb *redis.Client, key string) (int64, error) {
+// flushSet deletes the members of the set at key that start with prefix (the namespace's: a member
+// naming a key outside it was not put there by the library and is never deleted), page by page with
+// SSCAN, then the set, and returns how many members existed and were deleted.
+func flushSet(ctx context.Context, rdb *redis.Client, key, prefix string) (int64, error) {
 	var n int64
 	var cursor uint64
 	for {
@@ -123,6 +126,7 @@ func flushSet(ctx context.Context, rdb *redis.Client, key string) (int64, error)
 		if err != nil {
 			return n, fmt.Errorf("sscan: %w", err)
 		}
+		page = slices.DeleteFunc(page, func(m string) bool { return !strings.HasPrefix(m, prefix) })
 		if len(page) > 0 {
 			deleted, err := rdb.Del(ctx, page...).Result()
 			n += deleted

@@ -90,3 +90,37 @@ func TestRunFlushRule(t *testing.T) {
 		})
 	}
 }
+
+// TestRunFlushRuleForeignMember (issue 8): a member of a rule's set that is not a key of the namespace
+// (planted there, or written by something else) is never deleted by `flush -rule`.
+func TestRunFlushRuleForeignMember(t *testing.T) {
+	ctx := context.Background()
+	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	other := strings.TrimSuffix(testenv.Prefix(t), ":")
+	app := twoRuleApp(t, warmDB(t), ns, "a", "b")
+	if readHit(t, app, `SELECT id, name FROM users WHERE id = 1`) {
+		t.Fatal("first read was a hit, want a miss")
+	}
+	rdb := testenv.Redis(t)
+	sets, err := scanKeys(ctx, rdb, ns+":k:a:", "set")
+	if err != nil || len(sets) == 0 {
+		t.Fatalf("rule sets: %q, %v", sets, err)
+	}
+	foreign := other + ":precious"
+	if err := rdb.Set(ctx, foreign, "keep me", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.SAdd(ctx, sets[0], foreign).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runFlush(ctx, []string{"-redis", redisURL(t), "-namespace", ns, "-rule", "a"}, &out); err != nil {
+		t.Fatalf("runFlush: %v\n%s", err, out.String())
+	}
+	if got, want := out.String(), "deleted 1 entries of rule a\n"; got != want {
+		t.Errorf("flush output = %q, want %q", got, want)
+	}
+	if n, err := rdb.Exists(ctx, foreign).Result(); err != nil || n != 1 {
+		t.Errorf("key %s outside the namespace: exists = %d, %v; want it kept", foreign, n, err)
+	}
+}

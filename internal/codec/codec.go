@@ -7,7 +7,8 @@
 //
 //	magic "cQ" | version | header flags | header | body | CRC-32C
 //
-// The header holds the generation tokens (8 bytes each, little endian), the
+// The header holds the key tag (8 bytes, little endian, see [KeyTag]), the
+// generation tokens (8 bytes each, little endian), the
 // creation and expiry instants, the fill duration and the caller's flags, so
 // [Peek] reads it without touching the body. The body holds the columns, the row
 // count and one tagged value per cell; the bytes of every string and every []byte
@@ -36,6 +37,11 @@
 // is reported as [ErrCorrupt].
 //
 // # Integrity
+//
+// An entry records the tag of the key it was written under ([Entry.Key],
+// [KeyTag]); [Entry.CheckKey] reports an entry found under another key as
+// [ErrCorrupt], so a valid entry copied or renamed to another key is not
+// served as that key's.
 //
 // [Decode] verifies the CRC before anything else, so a flipped bit is reported as
 // [ErrCorrupt] rather than as a wrong value or an [ErrUnknownType]. [Peek] skips
@@ -84,6 +90,10 @@ type Column struct {
 // A decoded Entry has nil Tokens, Columns and Rows where the encoded one had none;
 // its Created and Expires are in UTC without a monotonic reading.
 type Entry struct {
+	// Key binds the entry to the store key it is written under: [KeyTag] of that key, which a reader
+	// compares with the tag of the key it read (see [Entry.CheckKey]), so that an entry copied or
+	// written to another key is never taken for that key's. Zero binds to no key.
+	Key uint64
 	// Tokens are the generation tokens read before the query: the epoch first, then one per table.
 	Tokens []uint64
 	// Created is when the fill finished. Only the instant is kept, not the location.
@@ -114,9 +124,10 @@ var (
 
 const (
 	magic0, magic1 = 'c', 'Q'
-	version        = 1
-	prefixLen      = 4 // magic, version, header flags
-	crcLen         = 4
+	// version 2 added Entry.Key.
+	version   = 2
+	prefixLen = 4 // magic, version, header flags
+	crcLen    = 4
 
 	// flagDeflate marks a body compressed with compress/flate.
 	flagDeflate    = 1 << 0
@@ -221,6 +232,30 @@ func checkShape(e *Entry) error {
 		if len(row) != len(e.Columns) {
 			return fmt.Errorf("%w: row %d has %d values for %d columns", ErrUnsupported, i, len(row), len(e.Columns))
 		}
+	}
+	return nil
+}
+
+// KeyTag returns the tag that binds an entry to the store key it is written under: the 64-bit FNV-1a
+// hash of key, never 0. It is the same in every process.
+func KeyTag(key string) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := range len(key) {
+		h ^= uint64(key[i])
+		h *= prime
+	}
+	return h | 1 // never 0, which binds to no key
+}
+
+// CheckKey reports an error wrapping [ErrCorrupt] when e was not written under key: its Key is not
+// KeyTag(key).
+func (e *Entry) CheckKey(key string) error {
+	if want := KeyTag(key); e.Key != want {
+		return fmt.Errorf("%w: entry of key tag %#016x found under a key of tag %#016x", ErrCorrupt, e.Key, want)
 	}
 	return nil
 }

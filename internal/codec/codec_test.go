@@ -356,3 +356,41 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyBinding (issue 8): an entry records the tag of its key, in the envelope and in a row entry's
+// meta field, and CheckKey reports it under any other key as corrupt.
+func TestKeyBinding(t *testing.T) {
+	const key, other = "ns:e:{a}:1", "ns:e:{a}:2"
+	e := &Entry{Key: KeyTag(key), Columns: []Column{{Name: "id"}}, Rows: [][]driver.Value{{int64(1)}}}
+	b, err := Encode(nil, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields, err := EncodeRow(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]string)
+	for i := 0; i < len(fields); i += 2 {
+		m[fields[i]] = fields[i+1]
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := DecodeRow(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*Entry{"envelope": got, "row": row} {
+		if err := d.CheckKey(key); err != nil {
+			t.Errorf("%s: CheckKey(own key) = %v", name, err)
+		}
+		if err := d.CheckKey(other); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: CheckKey(other key) = %v, want ErrCorrupt", name, err)
+		}
+	}
+	if KeyTag(key) == KeyTag(other) || KeyTag("") == 0 {
+		t.Error("KeyTag: equal tags for two keys, or a zero tag")
+	}
+}

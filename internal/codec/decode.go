@@ -133,6 +133,7 @@ func (r *reader) instant() time.Time {
 
 // header fills the header fields of e, taking the tokens from buf when they fit.
 func (r *reader) header(e *Entry, buf []uint64) {
+	e.Key = r.u64()
 	if n := r.count(8); n > 0 {
 		if n <= len(buf) {
 			e.Tokens = buf[:n:n]

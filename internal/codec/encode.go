@@ -49,6 +49,7 @@ type heapSizes struct {
 }
 
 func appendHeader(dst []byte, e *Entry) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, e.Key)
 	dst = binary.AppendUvarint(dst, uint64(len(e.Tokens)))
 	for _, tok := range e.Tokens {
 		dst = binary.LittleEndian.AppendUint64(dst, tok)

@@ -214,13 +214,13 @@ func TestRowCompact(t *testing.T) {
 			t.Errorf("field of %#v is %d bytes, want %d", tt.v, got, tt.want)
 		}
 	}
-	// The meta of one column: 4 prefix, 1 token count, 2×2 instants at 0,
+	// The meta of one column: 4 prefix, 8 key tag, 1 token count, 2×2 instants at 0,
 	// delta, flags; 1 column count, the column, 1 row count, 8 trailer, the
 	// column's strings; 4 + 4 checksums.
 	epoch := time.Unix(0, 0)
 	meta := rowFields(t, &Entry{Created: epoch, Expires: epoch, Columns: []Column{{Name: "id"}},
 		Rows: [][]driver.Value{{int64(1)}}})[MetaField]
-	if want := 4 + 1 + 4 + 2 + 1 + minColumnLen + 1 + 8 + 2 + 4 + 4; len(meta) != want {
+	if want := 4 + 8 + 1 + 4 + 2 + 1 + minColumnLen + 1 + 8 + 2 + 4 + 4; len(meta) != want {
 		t.Errorf("meta of one plain column is %d bytes, want %d", len(meta), want)
 	}
 }

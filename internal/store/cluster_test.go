@@ -19,7 +19,7 @@ import (
 func clusterStore(t *testing.T) (*store.Redis, *redis.ClusterClient, string) {
 	t.Helper()
 	c := testenv.RedisCluster(t)
-	s, prefix := store.NewRedis(c), testenv.Prefix(t)
+	s, prefix := store.NewRedis(c).LimitValues(storetest.MaxValueBytes), testenv.Prefix(t)
 	// Registered after RedisCluster's, so it runs while the client is open.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -13,9 +13,8 @@ import (
 
 var (
 	errBadFields = errors.New("fields must be name, value pairs, at least one")
-	// errWrongTypeHash and errWrongTypeGuard report, as Redis does, a hash
-	// operation on a key that holds something else.
-	errWrongTypeHash  = errors.New("key holds a value, not a hash")
+	// errWrongTypeGuard reports, as Redis does, a guard key that holds
+	// something else than a token.
 	errWrongTypeGuard = errors.New("guard key holds a hash, not a token")
 )
 
@@ -60,14 +59,17 @@ func (r *Redis) FetchHash(ctx context.Context, key string, tokenKeys []string, t
 	reads := r.queueTokenReads(ctx, pipe, tokenKeys)
 	// A missing token makes its GET fail with redis.Nil: the replies are
 	// checked one by one below.
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, wrap("fetch hash", err)
-	}
-	fields, err := hash.Result()
-	if err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 		return nil, wrap("fetch hash", err)
 	}
 	if err := reads.decode(tokens); err != nil {
+		return nil, wrap("fetch hash", err)
+	}
+	fields, err := hash.Result()
+	if isWrongType(err) {
+		return nil, &KeyError{Op: "fetch hash", Key: key, Err: ErrWrongType}
+	}
+	if err != nil {
 		return nil, wrap("fetch hash", err)
 	}
 	if len(fields) == 0 { // HGETALL reads a missing key as an empty hash
@@ -99,7 +101,8 @@ func (r *Redis) queueTokenReads(ctx context.Context, pipe redis.Pipeliner, token
 	return tokenReads{gets: gets}
 }
 
-// decode writes into tokens the token each read found, 0 for a missing key.
+// decode writes into tokens the token each read found, 0 for a missing key or
+// one holding another type (as MGET reads it; EnsureTokens replaces it).
 func (tr tokenReads) decode(tokens []uint64) error {
 	if tr.mget != nil {
 		vals, err := tr.mget.Result()
@@ -119,6 +122,9 @@ func (tr tokenReads) decode(tokens []uint64) error {
 	}
 	for i, cmd := range tr.gets {
 		s, ok, err := stringResult(cmd)
+		if isWrongType(err) {
+			ok, err = false, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -200,10 +206,13 @@ func (m *Memory) FetchHash(ctx context.Context, key string, tokenKeys []string, 
 	if it := m.getLocked(key, now); it != nil {
 		if it.fields == nil {
 			m.mu.Unlock()
-			return nil, wrap("fetch hash", errWrongTypeHash)
+			return nil, &KeyError{Op: "fetch hash", Key: key, Err: ErrWrongType}
 		}
 		fields = it.fields
 		m.touchLocked(it)
+	} else if m.setTypedLocked(key, now) {
+		m.mu.Unlock()
+		return nil, &KeyError{Op: "fetch hash", Key: key, Err: ErrWrongType}
 	}
 	m.tokensLocked(tokenKeys, tokens, now)
 	m.mu.Unlock()

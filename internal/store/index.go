@@ -42,14 +42,48 @@ func (r *Redis) IndexMembers(ctx context.Context, index string) ([]string, error
 type indexSet struct {
 	members map[string]struct{}
 	expires time.Duration // since Memory.base; noExpiry for none
+	bytes   int64         // what the set counts toward MaxBytes
+}
+
+// deleteIndexLocked removes the index set at key, if any.
+func (m *Memory) deleteIndexLocked(key string) {
+	if x := m.mu.index[key]; x != nil {
+		m.mu.bytes -= x.bytes
+		delete(m.mu.index, key)
+	}
+}
+
+// addMemberLocked adds member to x (the set at key), counting it toward MaxBytes.
+func (m *Memory) addMemberLocked(x *indexSet, member string) {
+	if _, ok := x.members[member]; ok {
+		return
+	}
+	x.members[member] = struct{}{}
+	n := int64(len(member)) + memberOverhead
+	x.bytes += n
+	m.mu.bytes += n
+}
+
+// leaveIndexLocked removes the entry it from the index set that lists it.
+func (m *Memory) leaveIndexLocked(it *item) {
+	x := m.mu.index[it.index]
+	if x == nil {
+		return
+	}
+	if _, ok := x.members[it.key]; ok {
+		delete(x.members, it.key)
+		n := int64(len(it.key)) + memberOverhead
+		x.bytes -= n
+		m.mu.bytes -= n
+	}
 }
 
 // noExpiry is the expiry of a set without TTL.
 const noExpiry = time.Duration(math.MaxInt64)
 
-// SetIndexed implements [Store.SetIndexed]. Index sets do not count toward
-// MaxBytes and are never evicted; an expired one is dropped when next
-// touched or swept.
+// SetIndexed implements [Store.SetIndexed]. Index sets count toward MaxBytes
+// but are never evicted; an expired one is dropped when next touched or
+// swept, and an entry that goes leaves the set that listed it.
 func (m *Memory) SetIndexed(ctx context.Context, key string, value []byte, ttl time.Duration, index string, indexTTL time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return wrap("set", err)
@@ -72,8 +106,12 @@ func (m *Memory) SetIndexed(ctx context.Context, key string, value []byte, ttl t
 // and PEXPIRE do. The caller checked that index holds no value or hot set.
 func (m *Memory) addIndexLocked(index, key string, indexTTL, now time.Duration) {
 	x := m.setAtLocked(index, now)
-	x.members[key] = struct{}{}
+	m.addMemberLocked(x, key)
 	x.expires = now + indexTTL
+	if it := m.mu.items[key]; it != nil && !it.pinned {
+		it.index = index
+	}
+	m.evictLocked()
 }
 
 // setAtLocked returns the live set at key, creating an empty one without
@@ -81,8 +119,9 @@ func (m *Memory) addIndexLocked(index, key string, indexTTL, now time.Duration) 
 func (m *Memory) setAtLocked(key string, now time.Duration) *indexSet {
 	x := m.indexLocked(key, now)
 	if x == nil {
-		x = &indexSet{members: make(map[string]struct{}), expires: noExpiry}
+		x = &indexSet{members: make(map[string]struct{}), expires: noExpiry, bytes: int64(len(key)) + setOverhead}
 		m.mu.index[key] = x
+		m.mu.bytes += x.bytes
 	}
 	return x
 }
@@ -104,8 +143,8 @@ func (r *Redis) AddMembers(ctx context.Context, key string, members ...string) e
 	return nil
 }
 
-// AddMembers implements [Store.AddMembers]. The set does not count toward
-// MaxBytes and is never evicted; it keeps the TTL that SetIndexed may have
+// AddMembers implements [Store.AddMembers]. The set counts toward MaxBytes
+// and is never evicted; it keeps the TTL that SetIndexed may have
 // given it, and has none otherwise.
 func (m *Memory) AddMembers(ctx context.Context, key string, members ...string) error {
 	if err := ctx.Err(); err != nil {
@@ -122,8 +161,9 @@ func (m *Memory) AddMembers(ctx context.Context, key string, members ...string) 
 	}
 	x := m.setAtLocked(key, now)
 	for _, s := range members {
-		x.members[s] = struct{}{}
+		m.addMemberLocked(x, s)
 	}
+	m.evictLocked()
 	return nil
 }
 
@@ -150,7 +190,7 @@ func (m *Memory) IndexMembers(ctx context.Context, index string) ([]string, erro
 func (m *Memory) indexLocked(key string, now time.Duration) *indexSet {
 	x := m.mu.index[key]
 	if x != nil && now >= x.expires {
-		delete(m.mu.index, key)
+		m.deleteIndexLocked(key)
 		return nil
 	}
 	return x
@@ -161,7 +201,7 @@ func (m *Memory) indexLocked(key string, now time.Duration) *indexSet {
 func (m *Memory) sweepIndexLocked(now time.Duration) {
 	for k, x := range m.mu.index {
 		if now >= x.expires {
-			delete(m.mu.index, k)
+			m.deleteIndexLocked(k)
 		}
 	}
 }

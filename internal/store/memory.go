@@ -32,6 +32,10 @@ type MemoryOptions struct {
 	MaxBytes int64
 	// Clock tells the time for TTL expiry (default [clock.System]).
 	Clock clock.Clock
+	// MaxValueBytes bounds the values Fetch returns (default
+	// [DefaultMaxValueBytes]; zero or negative means the default): a larger
+	// one is a [*KeyError].
+	MaxValueBytes int64
 }
 
 // Memory is an in-process [Store], the default when no Redis is configured.
@@ -48,13 +52,18 @@ type MemoryOptions struct {
 // the store holds tokens and no entries.
 //
 // A hash of [Memory.SetHashIf] is one entry, its names and values counted
-// toward MaxBytes. Sets of [Memory.AddMembers] and [Memory.SetIndexed], like
-// hot sets and logs, are outside MaxBytes and never evicted.
+// toward MaxBytes. Every key also counts a fixed estimate of its bookkeeping.
+// Sets of [Memory.AddMembers] and [Memory.SetIndexed] count toward MaxBytes
+// (each member with an estimate of its bookkeeping) and are never evicted
+// themselves, but an entry that is evicted, expires or is deleted leaves the
+// index set that listed it. Hot sets and logs are outside MaxBytes: there are
+// few, each bounded (hot sets by their decay, logs by [LogCap]).
 //
 // Set copies the value, and Fetch returns a copy: callers may keep or
 // modify either. The same holds for the fields of SetHashIf and FetchHash.
 type Memory struct {
 	maxBytes int64
+	maxValue int64
 	clock    clock.Clock
 	base     time.Time // times are kept as durations since base
 
@@ -64,9 +73,9 @@ type Memory struct {
 		items map[string]*item
 		hot   map[string]*hotSet   // sorted sets of AddHot, outside MaxBytes
 		logs  map[string][]string  // lists of BumpAndLog, newest first, outside MaxBytes
-		index map[string]*indexSet // sets of SetIndexed and AddMembers, outside MaxBytes
+		index map[string]*indexSet // sets of SetIndexed and AddMembers, counted in bytes
 		lru   item                 // sentinel of the ring of entries, most recent first
-		bytes int64                // item.size() over items
+		bytes int64                // item.size() over items, plus indexSet.bytes over index
 		sets  uint32
 	}
 }
@@ -78,6 +87,7 @@ var _ Store = (*Memory)(nil)
 type item struct {
 	key        string
 	value      []byte            // never modified once stored; nil only for a hash
+	index      string            // the index set that lists the entry ("": none), left when it goes
 	fields     map[string]string // a hash's fields, never modified once stored; nil for a value
 	fieldBytes int               // len of every name and value in fields
 	pinned     bool
@@ -95,13 +105,27 @@ func (it *item) tokenValue() uint64 {
 	return decodeToken(it.value)
 }
 
-func (it *item) size() int64 { return int64(len(it.key) + len(it.value) + it.fieldBytes) }
+// Bookkeeping costs counted toward MaxBytes on top of the bytes of keys, values and members, so that
+// many small keys cannot hold several times MaxBytes of heap: the item struct and its map slot; a member
+// of an index set (its map slot, and its string, which outlives the item it names); an index set.
+const (
+	itemOverhead   = 160
+	memberOverhead = 64
+	setOverhead    = 128
+)
+
+// size is what the item counts toward MaxBytes: its key, value or fields, and itemOverhead.
+func (it *item) size() int64 { return int64(len(it.key)+len(it.value)+it.fieldBytes) + itemOverhead }
 
 // NewMemory returns an empty [Memory] configured by o.
 func NewMemory(o MemoryOptions) *Memory {
 	m := &Memory{maxBytes: o.MaxBytes, clock: o.Clock}
 	if m.maxBytes <= 0 {
 		m.maxBytes = DefaultMaxBytes
+	}
+	m.maxValue = o.MaxValueBytes
+	if m.maxValue <= 0 || m.maxValue > DefaultMaxValueBytes {
+		m.maxValue = DefaultMaxValueBytes
 	}
 	if m.clock == nil {
 		m.clock = clock.System
@@ -129,13 +153,41 @@ func (m *Memory) Fetch(ctx context.Context, key string, tokenKeys []string, toke
 	m.mu.Lock()
 	var value []byte
 	if it := m.getLocked(key, now); it != nil {
+		if it.fields != nil {
+			m.mu.Unlock()
+			return nil, &KeyError{Op: "fetch", Key: key, Err: ErrWrongType}
+		}
+		if int64(len(it.value)) > m.maxValue {
+			m.mu.Unlock()
+			return nil, &KeyError{Op: "fetch", Key: key, Err: ErrTooLarge}
+		}
 		value = it.value
 		m.touchLocked(it)
+	} else if m.setTypedLocked(key, now) {
+		m.mu.Unlock()
+		return nil, &KeyError{Op: "fetch", Key: key, Err: ErrWrongType}
 	}
 	m.tokensLocked(tokenKeys, tokens, now)
 	m.mu.Unlock()
+	if len(value) == 0 {
+		return nil, nil // as in Redis: a present empty value reads as missing
+	}
 	// Stored values are never modified, so the copy can be made unlocked.
 	return bytes.Clone(value), nil
+}
+
+// clearSetsLocked removes any hot set, log or index set at key, as a SET in
+// Redis replaces a key of any type.
+func (m *Memory) clearSetsLocked(key string) {
+	delete(m.mu.hot, key)
+	delete(m.mu.logs, key)
+	m.deleteIndexLocked(key)
+}
+
+// setTypedLocked reports whether key holds a hot set, a log or an index set.
+func (m *Memory) setTypedLocked(key string, now time.Duration) bool {
+	_, isLog := m.mu.logs[key]
+	return isLog || m.hotLocked(key, now) != nil || m.indexLocked(key, now) != nil
 }
 
 // tokensLocked writes into tokens the current value of each token key, 0
@@ -143,7 +195,7 @@ func (m *Memory) Fetch(ctx context.Context, key string, tokenKeys []string, toke
 func (m *Memory) tokensLocked(tokenKeys []string, tokens []uint64, now time.Duration) {
 	for i, k := range tokenKeys {
 		tokens[i] = 0
-		if it := m.getLocked(k, now); it != nil {
+		if it := m.getLocked(k, now); it != nil && it.fields == nil { // a hash reads as no token
 			tokens[i] = it.tokenValue()
 		}
 	}
@@ -162,7 +214,9 @@ func (m *Memory) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []
 	defer m.mu.Unlock()
 	for i, k := range tokenKeys {
 		it := m.getLocked(k, now)
-		if it == nil {
+		if it == nil || it.fields != nil {
+			// Missing, or a hash where a token belongs: a fresh token replaces it, as in Redis.
+			m.clearSetsLocked(k)
 			it = newTokenItem(k)
 			m.putLocked(it)
 		}
@@ -180,6 +234,7 @@ func (m *Memory) Bump(ctx context.Context, tokenKeys []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range tokenKeys {
+		m.clearSetsLocked(k)
 		m.putLocked(newTokenItem(k))
 	}
 	m.evictLocked()
@@ -217,7 +272,7 @@ func (m *Memory) setLocked(key string, value []byte, ttl, now time.Duration) {
 // key holds, unless it alone exceeds MaxBytes: then the key is just cleared.
 func (m *Memory) storeLocked(it *item, now time.Duration) {
 	delete(m.mu.hot, it.key)
-	delete(m.mu.index, it.key)
+	m.deleteIndexLocked(it.key)
 	if it.size() > m.maxBytes {
 		m.removeLocked(it.key)
 		return
@@ -243,7 +298,7 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 		m.removeLocked(k)
 		delete(m.mu.hot, k)
 		delete(m.mu.logs, k)
-		delete(m.mu.index, k)
+		m.deleteIndexLocked(k)
 	}
 	return nil
 }

@@ -45,9 +45,9 @@ func TestMemoryHashBytes(t *testing.T) {
 			mustSetHash(t, m, "k", "g", time.Hour, tt.fields...) // a replacement must not double count
 			checkInvariants(t, m)
 			m.mu.Lock()
-			got := m.mu.bytes - int64(len("g")+tokenLen)
+			got := m.mu.bytes - int64(len("g")+tokenLen+itemOverhead)
 			m.mu.Unlock()
-			if got != tt.want {
+			if got != tt.want+itemOverhead {
 				t.Errorf("bytes of the hash = %d, want %d", got, tt.want)
 			}
 		})
@@ -57,19 +57,21 @@ func TestMemoryHashBytes(t *testing.T) {
 // TestMemoryHashEviction fills a small store with hashes: the least recently
 // used go first (FetchHash counts as a use), tokens and AddMembers sets stay.
 func TestMemoryHashEviction(t *testing.T) {
-	m := NewMemory(MemoryOptions{MaxBytes: 200})
+	// The registry (its name, one member and their overheads), the token g, and four hashes fit.
+	registry := int64(len("registry")+setOverhead+5+memberOverhead) + 1 + tokenLen + itemOverhead
+	m := NewMemory(MemoryOptions{MaxBytes: registry + 4*(39+itemOverhead) + 20})
 	ctx := context.Background()
-	if err := m.AddMembers(ctx, "registry", strings.Repeat("m", 500)); err != nil {
+	if err := m.AddMembers(ctx, "registry", strings.Repeat("m", 5)); err != nil {
 		t.Fatal(err)
 	}
-	value := strings.Repeat("v", 36) // with key "hN" and name "f": 39 bytes
+	value := strings.Repeat("v", 36) // with key "hN" and name "f": 39 bytes, and the overhead
 	for _, k := range []string{"h1", "h2", "h3", "h4"} {
 		mustSetHash(t, m, k, "g", time.Hour, "f", value)
 	}
 	if h, err := m.FetchHash(ctx, "h1", nil, nil); err != nil || h == nil {
 		t.Fatalf("FetchHash(h1) = %v, %v; want the hash", h, err)
 	}
-	mustSetHash(t, m, "h5", "g", time.Hour, "f", value) // 17 (token) + 5×39 > 200: evicts h2
+	mustSetHash(t, m, "h5", "g", time.Hour, "f", value) // five do not fit: evicts h2
 	checkInvariants(t, m)
 	for k, want := range map[string]bool{"h1": true, "h2": false, "h3": true, "h5": true} {
 		if h, _ := m.FetchHash(ctx, k, nil, nil); (h != nil) != want {
@@ -85,7 +87,7 @@ func TestMemoryHashEviction(t *testing.T) {
 }
 
 func TestMemoryOversizedHash(t *testing.T) {
-	m := NewMemory(MemoryOptions{MaxBytes: 100})
+	m := NewMemory(MemoryOptions{MaxBytes: 100 + 2*itemOverhead})
 	ctx := context.Background()
 	mustSetHash(t, m, "k", "g", time.Hour, "f", "small")
 	mustSetHash(t, m, "k", "g", time.Hour, "f", strings.Repeat("x", 200))
@@ -159,7 +161,7 @@ func TestMemoryHashRandomOps(t *testing.T) {
 			}
 		case 2:
 			_, err = m.FetchHash(ctx, k, []string{"k1", "k2"}, tokens)
-			if errors.Is(err, errWrongTypeHash) { // the key holds a value
+			if errors.Is(err, ErrWrongType) { // the key holds a value
 				err = nil
 			}
 		case 3:

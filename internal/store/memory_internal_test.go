@@ -27,8 +27,18 @@ func checkInvariants(t *testing.T, m *Memory) {
 			entries++
 		}
 	}
+	for k, x := range m.mu.index {
+		n := int64(len(k)) + setOverhead
+		for mem := range x.members {
+			n += int64(len(mem)) + memberOverhead
+		}
+		if n != x.bytes {
+			t.Fatalf("index set %q counts %d bytes, want %d", k, x.bytes, n)
+		}
+		bytes += n
+	}
 	if bytes != m.mu.bytes {
-		t.Fatalf("byte count = %d, want %d (sum over items)", m.mu.bytes, bytes)
+		t.Fatalf("byte count = %d, want %d (sum over items and index sets)", m.mu.bytes, bytes)
 	}
 	ring := 0
 	for it := m.mu.lru.next; it != &m.mu.lru; it = it.next {
@@ -79,11 +89,11 @@ func TestMemoryEvictionBound(t *testing.T) {
 // TestMemoryEvictsLeastRecentlyUsed reads the oldest entry before the store
 // fills up: it must outlive entries written after it but not read since.
 func TestMemoryEvictsLeastRecentlyUsed(t *testing.T) {
-	m := NewMemory(MemoryOptions{MaxBytes: 100})
+	m := NewMemory(MemoryOptions{MaxBytes: 5 * (20 + itemOverhead)})
 	ctx := context.Background()
 	set := func(k string) {
 		t.Helper()
-		if err := m.Set(ctx, k, make([]byte, 19), time.Hour); err != nil { // 20 bytes with key
+		if err := m.Set(ctx, k, make([]byte, 19), time.Hour); err != nil { // 20 bytes with key, and the overhead
 			t.Fatal(err)
 		}
 	}

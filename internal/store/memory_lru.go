@@ -42,6 +42,9 @@ func (m *Memory) removeLocked(key string) {
 func (m *Memory) dropLocked(it *item) {
 	delete(m.mu.items, it.key)
 	m.mu.bytes -= it.size()
+	if it.index != "" {
+		m.leaveIndexLocked(it)
+	}
 	if !it.pinned {
 		it.prev.next, it.next.prev = it.next, it.prev
 		it.prev, it.next = nil, nil

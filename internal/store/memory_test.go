@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,7 +15,7 @@ import (
 
 func TestMemoryContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) (store.Store, string) {
-		return store.NewMemory(store.MemoryOptions{}), "test:"
+		return store.NewMemory(store.MemoryOptions{MaxValueBytes: storetest.MaxValueBytes}), "test:"
 	})
 }
 
@@ -98,5 +101,34 @@ func TestMemoryScanCallbackMayDelete(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("keys left after deleting each from Scan = %d, want 0", n)
+	}
+}
+
+// TestMemoryHeapBound (issue 8): many distinct small entries, each listed in an index set as the caching
+// layer lists the entries of a rule, keep the heap within a small multiple of MaxBytes: bookkeeping and
+// index sets count, and an evicted entry leaves its set.
+func TestMemoryHeapBound(t *testing.T) {
+	const maxBytes = 16 << 20
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m := store.NewMemory(store.MemoryOptions{MaxBytes: maxBytes})
+	value := make([]byte, 64)
+	for i := range 400_000 {
+		key := fmt.Sprintf("cachedsql:q:db:%016x:%032x", i, i) // as long as an entry's key
+		if err := m.SetIndexed(ctx, key, value, time.Hour, "cachedsql:k:rule:"+strconv.Itoa(i%8), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(m)
+	// The margin covers map growth and allocation rounding; unbounded bookkeeping is several times more.
+	if heap := int64(after.HeapAlloc) - int64(before.HeapAlloc); heap > 2*maxBytes {
+		t.Errorf("heap after 400k entries under MaxBytes %d MiB: %d MiB, want at most %d MiB",
+			maxBytes>>20, heap>>20, 2*maxBytes>>20)
+	} else {
+		t.Logf("heap %d MiB for MaxBytes %d MiB", heap>>20, maxBytes>>20)
 	}
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +56,8 @@ type Redis struct {
 	// entry and its tokens can be one MGET; sharded clients (Cluster, Ring) use a pipeline of GETs,
 	// since an MGET across hash slots fails.
 	single bool
+	// maxValue bounds the values Fetch returns.
+	maxValue int64
 }
 
 var _ Store = (*Redis)(nil)
@@ -73,83 +74,54 @@ func NewRedis(c RedisClient) *Redis {
 		panic("store: NewRedis with nil client")
 	}
 	_, single := c.(*redis.Client)
-	return &Redis{c: c, single: single}
+	return &Redis{c: c, single: single, maxValue: DefaultMaxValueBytes}
 }
 
-// Fetch implements [Store.Fetch]: one MGET on a single server, one pipeline of GETs on a sharded one.
+// LimitValues sets the bound on the values that Fetch returns to n bytes
+// (n <= 0: [DefaultMaxValueBytes]) and returns r. Call it before r is used.
+func (r *Redis) LimitValues(n int64) *Redis {
+	if n <= 0 || n > DefaultMaxValueBytes {
+		n = DefaultMaxValueBytes
+	}
+	r.maxValue = n
+	return r
+}
+
+// Fetch implements [Store.Fetch] with one pipeline: a GETRANGE of the value's
+// first maxValue+1 bytes, so that an oversized value is never transferred in
+// full, then the token reads of queueTokenReads.
 func (r *Redis) Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error) {
 	if len(tokens) != len(tokenKeys) {
 		return nil, wrap("fetch", errTokenLen)
 	}
-	if r.single {
-		return r.fetchMGet(ctx, key, tokenKeys, tokens)
-	}
 	pipe := r.c.Pipeline()
-	pipe.Get(ctx, key)
-	for _, k := range tokenKeys {
-		pipe.Get(ctx, k)
-	}
-	cmds, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
+	get := pipe.GetRange(ctx, key, 0, r.maxValue)
+	reads := r.queueTokenReads(ctx, pipe, tokenKeys)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 		return nil, wrap("fetch", err)
 	}
 	// Exec reports only the first failure, which may be a harmless
-	// redis.Nil ahead of a real error: look at every command.
-	var value []byte
-	for i, cmd := range cmds {
-		s, ok, err := stringResult(cmd)
-		switch {
-		case err != nil:
-			return nil, wrap("fetch", err)
-		case i == 0 && ok:
-			value = ownedBytes(cmd.(*redis.StringCmd), s)
-		case i > 0 && ok:
-			tokens[i-1] = decodeToken(s)
-		case i > 0:
-			tokens[i-1] = 0
-		}
-	}
-	return value, nil
-}
-
-// fetchMGet is Fetch in one MGET command: fewer allocations and replies than a pipeline.
-func (r *Redis) fetchMGet(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error) {
-	keys := make([]string, 0, 1+len(tokenKeys))
-	keys = append(keys, key)
-	keys = append(keys, tokenKeys...)
-	vals, err := r.c.MGet(ctx, keys...).Result()
-	if err != nil {
+	// redis.Nil or a per-key WRONGTYPE ahead of a real error: look at every reply.
+	if err := reads.decode(tokens); err != nil {
 		return nil, wrap("fetch", err)
 	}
-	if len(vals) != len(keys) {
-		return nil, wrap("fetch", fmt.Errorf("MGET returned %d values for %d keys", len(vals), len(keys)))
+	s, err := get.Result()
+	switch {
+	case isWrongType(err):
+		return nil, &KeyError{Op: "fetch", Key: key, Err: ErrWrongType}
+	case err != nil:
+		return nil, wrap("fetch", err)
+	case int64(len(s)) > r.maxValue:
+		return nil, &KeyError{Op: "fetch", Key: key, Err: ErrTooLarge}
+	case len(s) == 0: // GETRANGE reads a missing key as ""
+		return nil, nil
 	}
-	var value []byte
-	if s, ok := vals[0].(string); ok {
-		value = []byte(s)
-	}
-	for i := range tokenKeys {
-		s, ok := vals[i+1].(string)
-		if !ok {
-			tokens[i] = 0
-			continue
-		}
-		tokens[i] = decodeToken(s)
-	}
-	return value, nil
+	b, _ := get.Bytes() // go-redis reads each reply into a fresh buffer: no copy needed
+	return b, nil
 }
 
-// ownedBytes returns the value s of a GET reply as a slice the caller owns.
-// go-redis reads each reply into a fresh buffer and its Bytes method returns
-// that buffer without copying, so no copy is needed here. Bytes of an empty
-// reply may be nil, which would read as a miss: return an empty slice.
-func ownedBytes(sc *redis.StringCmd, s string) []byte {
-	if len(s) == 0 {
-		return []byte{}
-	}
-	b, _ := sc.Bytes()
-	return b
-}
+// isWrongType reports a WRONGTYPE reply: an operation on a key holding another type.
+func isWrongType(err error) bool { return err != nil && redis.HasErrorPrefix(err, "WRONGTYPE") }
 
 // stringResult returns the reply of a GET, with ok false for a missing key.
 func stringResult(cmd redis.Cmder) (s string, ok bool, err error) {
@@ -183,16 +155,21 @@ func (r *Redis) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []u
 		pipe.Get(ctx, k)
 	}
 	cmds, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 		return wrap("ensure tokens", err)
 	}
 	for _, cmd := range cmds[:len(tokenKeys)] {
-		if err := cmd.Err(); err != nil {
+		if err := cmd.Err(); err != nil && !isWrongType(err) {
 			return wrap("ensure tokens", err)
 		}
 	}
+	var wrong []int
 	for i, cmd := range cmds[len(tokenKeys):] {
 		s, ok, err := stringResult(cmd)
+		if isWrongType(err) {
+			wrong = append(wrong, i)
+			continue
+		}
 		if err != nil {
 			return wrap("ensure tokens", err)
 		}
@@ -203,6 +180,26 @@ func (r *Redis) EnsureTokens(ctx context.Context, tokenKeys []string, tokens []u
 		if ok {
 			tokens[i] = decodeToken(s)
 		}
+	}
+	if len(wrong) > 0 {
+		return r.replaceWrongTypes(ctx, tokenKeys, tokens, wrong)
+	}
+	return nil
+}
+
+// replaceWrongTypes replaces with the fresh tokens proposed in tokens the
+// token keys at the indexes wrong, which hold another type than a value
+// (one bad key must not fail every read of its table). Replacing a token only
+// invalidates; concurrent callers may each write their own, which costs a
+// miss, never a stale read.
+func (r *Redis) replaceWrongTypes(ctx context.Context, tokenKeys []string, tokens []uint64, wrong []int) error {
+	pipe := r.c.Pipeline()
+	for _, i := range wrong {
+		enc := encodeToken(tokens[i])
+		pipe.Set(ctx, tokenKeys[i], enc[:], 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap("ensure tokens", err)
 	}
 	return nil
 }

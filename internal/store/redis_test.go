@@ -21,7 +21,7 @@ import (
 
 func TestRedisContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) (store.Store, string) {
-		return store.NewRedis(testenv.Redis(t)), testenv.Prefix(t)
+		return store.NewRedis(testenv.Redis(t)).LimitValues(storetest.MaxValueBytes), testenv.Prefix(t)
 	})
 }
 
@@ -34,7 +34,7 @@ func TestRedisRingContract(t *testing.T) {
 			ContextTimeoutEnabled: true,
 		})
 		t.Cleanup(func() { ring.Close() })
-		return store.NewRedis(ring), testenv.Prefix(t)
+		return store.NewRedis(ring).LimitValues(storetest.MaxValueBytes), testenv.Prefix(t)
 	})
 }
 

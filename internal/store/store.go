@@ -17,8 +17,11 @@
 //
 // # Errors
 //
-// A missing key is not an error. Every other error is wrapped with %w under
-// the operation name, such as "store: fetch: …".
+// A missing key is not an error. A problem of one key rather than of the
+// store (a key holding another type than the operation reads, a value over
+// the store's value bound) is a [*KeyError]: the caller should treat the key
+// as a corrupt entry, not the store as failing. Every other error is wrapped
+// with %w under the operation name, such as "store: fetch: …".
 package store
 
 import (
@@ -35,8 +38,10 @@ type Store interface {
 	// Fetch returns the value at key (nil, no error, when missing) and writes
 	// into tokens[i] the current value of tokenKeys[i] (0 when missing), in
 	// one round trip. len(tokens) must equal len(tokenKeys). The returned
-	// slice belongs to the caller; a present empty value is a non-nil empty
-	// slice.
+	// slice belongs to the caller; a present empty value reads as missing.
+	// A key holding something other than a value, or a value over the store's
+	// value bound (whose bytes are not transferred in full), is a *KeyError
+	// wrapping ErrWrongType or ErrTooLarge; tokens are then not written.
 	Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error)
 	// EnsureTokens writes into tokens the current value of each token key,
 	// first creating each missing one with a fresh random non-zero value.
@@ -65,8 +70,8 @@ type Store interface {
 	// FetchHash is Fetch for a value stored as a hash (see SetHashIf): it
 	// returns every field of the hash at key (nil, no error, when missing)
 	// and writes the current tokens into tokens as Fetch does, in one round
-	// trip. The map belongs to the caller. A key holding a value rather than
-	// a hash is an error.
+	// trip. The map belongs to the caller. A key holding something other
+	// than a hash is a *KeyError wrapping ErrWrongType.
 	FetchHash(ctx context.Context, key string, tokenKeys []string, tokens []uint64) (map[string]string, error)
 	// SetHashIf replaces whatever is at key with a hash of exactly fields
 	// (name, value, name, value, …; a repeated name keeps its last value)
@@ -141,6 +146,31 @@ type HotMember struct {
 	Member string
 	Score  float64
 }
+
+// DefaultMaxValueBytes is the default bound on a value that [Store.Fetch]
+// returns: 512 MiB, the largest string Redis holds.
+const DefaultMaxValueBytes = 512 << 20
+
+var (
+	// ErrWrongType reports a key that holds another type than the operation
+	// reads (a list, a set or a hash where a value is read, say).
+	ErrWrongType = errors.New("key holds another type")
+	// ErrTooLarge reports a value over the store's value bound.
+	ErrTooLarge = errors.New("value over the size bound")
+)
+
+// KeyError reports a problem of one key, not of the store: the key holds
+// another type than Op reads, or a value over the bound (Err is
+// [ErrWrongType] or [ErrTooLarge]). Other keys are unaffected; deleting the
+// key clears the problem.
+type KeyError struct {
+	Op, Key string
+	Err     error
+}
+
+func (e *KeyError) Error() string { return "store: " + e.Op + ": key " + e.Key + ": " + e.Err.Error() }
+
+func (e *KeyError) Unwrap() error { return e.Err }
 
 // tokenLen is the length of an encoded token: 16 hex digits.
 const tokenLen = 16

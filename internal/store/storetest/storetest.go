@@ -5,6 +5,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -14,8 +15,12 @@ import (
 
 // NewFunc returns a fresh store for one test, and a key prefix unique to that
 // test under which every key the test uses is created. It registers any
-// cleanup it needs with t.
+// cleanup it needs with t. The store's value bound (see [store.Store.Fetch])
+// must be [MaxValueBytes].
 type NewFunc func(t *testing.T) (store.Store, string)
+
+// MaxValueBytes is the value bound of the stores under test.
+const MaxValueBytes = 1 << 20
 
 // Run runs the contract suite against the stores that newStore returns, one
 // per subtest.
@@ -26,6 +31,8 @@ func Run(t *testing.T, newStore NewFunc) {
 	}{
 		{"FetchMissing", testFetchMissing},
 		{"FetchTokenLenMismatch", testFetchTokenLenMismatch},
+		{"FetchKeyErrors", testFetchKeyErrors},
+		{"TokenKeyWrongType", testTokenKeyWrongType},
 		{"SetFetch", testSetFetch},
 		{"SetOverwrites", testSetOverwrites},
 		{"SetBadTTL", testSetBadTTL},
@@ -149,7 +156,6 @@ func testSetFetch(t *testing.T, s store.Store, prefix string) {
 	}{
 		{"text", []byte("hello")},
 		{"binary with NUL", []byte{0, 1, 2, 0, 0xff, 0xfe, 0}},
-		{"empty", []byte{}},
 		{"large", bytes.Repeat([]byte{0, 'x', 0x80}, 100_000)},
 	}
 	for _, tt := range tests {
@@ -164,6 +170,84 @@ func testSetFetch(t *testing.T, s store.Store, prefix string) {
 				t.Errorf("Fetch(%q) = %q, want %q", key, got, tt.value)
 			}
 		})
+	}
+}
+
+// testFetchKeyErrors (issue 8): a key of the wrong type or holding a value over
+// the bound is a *KeyError for that key alone (never a store failure); other
+// keys and the tokens read fine, and Set or Delete clears it.
+func testFetchKeyErrors(t *testing.T, s store.Store, prefix string) {
+	ctx := context.Background()
+	hash, guard := rowKeys(prefix, "hash")
+	setHashIf(t, s, hash, []string{"f", "v"}, time.Hour, guard, ensure(t, s, guard)[0])
+	set(t, s, prefix+"big", bytes.Repeat([]byte{'x'}, MaxValueBytes+1), time.Hour)
+	set(t, s, prefix+"max", bytes.Repeat([]byte{'x'}, MaxValueBytes), time.Hour)
+	set(t, s, prefix+"value", []byte("v"), time.Hour)
+	if err := s.AddMembers(ctx, prefix+"set", "m"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, key string
+		want      error
+		fetchHash bool
+	}{
+		{"hash read as value", hash, store.ErrWrongType, false},
+		{"set read as value", prefix + "set", store.ErrWrongType, false},
+		{"value over the bound", prefix + "big", store.ErrTooLarge, false},
+		{"value read as hash", prefix + "value", store.ErrWrongType, true},
+		{"set read as hash", prefix + "set", store.ErrWrongType, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if tt.fetchHash {
+				_, err = s.FetchHash(ctx, tt.key, nil, nil)
+			} else {
+				_, err = s.Fetch(ctx, tt.key, []string{guard}, make([]uint64, 1))
+			}
+			var ke *store.KeyError
+			if !errors.As(err, &ke) || !errors.Is(err, tt.want) || ke.Key != tt.key {
+				t.Fatalf("got %v, want a *store.KeyError for %q wrapping %v", err, tt.key, tt.want)
+			}
+		})
+	}
+	if got, _ := fetch(t, s, prefix+"max"); len(got) != MaxValueBytes {
+		t.Errorf("Fetch of a value at the bound: %d bytes, want %d", len(got), MaxValueBytes)
+	}
+	set(t, s, hash, []byte("v"), time.Hour)
+	if err := s.Delete(ctx, prefix+"big"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fetch(t, s, hash); string(got) != "v" {
+		t.Errorf("Fetch after Set replaced a hash = %q, want v", got)
+	}
+	if got, _ := fetch(t, s, prefix+"big"); got != nil {
+		t.Errorf("Fetch after Delete of an oversized value = %d bytes, want nil", len(got))
+	}
+}
+
+// testTokenKeyWrongType (issue 8): a token key holding a set or a hash reads
+// as a missing token, and EnsureTokens replaces it with a token rather than
+// failing (one bad key must not fail every read of a table).
+func testTokenKeyWrongType(t *testing.T, s store.Store, prefix string) {
+	ctx := context.Background()
+	set := prefix + "tok:set"
+	if err := s.AddMembers(ctx, set, "m"); err != nil {
+		t.Fatal(err)
+	}
+	hash, guard := rowKeys(prefix, "tok")
+	setHashIf(t, s, hash, []string{"f", "v"}, time.Hour, guard, ensure(t, s, guard)[0])
+	for _, k := range []string{set, hash} {
+		if _, tokens := fetch(t, s, prefix+"entry", k); tokens[0] != 0 {
+			t.Errorf("token of %q holding another type = %#x, want 0", k, tokens[0])
+		}
+		first := ensure(t, s, k)[0]
+		if again := ensure(t, s, k)[0]; again != first {
+			t.Errorf("EnsureTokens(%q) after the repair = %#x, want %#x", k, again, first)
+		}
+		if _, tokens := fetch(t, s, prefix+"entry", k); tokens[0] != first {
+			t.Errorf("Fetch of repaired token %q = %#x, want %#x", k, tokens[0], first)
+		}
 	}
 }
 
