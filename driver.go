@@ -43,6 +43,11 @@ type Options struct {
 	// Register and WrapDriver. WrapConnector has no data source name and requires it.
 	Identity string
 
+	// SessionSettings names custom settings (such as "app.tenant", read by a row-level security
+	// policy) whose value at connection time keys cached entries, besides the role and the built-in
+	// settings that change results (see the package doc, "Isolation"). PostgreSQL only. Default none.
+	SessionSettings []string
+
 	// StoreTimeout bounds each store round trip; a slower store is treated as failed and the statement
 	// goes to the database. Default 20ms.
 	StoreTimeout time.Duration
