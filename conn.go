@@ -19,6 +19,8 @@ type connState struct {
 	// dirty is set once a statement changed the session (SET, search_path, PRAGMA …): the results of this
 	// connection may differ from another's, so it bypasses the cache for good.
 	dirty bool
+	// id is the identity and session the connection reported when it opened (identity.go).
+	id *connIdentity
 }
 
 func stateOf(c *wrap.Conn) *connState { return c.State.(*connState) }
@@ -85,6 +87,8 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 		reason = bypassTransaction
 	case cs.dirty:
 		reason = bypassSession
+	case cs.id.mode != modeSame:
+		reason = cs.id.bypass()
 	}
 	if reason != bypassNone {
 		e.bypass(ctx, p, reason)
@@ -112,6 +116,7 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 	case keying.KindRollback:
 		e.endTx(ctx, c, false)
 	default:
+		eff = cs.id.writeEffect(eff)
 		if eff != nil && err != nil {
 			eff.through = nil
 		}
@@ -126,7 +131,7 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 // throughConn returns the parent connection write-through may use, or nil when the connection's session
 // was changed (its reads are not cacheable).
 func (e *engine) throughConn(c *wrap.Conn) driver.Conn {
-	if stateOf(c).dirty {
+	if cs := stateOf(c); cs.dirty || cs.id.mode != modeSame {
 		return nil
 	}
 	return c.Parent()

@@ -3,10 +3,8 @@ package cachedsql
 import (
 	"context"
 	"database/sql/driver"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,11 +19,14 @@ import (
 type engine struct {
 	opts Options
 	st   store.Store
-	// layout names generation tokens and the epoch; entries names cached results.
+	// layout names generation tokens and the epoch; entries names cached results. Both, and
+	// rowTokenPrefix, are set once, by the first connection (identity.go): every use comes after one.
 	layout  keying.Layout
 	entries keying.Layout
 	// rowTokenPrefix starts the key of every row token of this database.
 	rowTokenPrefix string
+	// id is the database identity and session behind the layouts.
+	id identityState
 	rules          *Rules
 	log            *slog.Logger
 	now            func() time.Time
@@ -53,20 +54,18 @@ type engine struct {
 
 // newEngine makes the cache of one database. parent is the driver whose values entries hold: entries
 // are keyed by its type as well as by the database, since another driver returns other Go types for the
-// same rows, while generation tokens are shared by every driver reaching the database.
+// same rows, while generation tokens are shared by every driver reaching the database. The database's
+// identity is read from the first connection (identity.go).
 func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*engine, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	id := identityFor(opts, driverName, dsn)
 	e := &engine{
-		opts:    opts,
-		layout:  keying.NewLayout(opts.Namespace, id),
-		entries: keying.NewLayout(opts.Namespace, id+"\x00driver "+fmt.Sprintf("%T", parent)),
-		rules:   opts.Rules,
-		log:     opts.Logger,
-		now:     time.Now,
+		opts:  opts,
+		rules: opts.Rules,
+		log:   opts.Logger,
+		now:   time.Now,
 	}
 	switch {
 	case opts.testStore != nil:
@@ -95,8 +94,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	e.stats.init(e.rules)
 	e.health.init(opts)
 	e.plans.init(e)
-	e.initRows()
-	e.rowTokenPrefix = strings.TrimSuffix(e.layout.RowToken(keying.Hash{}), "{"+keying.Hash{}.String()+"}")
+	e.initIdentity(driverName, dsn, parent) // initRows, which analyses statements, waits for the identity
 	return e, nil
 }
 

@@ -196,6 +196,9 @@ func Invalidate(ctx context.Context, db *sql.DB, tables ...string) error {
 	for i, t := range tables {
 		names[i] = keying.TableName(t)
 	}
+	if err := d.eng.resolveIdentity(ctx, db); err != nil {
+		return err
+	}
 	d.eng.invalidateTables(ctx, names, "")
 	return nil
 }
