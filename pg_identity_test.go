@@ -257,6 +257,26 @@ func TestIdentityIssue8CustomSetting(t *testing.T) {
 	}
 }
 
+// otherDatabase returns a DSN of the database "postgres" on dsn's server, whose search_path is a schema
+// of the same name as dsn's (created, and dropped when t ends), and a bare handle on it.
+func otherDatabase(t *testing.T, dsn string) (string, *sql.DB) {
+	t.Helper()
+	schema := schemaOf(t, dsn)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	other := openBare(t, u.String())
+	mustExec(t, other, `CREATE SCHEMA `+schema)
+	t.Cleanup(func() {
+		if _, err := other.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			t.Errorf("drop schema %s in postgres: %v", schema, err)
+		}
+	})
+	return u.String(), other
+}
+
 // switchingConnector connects to first for its first connection and to then for every later one: a
 // multi-host DSN that fails over to another cluster looks like this to the cache.
 type switchingConnector struct {
@@ -287,16 +307,8 @@ func pgxConnector(t *testing.T, dsn string) driver.Connector {
 // and its writes invalidate the entries of the database it reached.
 func TestIdentityIssue8OtherDatabaseConnection(t *testing.T) {
 	dsn := testenv.Postgres(t)
-	schema := schemaOf(t, dsn)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/postgres"
-	otherDSN := u.String() // the same schema name in the database "postgres"
-	bare, otherBare := openBare(t, dsn), openBare(t, otherDSN)
-	mustExec(t, otherBare, `CREATE SCHEMA `+schema)
-	t.Cleanup(func() { otherBare.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
+	bare := openBare(t, dsn)
+	otherDSN, otherBare := otherDatabase(t, dsn)
 	mustExec(t, bare, `CREATE TABLE kv (k int PRIMARY KEY, v text)`)
 	mustExec(t, bare, `INSERT INTO kv VALUES (1, 'in test')`)
 	mustExec(t, otherBare, `CREATE TABLE kv (k int PRIMARY KEY, v text)`)
