@@ -26,10 +26,10 @@ type engine struct {
 	// rowTokenPrefix starts the key of every row token of this database.
 	rowTokenPrefix string
 	// id is the database identity and session behind the layouts.
-	id identityState
-	rules          *Rules
-	log            *slog.Logger
-	now            func() time.Time
+	id    identityState
+	rules *Rules
+	log   *slog.Logger
+	now   func() time.Time
 	// local: the store is in process memory (no I/O, no timeouts needed).
 	local bool
 

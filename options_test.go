@@ -86,8 +86,10 @@ func pgConnector(t *testing.T) driver.Connector {
 // otherConnector reaches a database of a kind whose identity is not read from the server.
 type otherConnector struct{}
 
-func (otherConnector) Connect(context.Context) (driver.Conn, error) { return nil, errors.New("not connected") }
-func (otherConnector) Driver() driver.Driver                        { return legacyDriver{} }
+func (otherConnector) Connect(context.Context) (driver.Conn, error) {
+	return nil, errors.New("not connected")
+}
+func (otherConnector) Driver() driver.Driver { return legacyDriver{} }
 
 // TestWrapConnectorNeedsIdentity: a connector says nothing of its database; PostgreSQL reports its
 // identity itself, other databases need Options.Identity.
