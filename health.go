@@ -185,8 +185,9 @@ func (e *engine) storeFailed(ctx context.Context, op string, err error) {
 // Invalidate replaces the generation tokens of tables in the cache behind db, as a write to them
 // through the wrapper would: every cached read of any of them, in every process sharing the store,
 // misses from now on. With no tables it replaces the database's epoch, invalidating all its entries.
-// Use it after writes made outside the wrapper. It fails if db was not opened by this package; a
-// store failure is not returned: the tokens are kept pending, as after a write (see the package doc).
+// Use it after writes made outside the wrapper. It fails if db was not opened by this package, or if it
+// must open db's first connection (to learn the database's identity) and cannot; a store failure is
+// not returned: the tokens are kept pending, as after a write (see the package doc).
 func Invalidate(ctx context.Context, db *sql.DB, tables ...string) error {
 	d, ok := db.Driver().(*connectorDriver)
 	if !ok {

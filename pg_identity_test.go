@@ -243,7 +243,7 @@ func TestIdentityIssue8CustomSetting(t *testing.T) {
 	u, _ := url.Parse(dsn)
 	u.User = url.User(roles[0])
 	opts := sharedOpts(t)
-	opts.SessionSettings = []string{"app.tenant"}
+	opts.SessionSettings = []string{"app.tenant", "app.it's"} // a quote in a name is quoted, not run
 	a := openCached(t, withParam(u.String(), "options", "-c%20app.tenant%3Da"), opts)
 	b := openCached(t, withParam(u.String(), "options", "-c%20app.tenant%3Db"), opts)
 	const q = `SELECT string_agg(body, ',') FROM notes`
@@ -355,5 +355,75 @@ func TestIdentityIssue8OtherDatabaseConnection(t *testing.T) {
 	}
 	if got := queryText(t, c1, q, 1); got != "in test" {
 		t.Errorf("first connection after the other database's write = %q, want in test", got)
+	}
+}
+
+// TestIdentityInvalidateBeforeFirstConnection: Invalidate on a handle that has not connected yet learns
+// the identity first, so its invalidation reaches the handles that read through the same database.
+func TestIdentityInvalidateBeforeFirstConnection(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	bare := openBare(t, dsn)
+	mustExec(t, bare, `CREATE TABLE kv (k int PRIMARY KEY, v text)`)
+	mustExec(t, bare, `INSERT INTO kv VALUES (1, 'before')`)
+	opts := sharedOpts(t)
+	reader := openCached(t, dsn, opts)
+	queryText(t, reader, `SELECT v FROM kv WHERE k = 1`)
+	mustExec(t, bare, `UPDATE kv SET v = 'after'`)
+	fresh := openCached(t, withParam(dsn, "application_name", "invalidator"), opts)
+	if err := cachedsql.Invalidate(context.Background(), fresh, "kv"); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryText(t, reader, `SELECT v FROM kv WHERE k = 1`); got != "after" {
+		t.Errorf("read after Invalidate through another handle = %q, want after", got)
+	}
+}
+
+// countingConn counts the identity queries run on a pgx connection.
+type countingConn struct {
+	driver.Conn
+	n *atomic.Int32
+}
+
+func (c countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	if strings.Contains(q, "pg_control_system") {
+		c.n.Add(1)
+	}
+	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+}
+
+type countingConnector struct {
+	driver.Connector
+	n *atomic.Int32
+}
+
+func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{conn, c.n}, nil
+}
+
+// TestIdentityReadOncePerConnection: the identity and session are read once per new connection (one
+// round trip), never per query.
+func TestIdentityReadOncePerConnection(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	bare := openBare(t, dsn)
+	mustExec(t, bare, `CREATE TABLE kv (k int PRIMARY KEY, v text)`)
+	mustExec(t, bare, `INSERT INTO kv VALUES (1, 'one')`)
+	var n atomic.Int32
+	c, err := cachedsql.WrapConnector(countingConnector{pgxConnector(t, dsn), &n}, sharedOpts(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	for range 20 {
+		queryText(t, db, `SELECT v FROM kv WHERE k = $1`, 1)
+		mustExec(t, db, `UPDATE kv SET v = 'one' WHERE k = 1`)
+	}
+	if got := n.Load(); got != 1 {
+		t.Errorf("identity queries on one connection over 40 statements: %d, want 1", got)
 	}
 }
