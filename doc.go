@@ -40,7 +40,7 @@
 // share it when they reach the same database.
 //   - PostgreSQL (pgx, lib/pq and drivers whose name says postgres): the cluster's system identifier,
 //     from pg_control_system(), which every role may call unless a DBA revoked it (PostgreSQL 9.6 and
-//     later; a physical replica promoted by a failover has the same one), and the database's OID. If the
+//     later; a physical standby has its primary's, so a failover keeps it), and the database's OID. If the
 //     function is not callable, the identity falls back to the DSN's (a warning is logged): grant EXECUTE
 //     on it, or set Options.Identity.
 //   - SQLite: the main database file's device and inode, from the file SQLite reports (PRAGMA
@@ -53,7 +53,8 @@
 // Options.Identity replaces the database identity (and nothing else) for every connection.
 //
 // The session is read in the same round trip, once per new connection, never per query. For PostgreSQL
-// it is the effective role (current_user) and session_user, the settings that change what a read
+// it is the effective role (current_user) and session_user, whether the server is a standby, the
+// settings that change what a read
 // returns (search_path, TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output,
 // lc_monetary, lc_numeric, lc_time, standard_conforming_strings, backslash_quote, client_encoding,
 // row_security, xmlbinary, xmloption, default_text_search_config, timezone_abbreviations,
@@ -69,6 +70,12 @@
 // another cluster) reads from the database too, and its writes replace that database's epoch, which
 // invalidates every entry of it in every process. A statement that changes the session (SET,
 // set_config …) makes its connection bypass the cache, as "What gets cached and when" says.
+//
+// NOTE: a handle reading from a hot standby shares its primary's tokens, so writes through the wrapper
+// on the primary invalidate its entries; but a read on the standby that runs before the write has been
+// replayed fills an entry with the old rows and the new tokens, which is then served until the next
+// write or its TTL. Do not cache reads from a standby that lags, or give its handle an Options.Identity
+// of its own and a short TTL.
 //
 // WARNING: a key must include everything that changes a result. The wrapper cannot see state that lives
 // outside the statement, its connection's role and the settings above: a custom setting not named in

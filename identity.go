@@ -67,7 +67,10 @@ var pgSettings = []string{
 
 // pgIdentityQuery returns the one statement that reads a PostgreSQL connection's identity and session:
 // the cluster's system identifier (NULL when withSystem is false), the database's OID, the effective and
-// session roles, the settings of pgSettings, and the custom settings named in custom.
+// session roles, whether the server is a standby, the settings of pgSettings, and the custom settings
+// named in custom. A standby has its primary's system identifier, so that writes on the primary
+// invalidate what was read from it; its entries are kept apart, so that a lagging standby's rows are
+// never served to readers of the primary.
 func pgIdentityQuery(withSystem bool, custom []string) string {
 	system := "NULL"
 	if withSystem {
@@ -88,7 +91,7 @@ func pgIdentityQuery(withSystem bool, custom []string) string {
 	}
 	return "SELECT " + system + ", " +
 		"(SELECT oid::text FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()), " +
-		"current_user::text, session_user::text, " +
+		"current_user::text, session_user::text, pg_catalog.pg_is_in_recovery()::text, " +
 		"(SELECT pg_catalog.string_agg(name || '=' || setting, E'\\n' ORDER BY name) FROM pg_catalog.pg_settings " +
 		"WHERE name IN (" + strings.Join(quoted, ", ") + ")), " + customPart
 }
@@ -181,10 +184,10 @@ func (e *engine) identify(ctx context.Context, conn driver.Conn) (*connIdentity,
 // that may not call pg_control_system() (a DBA revoked it from PUBLIC) falls back to the identity of
 // the data source name, and says so in the log.
 func (e *engine) identifyPostgres(ctx context.Context, conn driver.Conn, ci *connIdentity) error {
-	vals, err := queryRow(ctx, conn, e.id.query, 6)
+	vals, err := queryRow(ctx, conn, e.id.query, 7)
 	if err != nil {
 		first := err
-		if vals, err = queryRow(ctx, conn, pgIdentityQuery(false, e.opts.SessionSettings), 6); err != nil {
+		if vals, err = queryRow(ctx, conn, pgIdentityQuery(false, e.opts.SessionSettings), 7); err != nil {
 			return first
 		}
 		e.log.WarnContext(ctx, "cachedsql: pg_control_system() is not readable: the database identity falls back to the data source name; grant EXECUTE on it or set Options.Identity",
@@ -196,7 +199,8 @@ func (e *engine) identifyPostgres(ctx context.Context, conn driver.Conn, ci *con
 	case e.id.dsnID != "":
 		ci.db = e.id.dsnID
 	}
-	ci.session = "role=" + vals[2] + "\nsession_user=" + vals[3] + "\n" + vals[4] + "\ncustom:\n" + vals[5]
+	ci.session = "role=" + vals[2] + "\nsession_user=" + vals[3] + "\nstandby=" + vals[4] + "\n" + vals[5] +
+		"\ncustom:\n" + vals[6]
 	return nil
 }
 
