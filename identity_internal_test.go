@@ -2,6 +2,7 @@ package cachedsql
 
 import (
 	"database/sql/driver"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -29,5 +30,16 @@ func TestKindOf(t *testing.T) {
 		if got := kindOf(tc.name, tc.parent); got != tc.want {
 			t.Errorf("kindOf(%q, %T) = %d, want %d", tc.name, tc.parent, got, tc.want)
 		}
+	}
+}
+
+func TestSessionSettingsFromEnv(t *testing.T) {
+	t.Setenv(EnvSessionSettings, " app.tenant, ,app.region")
+	o, err := OptionsFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(o.SessionSettings); got != "[app.tenant app.region]" {
+		t.Errorf("SessionSettings from %s = %s, want [app.tenant app.region]", EnvSessionSettings, got)
 	}
 }
