@@ -25,13 +25,14 @@ type engine struct {
 	entries keying.Layout
 	// rowTokenPrefix starts the key of every row token of this database.
 	rowTokenPrefix string
-	// id is the database identity and session behind the layouts.
-	id    identityState
-	rules *Rules
-	log   *slog.Logger
-	now   func() time.Time
+	rules          *Rules
+	log            *slog.Logger
+	now            func() time.Time
 	// local: the store is in process memory (no I/O, no timeouts needed).
 	local bool
+
+	// id is the database identity and session behind the layouts.
+	id identityState
 
 	plans  planCache
 	stats  stats

@@ -333,9 +333,9 @@ func (ci *connIdentity) writeEffect(eff *writeEffect) *writeEffect {
 func (ci *connIdentity) bypass() bypassReason {
 	switch ci.mode {
 	case modeOtherSession:
-		return bypassOtherSession
+		return bypassSessionKey
 	case modeOtherDB:
-		return bypassOtherDatabase
+		return bypassOtherDB
 	}
 	return bypassNone
 }

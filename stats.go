@@ -10,34 +10,34 @@ import (
 type bypassReason uint8
 
 const (
-	bypassNone          bypassReason = iota
-	bypassNoRule                     // no rule matched
-	bypassRuleDisabled               // the matching rule is disabled
-	bypassNotCacheable               // the statement is not cacheable (keying's reason)
-	bypassTransaction                // inside a transaction
-	bypassSession                    // the connection's session state was changed
-	bypassContext                    // the caller asked for it (WithBypass)
-	bypassArgs                       // an argument cannot be hashed
-	bypassStore                      // the store is failing, or an invalidation is pending
-	bypassNotShared                  // a shared load's result could not be shared: queried alone
-	bypassOtherSession               // the connection's role or settings differ from the cache's first connection
-	bypassOtherDatabase              // the connection reached another database than the cache's first connection
+	bypassNone         bypassReason = iota
+	bypassNoRule                    // no rule matched
+	bypassRuleDisabled              // the matching rule is disabled
+	bypassNotCacheable              // the statement is not cacheable (keying's reason)
+	bypassTransaction               // inside a transaction
+	bypassSession                   // the connection's session state was changed
+	bypassContext                   // the caller asked for it (WithBypass)
+	bypassArgs                      // an argument cannot be hashed
+	bypassStore                     // the store is failing, or an invalidation is pending
+	bypassNotShared                 // a shared load's result could not be shared: queried alone
+	bypassSessionKey                // the connection's role or settings differ from the cache's first connection
+	bypassOtherDB                   // the connection reached another database than the cache's first connection
 	numBypassReasons
 )
 
 var bypassNames = [numBypassReasons]string{
-	bypassNone:          "none",
-	bypassNoRule:        "no rule",
-	bypassRuleDisabled:  "rule disabled",
-	bypassNotCacheable:  "not cacheable",
-	bypassTransaction:   "transaction",
-	bypassSession:       "session changed",
-	bypassContext:       "context",
-	bypassArgs:          "argument not hashable",
-	bypassStore:         "store unavailable",
-	bypassNotShared:     "result not shareable",
-	bypassOtherSession:  "session differs",
-	bypassOtherDatabase: "another database",
+	bypassNone:         "none",
+	bypassNoRule:       "no rule",
+	bypassRuleDisabled: "rule disabled",
+	bypassNotCacheable: "not cacheable",
+	bypassTransaction:  "transaction",
+	bypassSession:      "session changed",
+	bypassContext:      "context",
+	bypassArgs:         "argument not hashable",
+	bypassStore:        "store unavailable",
+	bypassNotShared:    "result not shareable",
+	bypassSessionKey:   "session differs",
+	bypassOtherDB:      "another database",
 }
 
 // staleReason says why a copy past its TTL was served.
