@@ -427,3 +427,60 @@ func TestIdentityReadOncePerConnection(t *testing.T) {
 		t.Errorf("identity queries on one connection over 40 statements: %d, want 1", got)
 	}
 }
+
+// TestIdentityLaterConnectionOtherSession: a connection that opens with another session than the
+// handle's first (here a role default changed in between) reads from the database, never the first
+// session's entries.
+func TestIdentityLaterConnectionOtherSession(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	bare := openBare(t, dsn)
+	schema := schemaOf(t, dsn)
+	roles := createRoles(t, bare, 1)
+	mustExec(t, bare, `CREATE TABLE ev (id int PRIMARY KEY, at timestamptz)`)
+	mustExec(t, bare, `INSERT INTO ev VALUES (1, '2024-01-02 03:04:05+00')`)
+	mustExec(t, bare, `GRANT USAGE ON SCHEMA `+schema+` TO `+roles[0])
+	mustExec(t, bare, `GRANT SELECT ON ev TO `+roles[0])
+	mustExec(t, bare, `ALTER ROLE `+roles[0]+` SET timezone = 'UTC'`)
+	u, _ := url.Parse(dsn)
+	u.User = url.User(roles[0])
+	db := openCached(t, u.String(), sharedOpts(t))
+	ctx := context.Background()
+	const q = `SELECT at::text FROM ev WHERE id = $1`
+	c1, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	first := queryText(t, c1, q, 1)
+	queryText(t, c1, q, 1)
+	mustExec(t, bare, `ALTER ROLE `+roles[0]+` SET timezone = 'Asia/Tokyo'`)
+	c2, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if got := queryText(t, c2, q, 1); got == first || !strings.HasSuffix(got, "+09") {
+		t.Errorf("a connection opened in Asia/Tokyo read %q (the first connection read %q)", got, first)
+	}
+}
+
+// TestResolveIdentity: every spelling of one database resolves to one identity, and another database to
+// another.
+func TestResolveIdentity(t *testing.T) {
+	dsn := testenv.PostgresBase(t)
+	ctx := context.Background()
+	id, err := cachedsql.ResolveIdentity(ctx, "pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{withParam(dsn, "application_name", "x"), strings.Replace(dsn, "127.0.0.1", "localhost", 1)} {
+		if got, err := cachedsql.ResolveIdentity(ctx, "pgx", v); err != nil || got != id {
+			t.Errorf("ResolveIdentity(%s) = %q, %v; want %q", v, got, err, id)
+		}
+	}
+	u, _ := url.Parse(dsn)
+	u.Path = "/postgres"
+	if got, err := cachedsql.ResolveIdentity(ctx, "pgx", u.String()); err != nil || got == id {
+		t.Errorf("ResolveIdentity of another database = %q, %v; want another identity than %q", got, err, id)
+	}
+}
