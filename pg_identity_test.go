@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -482,5 +484,55 @@ func TestResolveIdentity(t *testing.T) {
 	u.Path = "/postgres"
 	if got, err := cachedsql.ResolveIdentity(ctx, "pgx", u.String()); err != nil || got == id {
 		t.Errorf("ResolveIdentity of another database = %q, %v; want another identity than %q", got, err, id)
+	}
+}
+
+// TestIdentityIssue8RoleRowRule: row entries (Redis hashes of a row rule, with write-through) are kept
+// per role too: a row one role may read is never served to a role the policy hides it from, while the
+// row's token stays shared, so a write by either role invalidates both.
+func TestIdentityIssue8RoleRowRule(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	schema := schemaOf(t, dsn)
+	bare := openBare(t, dsn)
+	roles := createRoles(t, bare, 2)
+	mustExec(t, bare, `CREATE TABLE docs (id int PRIMARY KEY, owner text, body text)`)
+	mustExec(t, bare, `INSERT INTO docs VALUES (1, $1, 'one'), (2, $2, 'two')`, roles[0], roles[1])
+	mustExec(t, bare, `ALTER TABLE docs ENABLE ROW LEVEL SECURITY`)
+	mustExec(t, bare, `CREATE POLICY own ON docs USING (owner = current_user OR id = 2)`)
+	for _, r := range roles {
+		mustExec(t, bare, `GRANT USAGE ON SCHEMA `+schema+` TO `+r)
+		mustExec(t, bare, `GRANT SELECT, UPDATE ON docs TO `+r)
+	}
+	const q = `SELECT body FROM docs WHERE id = $1`
+	opts := sharedOpts(t)
+	opts.Rules = mustRules(t, cachedsql.Rule{Name: "doc", Match: cachedsql.Match{SQL: q}, Key: []string{"id"},
+		TTL: time.Minute, WriteThrough: true})
+	u, _ := url.Parse(dsn)
+	dbs := make([]*sql.DB, 2)
+	for i, r := range roles {
+		u.User = url.User(r)
+		dbs[i] = openCached(t, u.String(), opts)
+	}
+	for range 2 {
+		if got := queryText(t, dbs[0], q, 1); got != "one" {
+			t.Fatalf("owner reads %q, want one", got)
+		}
+	}
+	var body string
+	if err := dbs[1].QueryRow(q, 1).Scan(&body); !errors.Is(err, sql.ErrNoRows) {
+		t.Errorf("another role read row 1: %q, %v; want no row (served the owner's row entry)", body, err)
+	}
+	// Row 2 is visible to both: a write through either role invalidates the other's row entry.
+	for range 2 {
+		queryText(t, dbs[0], q, 2)
+		queryText(t, dbs[1], q, 2)
+	}
+	mustExec(t, dbs[1], `UPDATE docs SET body = 'two by r1' WHERE id = $1`, 2)
+	if got := queryText(t, dbs[0], q, 2); got != "two by r1" {
+		t.Errorf("role 0 after role 1's write = %q, want two by r1 (stale)", got)
+	}
+	mustExec(t, dbs[0], `UPDATE docs SET body = 'two by r0' WHERE id = $1`, 2)
+	if got := queryText(t, dbs[1], q, 2); got != "two by r0" {
+		t.Errorf("role 1 after role 0's write = %q, want two by r0 (stale)", got)
 	}
 }
