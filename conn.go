@@ -116,7 +116,7 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 	case keying.KindRollback:
 		e.endTx(ctx, c, false)
 	default:
-		eff = cs.id.writeEffect(eff)
+		eff = cs.id.writeEffect(e, eff)
 		if eff != nil && err != nil {
 			eff.through = nil
 		}

@@ -104,6 +104,8 @@ func sqlLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''")
 type connIdentity struct {
 	// db names the database's generation tokens ("" when it could not be read).
 	db string
+	// unknown: the identity query failed; the connection neither fixes nor shares the cache's identity.
+	unknown bool
 	// session keys entries besides db.
 	session string
 	// mode compares the connection with its cache (set by engine.adopt).
@@ -137,6 +139,8 @@ type identityState struct {
 	resolved atomic.Bool
 	db       string // the engine's database identity
 	session  string // the engine's session
+	// warned is set once an identity could not be read, or only without the system identifier (logged once).
+	warned atomic.Bool
 }
 
 // initIdentity prepares what newEngine knows of the identity before any connection.
@@ -156,7 +160,10 @@ func (e *engine) initIdentity(driverName, dsn string, parent driver.Driver) {
 }
 
 // identify reads conn's identity and session from the server (one round trip), or derives them from the
-// data source name for databases of another kind.
+// data source name for databases of another kind. It fails only when ctx ends; a connection whose
+// identity cannot be read otherwise (a PostgreSQL-compatible server without these functions) is
+// returned as unknown: its reads bypass the cache (see connIdentity.writeEffect for its writes), and the
+// failure is logged once.
 func (e *engine) identify(ctx context.Context, conn driver.Conn) (*connIdentity, error) {
 	var ci connIdentity
 	var err error
@@ -171,12 +178,18 @@ func (e *engine) identify(ctx context.Context, conn driver.Conn) (*connIdentity,
 			ci.db += " " + e.id.private
 		}
 	}
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return nil, err
-	}
-	if e.opts.Identity != "" {
+	case err != nil:
+		if e.id.warned.CompareAndSwap(false, true) {
+			e.log.WarnContext(ctx, "cachedsql: the database's identity cannot be read: reads on such connections bypass the cache", "err", err)
+		}
+		return &connIdentity{unknown: true}, nil
+	case e.opts.Identity != "":
 		ci.db = e.opts.Identity
 	}
+	ci.unknown = ci.db == ""
 	return &ci, nil
 }
 
@@ -190,8 +203,10 @@ func (e *engine) identifyPostgres(ctx context.Context, conn driver.Conn, ci *con
 		if vals, err = queryRow(ctx, conn, pgIdentityQuery(false, e.opts.SessionSettings), 7); err != nil {
 			return first
 		}
-		e.log.WarnContext(ctx, "cachedsql: pg_control_system() is not readable: the database identity falls back to the data source name; grant EXECUTE on it or set Options.Identity",
-			"err", first)
+		if e.id.warned.CompareAndSwap(false, true) {
+			e.log.WarnContext(ctx, "cachedsql: pg_control_system() is not readable: the database identity falls back to the data source name; grant EXECUTE on it or set Options.Identity",
+				"err", first)
+		}
 	}
 	switch {
 	case vals[0] != "" && vals[1] != "":
@@ -274,6 +289,10 @@ func text(v driver.Value) string {
 // adopt compares ci with the engine's identity and session, which the first connection fixes.
 func (e *engine) adopt(ci *connIdentity) {
 	id := &e.id
+	if ci.unknown {
+		ci.mode = modeOtherDB
+		return
+	}
 	if !id.resolved.Load() {
 		id.mu.Lock()
 		if !id.resolved.Load() {
@@ -317,16 +336,20 @@ func (e *engine) resolveIdentity(ctx context.Context, db *sql.DB) error {
 }
 
 // writeEffect returns what a write on a connection with identity ci does to the cache: eff itself on
-// the cache's database, and the replacement of its own database's epoch on another one (nothing when
-// that database is unknown: its identity could not be read).
-func (ci *connIdentity) writeEffect(eff *writeEffect) *writeEffect {
+// the cache's database, and the replacement of a whole database's epoch otherwise: its own database's,
+// or, when its identity could not be read, the cache's (most likely the same database).
+func (ci *connIdentity) writeEffect(e *engine, eff *writeEffect) *writeEffect {
 	if eff == nil || ci.mode != modeOtherDB {
 		return eff
 	}
-	if ci.epoch == "" {
+	epoch := ci.epoch
+	if ci.unknown && e.id.resolved.Load() {
+		epoch = e.layout.Epoch()
+	}
+	if epoch == "" {
 		return nil
 	}
-	return &writeEffect{keys: []string{ci.epoch}, all: true}
+	return &writeEffect{keys: []string{epoch}, all: true}
 }
 
 // bypass returns why reads on a connection with identity ci do not use the cache (bypassNone: they do).

@@ -536,3 +536,70 @@ func TestIdentityIssue8RoleRowRule(t *testing.T) {
 		t.Errorf("role 1 after role 0's write = %q, want two by r0 (stale)", got)
 	}
 }
+
+// blindConn fails the identity queries, as a PostgreSQL-compatible server lacking those functions would.
+type blindConn struct{ driver.Conn }
+
+func (c blindConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	if strings.Contains(q, "pg_is_in_recovery") {
+		return nil, errors.New("function pg_is_in_recovery() does not exist")
+	}
+	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+}
+
+// blindSecond connects normally first, then with blindConn.
+type blindSecond struct {
+	driver.Connector
+	n atomic.Int32
+}
+
+func (c *blindSecond) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil || c.n.Add(1) == 1 {
+		return conn, err
+	}
+	return blindConn{conn}, nil
+}
+
+// TestIdentityUnreadable: a connection whose identity cannot be read still works (no error, correct
+// rows), bypasses the cache for its reads, and its writes invalidate the cache's database.
+func TestIdentityUnreadable(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	bare := openBare(t, dsn)
+	mustExec(t, bare, `CREATE TABLE kv (k int PRIMARY KEY, v text)`)
+	mustExec(t, bare, `INSERT INTO kv VALUES (1, 'before')`)
+	opts := sharedOpts(t)
+	c, err := cachedsql.WrapConnector(&blindSecond{Connector: pgxConnector(t, dsn)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { db.Close() })
+	other := openCached(t, dsn, opts)
+	ctx := context.Background()
+	c1, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	const q = `SELECT v FROM kv WHERE k = $1`
+	for range 2 {
+		queryText(t, c1, q, 1)
+		queryText(t, other, q, 1)
+	}
+	c2, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatalf("a connection whose identity cannot be read: %v", err)
+	}
+	defer c2.Close()
+	if _, err := c2.ExecContext(ctx, `UPDATE kv SET v = 'after' WHERE k = 1`); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}{"the first connection": c1, "the unreadable one": c2, "another handle": other} {
+		if got := queryText(t, r, q, 1); got != "after" {
+			t.Errorf("%s after a write through the unreadable connection = %q, want after", name, got)
+		}
+	}
+}
