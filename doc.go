@@ -68,7 +68,9 @@
 // another session (a role or setting changed by ALTER ROLE … SET meanwhile) reads from the database and
 // does not write through; one that reports another database (a multi-host DSN that failed over to
 // another cluster) reads from the database too, and its writes replace that database's epoch, which
-// invalidates every entry of it in every process. A statement that changes the session (SET,
+// invalidates every entry of it in every process. A connection whose identity cannot be read at all (a
+// PostgreSQL-compatible server without these functions) reads from the database, and its writes replace
+// the epoch of the *sql.DB's database; a warning is logged once. A statement that changes the session (SET,
 // set_config …) makes its connection bypass the cache, as "What gets cached and when" says.
 //
 // NOTE: a handle reading from a hot standby shares its primary's tokens, so writes through the wrapper

@@ -380,8 +380,8 @@ func Unwrap(conn any) any {
 	return conn
 }
 
-// wrapConn reads the identity and session of a new parent connection (one round trip) and wraps it. A
-// connection whose identity cannot be read is closed and the error returned.
+// wrapConn reads the identity and session of a new parent connection (one round trip) and wraps it. If
+// ctx ends meanwhile, the connection is closed and the error returned.
 func (e *engine) wrapConn(ctx context.Context, pc driver.Conn) (driver.Conn, error) {
 	ci, err := e.identify(ctx, pc)
 	if err != nil {
