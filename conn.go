@@ -23,6 +23,8 @@ type connState struct {
 	dirty bool
 	// session is what differs; dirty is session.changed().
 	session sessionState
+	// id is the identity and session the connection reported when it opened (identity.go).
+	id *connIdentity
 }
 
 // sessionState is what statements changed in a connection's session, relative to the state every new
@@ -149,6 +151,8 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 		reason = bypassTransaction
 	case cs.dirty:
 		reason = bypassSession
+	case cs.id.mode != modeSame:
+		reason = cs.id.bypass()
 	}
 	if reason != bypassNone {
 		e.bypass(ctx, p, reason)
@@ -174,6 +178,7 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 	case keying.KindRollback:
 		e.endTx(ctx, c, false)
 	default:
+		eff = cs.id.writeEffect(e, eff)
 		if eff != nil && err != nil {
 			eff.through = nil
 		}
@@ -188,7 +193,7 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 // throughConn returns the parent connection write-through may use, or nil when the connection's session
 // was changed (its reads are not cacheable).
 func (e *engine) throughConn(c *wrap.Conn) driver.Conn {
-	if stateOf(c).dirty {
+	if cs := stateOf(c); cs.dirty || cs.id.mode != modeSame {
 		return nil
 	}
 	return c.Parent()

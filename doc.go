@@ -34,12 +34,63 @@
 // fails (a defect of this package, logged once at Warn), a read goes to the database (bypass reason
 // "analysis failed") and anything else is treated as writing every table.
 //
-// A cache key holds the database identity, the normalized statement and the typed arguments, hashed
-// with SHA-256: no argument value appears in a key.
+// # Isolation
+//
+// A cached entry's key holds, hashed with SHA-256 (no argument value and no identity text appears in a
+// key): the database identity, the parent driver's Go type, the session (below), the normalized
+// statement and the typed arguments. A generation token's key holds only the database identity and the
+// table: every role, session and driver reaching one database shares its tokens, so a write by any of
+// them invalidates every entry of the tables it wrote (and row tokens stay per row, shared likewise).
+//
+// The database identity is read from the server when a connection opens, never from the data source
+// name's spelling: two DSNs that differ in parameters (application_name, sslmode, connect_timeout,
+// default_query_exec_mode …), host alias (localhost or 127.0.0.1) or environment (PGHOST, PGUSER …)
+// share it when they reach the same database.
+//   - PostgreSQL (pgx, lib/pq and drivers whose name says postgres): the cluster's system identifier,
+//     from pg_control_system(), which every role may call unless a DBA revoked it (PostgreSQL 9.6 and
+//     later; a physical standby has its primary's, so a failover keeps it), and the database's OID. If the
+//     function is not callable, the identity falls back to the DSN's (a warning is logged): grant EXECUTE
+//     on it, or set Options.Identity.
+//   - SQLite: the main database file's device and inode, from the file SQLite reports (PRAGMA
+//     database_list), so a relative or absolute path, a symbolic link or a file: URI with parameters
+//     reach one identity. An in-memory or temporary database is private to its connector: its identity
+//     holds a random value, and it shares nothing through the store.
+//   - Other databases (MySQL …): derived from the data source name by [IdentityOf] (host, port,
+//     database, user and parameters, never the password); [WrapConnector] then needs Options.Identity.
+//
+// Options.Identity replaces the database identity (and nothing else) for every connection.
+//
+// The session is read in the same round trip, once per new connection, never per query. For PostgreSQL
+// it is the effective role (current_user) and session_user, whether the server is a standby, the
+// settings that change what a read
+// returns (search_path, TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output,
+// lc_monetary, lc_numeric, lc_time, standard_conforming_strings, backslash_quote, client_encoding,
+// row_security, xmlbinary, xmloption, default_text_search_config, timezone_abbreviations,
+// array_nulls, transform_null_equals, quote_all_identifiers, gin_fuzzy_search_limit), as set at
+// connection time by the DSN, the role or the database, and the custom settings named in
+// Options.SessionSettings (such as "app.tenant" read by a row-level security policy: custom settings
+// cannot be listed, so name them). For SQLite it is the data source name's parameters. Other databases
+// have none beyond the identity, which holds the DSN's user and parameters.
+//
+// The first connection of a *sql.DB fixes its identity and session. A later connection that reports
+// another session (a role or setting changed by ALTER ROLE … SET meanwhile) reads from the database and
+// does not write through; one that reports another database (a multi-host DSN that failed over to
+// another cluster) reads from the database too, and its writes replace that database's epoch, which
+// invalidates every entry of it in every process. A connection whose identity cannot be read at all (a
+// PostgreSQL-compatible server without these functions) reads from the database, and its writes replace
+// the epoch of the *sql.DB's database; a warning is logged once. A statement that changes the session (SET,
+// set_config …) makes its connection bypass the cache, as "What gets cached and when" says.
+//
+// NOTE: a handle reading from a hot standby shares its primary's tokens, so writes through the wrapper
+// on the primary invalidate its entries; but a read on the standby that runs before the write has been
+// replayed fills an entry with the old rows and the new tokens, which is then served until the next
+// write or its TTL. Do not cache reads from a standby that lags, or give its handle an Options.Identity
+// of its own and a short TTL.
 //
 // WARNING: a key must include everything that changes a result. The wrapper cannot see state that lives
-// outside the statement and its connection's session: row-level security that depends on a role set by
-// the connection pool, or a function whose result depends on the time. Do not write rules for such reads.
+// outside the statement, its connection's role and the settings above: a custom setting not named in
+// Options.SessionSettings, or a function whose result depends on the time. Do not write rules for such
+// reads.
 //
 // # Staleness
 //

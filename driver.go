@@ -2,7 +2,6 @@ package cachedsql
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -40,11 +39,19 @@ type Options struct {
 	// that guards it. A hash tag such as "{app}" is fine (every key then lives in one slot).
 	Namespace string
 
-	// Identity names the database for keys and generation tokens: every process that shares a store
-	// and a database must use the same Identity, and different databases must not. Default: derived from
-	// the data source name (host, port, database, user and parameters; never the password) by Open,
-	// Register and WrapDriver. WrapConnector has no data source name and requires it.
+	// Identity names the database for generation tokens, overriding the identity read from the server:
+	// every process that shares a store and a database must use the same Identity, and different
+	// databases must not. Default: for PostgreSQL the cluster's system identifier and the database's OID,
+	// for SQLite the database file's device and inode, both read when a connection opens; for other
+	// databases derived from the data source name by [IdentityOf] (WrapConnector then requires it). It
+	// replaces only the database part of a key: entries stay keyed by the role and session settings
+	// each connection reports (see the package doc, "Isolation").
 	Identity string
+
+	// SessionSettings names custom settings (such as "app.tenant", read by a row-level security
+	// policy) whose value at connection time keys cached entries, besides the role and the built-in
+	// settings that change results (see the package doc, "Isolation"). PostgreSQL only. Default none.
+	SessionSettings []string
 
 	// StoreTimeout bounds each store round trip of a read; a slower store is treated as failed and the
 	// statement goes to the database. Default 50ms.
@@ -123,8 +130,9 @@ type testKnobs struct {
 
 var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")
 
-// ErrNoIdentity is returned by WrapConnector when Options.Identity is empty.
-var ErrNoIdentity = errors.New("cachedsql: Options.Identity is required when there is no data source name")
+// ErrNoIdentity is returned by WrapConnector when Options.Identity is empty and the parent's database
+// is one whose identity is not read from the server (neither PostgreSQL nor SQLite).
+var ErrNoIdentity = errors.New("cachedsql: Options.Identity is required for this driver when there is no data source name")
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Namespace == "" {
@@ -246,13 +254,14 @@ func WrapDriver(parent driver.Driver, opts Options) (driver.Driver, error) {
 	return &cachingDriver{parent: parent, opts: opts}, nil
 }
 
-// WrapConnector returns a caching connector over parent, for [sql.OpenDB]. Options.Identity is required,
-// since a connector does not expose the database it connects to.
+// WrapConnector returns a caching connector over parent, for [sql.OpenDB]. The identity of a PostgreSQL
+// or SQLite database is read from the server, as [Open] reads it; for other databases Options.Identity
+// is required, since a connector does not expose the database it connects to.
 func WrapConnector(parent driver.Connector, opts Options) (*Connector, error) {
 	if parent == nil {
 		panic("cachedsql: WrapConnector: nil parent connector")
 	}
-	if opts.Identity == "" {
+	if opts.Identity == "" && kindOf("", parent.Driver()) == kindOther {
 		return nil, ErrNoIdentity
 	}
 	eng, err := newEngine(opts, "", "", parent.Driver())
@@ -350,7 +359,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.eng.wrapConn(pc), nil
+	return c.eng.wrapConn(ctx, pc)
 }
 
 // Driver returns a driver that reports this connector's cache (see [StatsOf]) and opens connections of
@@ -382,7 +391,7 @@ func (d *connectorDriver) Open(dsn string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.eng.wrapConn(pc), nil
+	return d.eng.wrapConn(context.Background(), pc)
 }
 
 // StatsOf returns the counters of the cache behind db, and false if db was not opened through this package.
@@ -402,28 +411,23 @@ func Unwrap(conn any) any {
 	return conn
 }
 
-func (e *engine) wrapConn(pc driver.Conn) driver.Conn {
+// wrapConn reads the identity and session of a new parent connection (one round trip) and wraps it. If
+// ctx ends meanwhile, the connection is closed and the error returned.
+func (e *engine) wrapConn(ctx context.Context, pc driver.Conn) (driver.Conn, error) {
+	ci, err := e.identify(ctx, pc)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	e.adopt(ci)
 	dc, core := wrap.WrapConn(pc, e)
-	core.State = &connState{}
-	return dc
+	core.State = &connState{id: ci}
+	return dc, nil
 }
 
-// identityFor returns the configured identity, or one derived from dsn. A database only its opener can
-// see (in-memory SQLite) gets a random part of its own, so that it shares nothing through the store.
-func identityFor(opts Options, driverName, dsn string) string {
-	if opts.Identity != "" {
-		return opts.Identity
-	}
-	id := IdentityOf(driverName, dsn)
-	if keying.Private(driverName, dsn) {
-		id += " private=" + rand.Text()
-	}
-	return id
-}
-
-// IdentityOf returns the database identity that [Open] and [Register] derive from a data source name:
-// host, port, database, user and connection parameters, never the password; SQLite file names are made
-// absolute. driverName ("pgx", "sqlite3", "mysql" …) only helps tell what kind of name dsn is: the same
-// database has the same identity whichever driver reaches it. Use it for Options.Identity with
-// [WrapConnector], so that processes opening the same database either way share invalidations.
+// IdentityOf returns the database identity derived from a data source name: host, port, database, user
+// and connection parameters, never the password; SQLite file names are made absolute. [Open] and
+// [Register] use it for databases whose identity they cannot read from the server (neither PostgreSQL
+// nor SQLite; see the package doc, "Isolation"). driverName ("mysql" …) only helps tell what kind of name
+// dsn is. For PostgreSQL and SQLite, [ResolveIdentity] returns what Open uses.
 func IdentityOf(driverName, dsn string) string { return keying.Identity(driverName, dsn) }

@@ -22,7 +22,8 @@ import (
 type engine struct {
 	opts Options
 	st   store.Store
-	// layout names generation tokens and the epoch; entries names cached results.
+	// layout names generation tokens and the epoch; entries names cached results. Both, and
+	// rowTokenPrefix, are set once, by the first connection (identity.go): every use comes after one.
 	layout  keying.Layout
 	entries keying.Layout
 	// rowTokenPrefix starts the key of every row token of this database.
@@ -32,6 +33,9 @@ type engine struct {
 	now            func() time.Time
 	// local: the store is in process memory (no I/O, no timeouts needed).
 	local bool
+
+	// id is the database identity and session behind the layouts.
+	id identityState
 
 	plans  planCache
 	stats  stats
@@ -65,20 +69,18 @@ type engine struct {
 
 // newEngine makes the cache of one database. parent is the driver whose values entries hold: entries
 // are keyed by its type as well as by the database, since another driver returns other Go types for the
-// same rows, while generation tokens are shared by every driver reaching the database.
+// same rows, while generation tokens are shared by every driver reaching the database. The database's
+// identity is read from the first connection (identity.go).
 func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*engine, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	id := identityFor(opts, driverName, dsn)
 	e := &engine{
-		opts:    opts,
-		layout:  keying.NewLayout(opts.Namespace, id),
-		entries: keying.NewLayout(opts.Namespace, id+"\x00driver "+fmt.Sprintf("%T", parent)),
-		rules:   opts.Rules,
-		log:     opts.Logger,
-		now:     time.Now,
+		opts:  opts,
+		rules: opts.Rules,
+		log:   opts.Logger,
+		now:   time.Now,
 	}
 	switch {
 	case opts.testStore != nil:
@@ -88,9 +90,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		e.st = store.NewRedis(opts.Redis).LimitValues(maxEntryBytes(opts.Rules))
 		e.leases = lockstore.NewRedis(opts.Redis)
 	default:
-		e.memKey = memoryStoreKey(opts.Namespace, id)
-		sm := acquireMemory(e.memKey, opts.MemoryMaxBytes)
-		e.st, e.leases, e.local = sm.st, sm.leases, true
+		e.local = true // the store itself is acquired with the identity (useIdentity)
 	}
 	e.rand = rand.Float64
 	if opts.test.now != nil {
@@ -107,9 +107,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	e.stats.init(e.rules)
 	e.health.init(opts)
 	e.plans.init(e)
-	e.initRows()
-	e.rowTokenPrefix = strings.TrimSuffix(e.layout.RowToken(keying.Hash{}), "{"+keying.Hash{}.String()+"}")
-	e.startWatch()
+	e.initIdentity(driverName, dsn, parent) // initRows, the watch and an in-process store wait for the identity
 	return e, nil
 }
 

@@ -25,6 +25,9 @@ const (
 	EnvNamespace = "CACHEDSQL_NAMESPACE"
 	// EnvStoreTimeout is Options.StoreTimeout as a Go duration ("20ms").
 	EnvStoreTimeout = "CACHEDSQL_STORE_TIMEOUT"
+	// EnvSessionSettings is Options.SessionSettings: custom setting names separated by commas
+	// ("app.tenant,app.region").
+	EnvSessionSettings = "CACHEDSQL_SESSION_SETTINGS"
 )
 
 // OptionsFromEnv builds Options from the CACHEDSQL_* environment variables. The Redis client it may
@@ -45,6 +48,11 @@ func OptionsFromEnv() (Options, error) {
 			return o, fmt.Errorf("cachedsql: %s: want a positive duration such as 20ms, got %q", EnvStoreTimeout, v)
 		}
 		o.StoreTimeout = d
+	}
+	for name := range strings.SplitSeq(os.Getenv(EnvSessionSettings), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			o.SessionSettings = append(o.SessionSettings, name)
+		}
 	}
 	if u := os.Getenv(EnvRedisURL); u != "" {
 		c, err := redisFromURL(u)

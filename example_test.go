@@ -55,9 +55,8 @@ func ExampleWrapConnector() {
 	connector, err := cachedsql.WrapConnector(stdlib.GetConnector(*cfg), cachedsql.Options{
 		Rules: rules,
 		Redis: rdb,
-		// A connector does not say which database it reaches: name it. Every process sharing the
-		// store must use the same identity for the same database.
-		Identity: cachedsql.IdentityOf("pgx", "postgres://app@127.0.0.1:5432/app"),
+		// The database's identity is read from the server, as Open reads it: a handle opened either
+		// way shares invalidations. Other drivers than PostgreSQL and SQLite need Options.Identity.
 	})
 	if err != nil {
 		log.Fatal(err)

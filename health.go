@@ -124,8 +124,9 @@ func refused(err error) bool {
 // Invalidate replaces the generation tokens of tables in the cache behind db, as a write to them
 // through the wrapper would: every cached read of any of them, in every process sharing the store,
 // misses from now on. With no tables it replaces the database's epoch, invalidating all its entries.
-// Use it after writes made outside the wrapper. It fails if db was not opened by this package; a
-// store failure is not returned: the tokens are delivered later, as after a write (see the package doc).
+// Use it after writes made outside the wrapper. It fails if db was not opened by this package, or if it
+// must open db's first connection (to learn the database's identity) and cannot; a store failure is
+// not returned: the tokens are delivered later, as after a write (see the package doc).
 func Invalidate(ctx context.Context, db *sql.DB, tables ...string) error {
 	d, ok := db.Driver().(*connectorDriver)
 	if !ok {
@@ -134,6 +135,9 @@ func Invalidate(ctx context.Context, db *sql.DB, tables ...string) error {
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[i] = keying.TableName(t)
+	}
+	if err := d.eng.resolveIdentity(ctx, db); err != nil {
+		return err
 	}
 	d.eng.invalidateTables(ctx, names, "")
 	return nil

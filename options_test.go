@@ -88,11 +88,26 @@ func pgConnector(t *testing.T) driver.Connector {
 	return stdlib.GetConnector(*cfg)
 }
 
+// otherConnector reaches a database of a kind whose identity is not read from the server.
+type otherConnector struct{}
+
+func (otherConnector) Connect(context.Context) (driver.Conn, error) {
+	return nil, errors.New("not connected")
+}
+func (otherConnector) Driver() driver.Driver { return legacyDriver{} }
+
+// TestWrapConnectorNeedsIdentity: a connector says nothing of its database; PostgreSQL reports its
+// identity itself, other databases need Options.Identity.
 func TestWrapConnectorNeedsIdentity(t *testing.T) {
-	c, err := cachedsql.WrapConnector(pgConnector(t), cachedsql.Options{})
+	c, err := cachedsql.WrapConnector(otherConnector{}, cachedsql.Options{})
 	if !errors.Is(err, cachedsql.ErrNoIdentity) || c != nil {
 		t.Errorf("WrapConnector without Identity: %v, %v; want ErrNoIdentity", c, err)
 	}
+	c, err = cachedsql.WrapConnector(pgConnector(t), cachedsql.Options{})
+	if err != nil {
+		t.Fatalf("WrapConnector of PostgreSQL without Identity: %v", err)
+	}
+	c.Close()
 }
 
 func TestRegisterDuplicatePanics(t *testing.T) {

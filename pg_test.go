@@ -240,9 +240,7 @@ func TestPostgresEntryPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer registered.Close()
-	connOpts := opts
-	connOpts.Identity = cachedsql.IdentityOf("pgx", dsn)
-	c, err := cachedsql.WrapConnector(stdlib.GetConnector(*cfg), connOpts)
+	c, err := cachedsql.WrapConnector(stdlib.GetConnector(*cfg), opts) // the identity comes from the server
 	if err != nil {
 		t.Fatal(err)
 	}

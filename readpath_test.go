@@ -434,8 +434,10 @@ func TestDDLBumpsEpochSQLite(t *testing.T) {
 func TestDDLBumpsEpochPostgres(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ns := namespace(t)
-	bare, db, _ := pgRedis(t, cachedsql.Options{Redis: rdb, Namespace: ns})
-	bareOther, other, _ := pgRedis(t, cachedsql.Options{Redis: rdb, Namespace: ns})
+	bare, db, dsn := pgRedis(t, cachedsql.Options{Redis: rdb, Namespace: ns})
+	// Another database (another schema of the same database shares its epoch).
+	otherDSN, bareOther := otherDatabase(t, dsn)
+	other := openCached(t, otherDSN, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: cacheAll(t)})
 	for _, b := range []*sql.DB{bare, bareOther} {
 		mustExec(t, b, `CREATE TABLE users (id int PRIMARY KEY, name text)`)
 		mustExec(t, b, `CREATE TABLE orders (id int PRIMARY KEY, total int)`)

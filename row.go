@@ -196,21 +196,21 @@ func convertLike(v, like any) (any, bool) {
 	}
 	rv := reflect.ValueOf(v)
 	out := reflect.New(tl).Elem()
-	switch kindOf(tl) {
-	case kindInt:
+	switch valueKind(tl) {
+	case valInt:
 		var n int64
 		var u uint64
 		neg := false
-		switch kindOf(tv) {
-		case kindInt:
+		switch valueKind(tv) {
+		case valInt:
 			if n = rv.Int(); n < 0 {
 				neg = true
 			} else {
 				u = uint64(n)
 			}
-		case kindUint:
+		case valUint:
 			u = rv.Uint()
-		case kindText:
+		case valText:
 			s := textOf(rv)
 			if x, err := strconv.ParseInt(s, 10, 64); err == nil && strconv.FormatInt(x, 10) == s {
 				n, neg, u = x, x < 0, uint64(max(x, 0))
@@ -241,15 +241,15 @@ func convertLike(v, like any) (any, bool) {
 			out.SetInt(int64(u))
 		}
 		return out.Interface(), true
-	case kindFloat:
+	case valFloat:
 		var f float64
-		switch kindOf(tv) {
-		case kindInt:
+		switch valueKind(tv) {
+		case valInt:
 			f = float64(rv.Int())
 			if int64(f) != rv.Int() || f >= math.MaxInt64 {
 				return nil, false
 			}
-		case kindUint:
+		case valUint:
 			f = float64(rv.Uint())
 			if f >= math.MaxUint64 || uint64(f) != rv.Uint() {
 				return nil, false
@@ -262,14 +262,14 @@ func convertLike(v, like any) (any, bool) {
 		}
 		out.SetFloat(f)
 		return out.Interface(), true
-	case kindText:
+	case valText:
 		var s string
-		switch kindOf(tv) {
-		case kindInt:
+		switch valueKind(tv) {
+		case valInt:
 			s = strconv.FormatInt(rv.Int(), 10)
-		case kindUint:
+		case valUint:
 			s = strconv.FormatUint(rv.Uint(), 10)
-		case kindText:
+		case valText:
 			s = textOf(rv)
 		default:
 			return nil, false
@@ -285,27 +285,27 @@ func convertLike(v, like any) (any, bool) {
 }
 
 const (
-	kindOther = iota
-	kindInt
-	kindUint
-	kindFloat
-	kindText
+	valOther = iota
+	valInt
+	valUint
+	valFloat
+	valText
 )
 
-// kindOf sorts a Go type into signed integers, unsigned integers, floats, texts (strings and byte slices) and
+// valueKind sorts a Go type into signed integers, unsigned integers, floats, texts (strings and byte slices) and
 // others.
-func kindOf(t reflect.Type) int {
+func valueKind(t reflect.Type) int {
 	switch k := t.Kind(); {
 	case k >= reflect.Int && k <= reflect.Int64:
-		return kindInt
+		return valInt
 	case k >= reflect.Uint && k <= reflect.Uint64:
-		return kindUint
+		return valUint
 	case k == reflect.Float32, k == reflect.Float64:
-		return kindFloat
+		return valFloat
 	case k == reflect.String, k == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
-		return kindText
+		return valText
 	}
-	return kindOther
+	return valOther
 }
 
 // textOf returns the text of a string or byte slice value.

@@ -21,6 +21,8 @@ const (
 	bypassStore                     // the store is failing, or an invalidation is pending
 	bypassNotShared                 // a shared load's result could not be shared: queried alone
 	bypassAnalysis                  // analysing the statement or its arguments failed (a bug: logged)
+	bypassSessionKey                // the connection's role or settings differ from the cache's first connection
+	bypassOtherDB                   // the connection reached another database than the cache's first connection
 	numBypassReasons
 )
 
@@ -36,6 +38,8 @@ var bypassNames = [numBypassReasons]string{
 	bypassStore:        "store unavailable",
 	bypassNotShared:    "result not shareable",
 	bypassAnalysis:     "analysis failed",
+	bypassSessionKey:   "session differs",
+	bypassOtherDB:      "another database",
 }
 
 // staleReason says why a copy past its TTL was served.

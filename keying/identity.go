@@ -22,9 +22,13 @@ import (
 // The URL and keyword/value forms of one PostgreSQL database give the same
 // identity; a missing PostgreSQL port is 5432.
 //
-// NOTE: Identity does not read the environment. pgx and libpq fill missing
-// parts from PGHOST, PGUSER, PGDATABASE and the like; two processes whose
-// environments differ must not share a DSN that leaves those parts out.
+// NOTE: Identity is the spelling of a DSN, not the database: two spellings
+// of one database (another parameter, a host alias) get two identities, and
+// it does not read the environment (pgx and libpq fill missing parts from
+// PGHOST, PGUSER, PGDATABASE and the like). The caching layer therefore
+// reads PostgreSQL and SQLite identities from the server, and uses this one
+// only for other databases, where the DSN's user and parameters also stand
+// for the session.
 // An in-memory SQLite database (":memory:", mode=memory, or an empty name)
 // is private to its process, so its identity includes a random value
 // chosen once per process.

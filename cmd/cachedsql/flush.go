@@ -33,7 +33,7 @@ func runFlush(ctx context.Context, args []string, out io.Writer) error {
 	rule := fs.String("rule", "", "delete the cached results of the rule with this name")
 	table := fs.String("table", "", "invalidate this table of the database named by -dsn")
 	drv := fs.String("driver", "pgx", "database/sql driver name of -dsn (pgx or sqlite3)")
-	dsn := fs.String("dsn", "", "data source name of the database, as the application opens it")
+	dsn := fs.String("dsn", "", "data source name of the database (any spelling that reaches it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -151,7 +151,12 @@ func flushTable(ctx context.Context, rdb *redis.Client, ns, drv, dsn, table stri
 	if keying.Private(drv, dsn) {
 		return fmt.Errorf("flush: %s is private to one process: its cache cannot be reached", dsn)
 	}
-	l := keying.NewLayout(ns, cachedsql.IdentityOf(drv, dsn))
+	// The identity comes from the database itself, as the caching processes read it.
+	id, err := cachedsql.ResolveIdentity(ctx, drv, dsn)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	l := keying.NewLayout(ns, id)
 	name := keying.TableName(table)
 	st := store.NewRedis(rdb)
 	sets, err := st.IndexMembers(ctx, l.Keysets(name))

@@ -81,8 +81,8 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	}
 	opts := cachedsql.Options{Redis: rdb, Rules: rules, Namespace: cfg.namespace, StoreTimeout: cfg.storeTimeout}
 
-	// 1. Open: a drop-in for sql.Open("pgx", dsn). The identity (host, port, database, user and
-	// parameters, never the password) comes from the DSN.
+	// 1. Open: a drop-in for sql.Open("pgx", dsn). The database's identity (the cluster's system
+	// identifier and the database's OID) is read from the server, whatever the DSN's spelling.
 	db, err := cachedsql.Open("pgx", cfg.dsn, opts)
 	if err != nil {
 		return err
@@ -90,13 +90,12 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	defer db.Close()
 
 	// 2. WrapConnector: for a connector built from a parsed config (pgx.ConnConfig can carry a TLS
-	// config, a dialer, tracers …). A connector does not say which database it reaches, so name it;
-	// IdentityOf gives the same identity Open derives, so both share invalidations.
+	// config, a dialer, tracers …). Its identity is read from the server too, so both handles share
+	// invalidations.
 	pcfg, err := pgx.ParseConfig(cfg.dsn)
 	if err != nil {
 		return err
 	}
-	opts.Identity = cachedsql.IdentityOf("pgx", cfg.dsn)
 	connector, err := cachedsql.WrapConnector(stdlib.GetConnector(*pcfg), opts)
 	if err != nil {
 		return err
