@@ -276,12 +276,16 @@ func TestMemoryStoreSharedByHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	id := cachedsql.IdentityOf("sqlite3", path)
-	if n := cachedsql.MemoryStoreRefs(ns, id); n != 2 {
-		t.Errorf("handles sharing the store: %d, want 2", n)
-	}
 	for _, db := range []*sql.DB{a, b, a, b} {
 		userName(t, db, 1)
+	}
+	// The store is acquired once a handle knows the database's identity: at its first connection.
+	id, err := cachedsql.ResolveIdentity(context.Background(), "sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cachedsql.MemoryStoreRefs(ns, id); n != 2 {
+		t.Errorf("handles sharing the store: %d, want 2", n)
 	}
 	mustExec(t, b, `UPDATE users SET name = ? WHERE id = ?`, "zed", 1)
 	if got := userName(t, a, 1); got != "zed" {
