@@ -30,9 +30,10 @@ var _ wrap.Interceptor = (*engine)(nil)
 // rows are closed, since an autocommit statement is complete only then.
 func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []driver.NamedValue, next wrap.QueryFunc) (driver.Rows, error) {
 	cs := stateOf(c)
+	e.ensureCatalog(ctx, c)
 	p := e.plans.get(query)
-	if p.st.Kind == keying.KindRead {
-		if p.st.ChangesSession { // SELECT set_config(…): never cacheable, and later reads differ
+	if p.st.Kind == keying.KindRead && len(p.writeKeys) == 0 { // a read that may write (a volatile function) takes the write path
+		if p.st.ChangesSession || p.session { // SELECT set_config(…): never cacheable, and later reads differ
 			cs.dirty = true
 		}
 		return e.routeRead(ctx, cs, p, args, next)
@@ -51,6 +52,7 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 
 // Exec runs a statement on the database and then applies its effect on the cache.
 func (e *engine) Exec(ctx context.Context, c *wrap.Conn, query string, args []driver.NamedValue, next wrap.ExecFunc) (driver.Result, error) {
+	e.ensureCatalog(ctx, c)
 	p := e.plans.get(query)
 	res, err := next(ctx)
 	if err == driver.ErrSkip {
@@ -98,11 +100,11 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 // invalidates, since its outcome may be unknown, but it writes nothing through.
 func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff *writeEffect, err error) {
 	cs := stateOf(c)
-	if p.st.ChangesSession {
+	if p.st.ChangesSession || p.session {
 		cs.dirty = true
 	}
 	switch p.st.Kind {
-	case keying.KindRead, keying.KindSavepoint, keying.KindSession:
+	case keying.KindSavepoint, keying.KindSession:
 	case keying.KindBegin:
 		if err == nil && !cs.inTx {
 			cs.inTx = true

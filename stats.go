@@ -20,6 +20,9 @@ const (
 	bypassArgs                      // an argument cannot be hashed
 	bypassStore                     // the store is failing, or an invalidation is pending
 	bypassNotShared                 // a shared load's result could not be shared: queried alone
+	bypassUserFunction              // calls a user-defined function whose reads are not declared, or a volatile one
+	bypassView                      // reads a view that cannot be cached (its query calls now(), …)
+	bypassCatalog                   // the database catalog is not loaded: what the read depends on is unknown
 	numBypassReasons
 )
 
@@ -34,6 +37,9 @@ var bypassNames = [numBypassReasons]string{
 	bypassArgs:         "argument not hashable",
 	bypassStore:        "store unavailable",
 	bypassNotShared:    "result not shareable",
+	bypassUserFunction: "user-defined function",
+	bypassView:         "view not cacheable",
+	bypassCatalog:      "catalog unknown",
 }
 
 // staleReason says why a copy past its TTL was served.
@@ -69,7 +75,7 @@ type Stats struct {
 	FillsSkipped uint64
 	// Bypasses counts reads that went straight to the database, by reason ("no rule", "not cacheable",
 	// "transaction", "session changed", "context", "argument not hashable", "store unavailable",
-	// "rule disabled").
+	// "rule disabled", "user-defined function", "view not cacheable", "catalog unknown").
 	Bypasses map[string]uint64
 	// Invalidations counts generation tokens replaced (a write to two tables counts two).
 	Invalidations uint64
@@ -327,8 +333,11 @@ func (e *engine) bypass(ctx context.Context, p *plan, why bypassReason) {
 	}
 	if e.opts.Observer != nil {
 		reason := why.String()
-		if why == bypassNotCacheable {
+		switch {
+		case why == bypassNotCacheable:
 			reason += ": " + p.st.Reason
+		case why == p.reason && p.detail != "":
+			reason += ": " + p.detail
 		}
 		e.opts.Observer.ObserveRead(ctx, ReadEvent{Query: p.st.Query, Rule: p.ruleName, Outcome: OutcomeBypass, Reason: reason})
 	}
