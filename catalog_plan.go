@@ -127,12 +127,17 @@ func (e *engine) reach(cat *catalog, direct []string, st *keying.Statement) (ext
 	}
 	del, upd := st.RowOps()
 	var queue []step
-	seen := map[string]bool{}
+	seen := map[string]bool{} // tables queued
 	for _, t := range direct {
 		seen[t] = true
 		queue = append(queue, step{t, del, upd})
 	}
 	add := func(t string, del, upd bool) {
+		if slices.Contains(direct, t) && !slices.Contains(extra, t) {
+			// A written table that changes itself (a self-referencing cascade, a trigger writing its own
+			// table) changes rows the write's key values do not name: it is listed whole.
+			extra = append(extra, t)
+		}
 		if !seen[t] {
 			seen[t] = true
 			extra = append(extra, t)

@@ -398,3 +398,34 @@ func TestIssue8SQLiteApplicationFunctions(t *testing.T) {
 }
 
 var sqliteFuncsOnce sync.Once
+
+// TestIssue8SelfReferencingCascade: under a row rule, a delete pinned to one row cascades to other rows
+// of the same table; their row entries were served stale.
+func TestIssue8SelfReferencingCascade(t *testing.T) {
+	for _, b := range catalogBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			read := `SELECT id, name FROM cats WHERE id = $1`
+			if b.name == "sqlite" {
+				read = `SELECT id, name FROM cats WHERE id = ?`
+			}
+			rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "cat", Match: cachedsql.Match{SQL: read}, Key: []string{"id"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bare, db := b.open(t, cachedsql.Options{Rules: rules})
+			mustExec(t, db, `CREATE TABLE cats (id int PRIMARY KEY, name text, parent int REFERENCES cats(id) ON DELETE CASCADE)`)
+			mustExec(t, db, `INSERT INTO cats VALUES (1, 'root', NULL), (2, 'leaf', 1)`)
+			for range 2 {
+				rowsText(t, db, read, 2)
+			}
+			del := `DELETE FROM cats WHERE id = $1`
+			if b.name == "sqlite" {
+				del = `DELETE FROM cats WHERE id = ?`
+			}
+			mustExec(t, db, del, 1)
+			if got, want := rowsText(t, db, read, 2), rowsText(t, bare, read, 2); got != want {
+				t.Errorf("after deleting the parent row, row 2 = %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -91,7 +91,9 @@ func (e *engine) effectOf(p *plan, args []driver.NamedValue) *writeEffect {
 		}
 	}
 	for _, t := range p.alsoWrites { // changed through foreign-key actions or triggers: every row
-		eff.tables = append(eff.tables, t)
+		if !slices.Contains(eff.tables, t) {
+			eff.tables = append(eff.tables, t)
+		}
 		eff.pinTable(e, t, nil, nil)
 	}
 	return eff
