@@ -101,6 +101,20 @@ func TestCatalogPlans(t *testing.T) {
 		}
 	}
 
+	// A rule's depends_on vouches for the functions its reads call, volatile ones too.
+	vouch, err := NewRules(Rule{Name: "vouch", Match: Match{SQL: `SELECT bump()`}, DependsOn: []string{"counters"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rules = vouch
+	e.cat.cur.Store(c) // the same catalog: plans are rebuilt by hand
+	p := e.newPlan(`SELECT bump()`)
+	if p.reason != bypassNone || p.session || p.writeKeys != nil || !slices.Equal(p.readKeys[1:], []string{e.layout.Token("counters")}) {
+		t.Errorf("SELECT bump() under depends_on: reason %v (%s), session %v, writes %q, reads %q; want cached, reading counters",
+			p.reason, p.detail, p.session, p.writeKeys, p.readKeys)
+	}
+	e.rules = rs
+
 	// DDL through the wrapper: the catalog is out of date until reloaded, and plans follow.
 	e.cat.stale()
 	if p := e.plans.get(`DELETE FROM parent WHERE id = 1`); !slices.Equal(p.writeKeys, epoch) {

@@ -29,8 +29,11 @@ func (e *engine) planCatalogRead(p *plan, cat *catalog) {
 	if p.rule != nil {
 		depends = p.rule.DependsOn
 	}
+	// A rule that gives depends_on vouches for the functions its reads call: they read those tables,
+	// write nothing and change no session setting.
+	vouched := depends != nil
 	if cat.unknown {
-		if len(st.Calls()) > 0 {
+		if len(st.Calls()) > 0 && !vouched {
 			// Any function may be user-defined and write: replace the epoch after the statement.
 			p.writeKeys = []string{e.layout.Epoch()}
 		}
@@ -44,14 +47,14 @@ func (e *engine) planCatalogRead(p *plan, cat *catalog) {
 	}
 	for _, f := range calls {
 		switch k, ok := cat.funcs[f]; {
-		case !ok || k == funcPure:
+		case !ok || k == funcPure || vouched:
 		case k == funcVolatile:
 			// It may write any table, or change a session setting (set_config): the connection's later
 			// reads are not cached, and the statement replaces the epoch once it has run.
 			p.session = true
 			p.writeKeys = []string{e.layout.Epoch()}
-			p.why(bypassUserFunction, "calls volatile function "+f+"(): it may write tables or change the session; mark it STABLE and list what it reads in depends_on to cache")
-		case depends == nil:
+			p.why(bypassUserFunction, "calls volatile function "+f+"(), which may write any table or change the session: list the tables it reads in the rule's depends_on")
+		default:
 			p.why(bypassUserFunction, "calls user-defined function "+f+"(), which may read any table: list the tables it reads in the rule's depends_on")
 		}
 	}

@@ -66,6 +66,7 @@ func (e *engine) Exec(ctx context.Context, c *wrap.Conn, query string, args []dr
 // Begin starts a transaction: reads inside it go to the database, and the tables it writes are
 // invalidated after it commits.
 func (e *engine) Begin(ctx context.Context, c *wrap.Conn, opts driver.TxOptions, next wrap.BeginFunc) (driver.Tx, error) {
+	e.ensureCatalog(ctx, c) // not inside the transaction, whose writes are planned with it
 	tx, err := next(ctx)
 	if err != nil {
 		return nil, err

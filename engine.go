@@ -160,7 +160,14 @@ func (pc *planCache) get(query string) *plan {
 	if ok && p.cat == pc.e.cat.current() {
 		return p
 	}
+	old := p
 	p = pc.e.newPlan(query)
+	if old != nil && old.row != nil && p.row != nil && old.rule == p.rule {
+		// Rebuilt for a new catalog: a row rule's state (the extra arguments write-through needs) is
+		// the rule's, shared with the plan write-through keeps.
+		p.row = old.row
+		p.delta.Store(old.delta.Load())
+	}
 	pc.mu.Lock()
 	if len(pc.m) >= maxPlans {
 		clear(pc.m)

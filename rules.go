@@ -120,8 +120,9 @@ type Rule struct {
 	// name"). A read that calls a user-defined function that is neither IMMUTABLE (PostgreSQL) nor
 	// registered as deterministic (SQLite) is cached only when its rule gives DependsOn, non-nil (empty
 	// means the functions read no table); a write to any of these tables, or to a table that a view
-	// among them reads, invalidates the rule's entries. Calls of VOLATILE functions are never cached.
-	// Names are compared as for Match.TablesAny.
+	// among them reads, invalidates the rule's entries. Giving it vouches for every function the rule's
+	// reads call, VOLATILE ones included: they read only these tables, write nothing a cached read
+	// depends on and change no session setting. Names are compared as for Match.TablesAny.
 	DependsOn []string
 
 	// row is the lookup shape of a row rule's statement.
