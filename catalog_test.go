@@ -278,7 +278,8 @@ rules:
 // TestIssue8VolatileFunctionWrites: a read calling a VOLATILE user-defined function that writes a table
 // invalidates (the epoch: what it writes is unknown) and marks the connection session-changed.
 func TestIssue8VolatileFunctionWrites(t *testing.T) {
-	bare, db, _ := pgRedis(t, cachedsql.Options{})
+	obs := &recordingObserver{}
+	bare, db, _ := pgRedis(t, cachedsql.Options{Observer: obs})
 	mustExec(t, db, `CREATE TABLE counters (id int PRIMARY KEY, n int)`)
 	mustExec(t, db, `INSERT INTO counters VALUES (1, 0)`)
 	mustExec(t, db, `CREATE FUNCTION bump() RETURNS int LANGUAGE sql AS $$ UPDATE counters SET n = n + 1 RETURNING n $$`)
@@ -289,6 +290,25 @@ func TestIssue8VolatileFunctionWrites(t *testing.T) {
 		t.Fatalf("bump() = %d, %v; want 1", n, err)
 	}
 	wantFresh(t, bare, db, "SELECT bump()", read)
+
+	// The connection that called it counts as session-changed: its later reads bypass the cache.
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.QueryRowContext(ctx, `SELECT bump()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	obs.take()
+	if err := conn.QueryRowContext(ctx, read).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	reads, _, _ := obs.take()
+	if len(reads) != 1 || reads[0].Outcome != cachedsql.OutcomeBypass || reads[0].Reason != "session changed" {
+		t.Errorf("read after SELECT bump() on the same connection: %+v, want a bypass for \"session changed\"", reads)
+	}
 }
 
 // TestIssue8Triggers: a write to a table whose trigger writes another table invalidates that table:

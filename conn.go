@@ -38,6 +38,9 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 		}
 		return e.routeRead(ctx, cs, p, args, next)
 	}
+	if p.st.Kind == keying.KindRead && p.reason != bypassNone {
+		e.bypass(ctx, p, p.reason)
+	}
 	rows, err := next(ctx)
 	if err == driver.ErrSkip {
 		return rows, err
