@@ -36,7 +36,7 @@ const (
 	// DDL made outside the wrapper (a migration tool, psql) is not yet seen.
 	catalogMaxAge = time.Minute
 	// catalogRetry is how long after a failed load the next one is tried.
-	catalogRetry = 5 * time.Second
+	catalogRetry = time.Second
 )
 
 // catalog is one load of the catalog. It is immutable once published.

@@ -77,7 +77,7 @@
 //
 // The catalog is loaded lazily, on the connection of the first statement that needs it, outside
 // transactions, within one second; a load that fails or times out never fails the statement, and until
-// a load succeeds (retried every 5s) reads are not cached (reason "catalog unknown") and writes replace
+// a load succeeds (retried every second) reads are not cached (reason "catalog unknown") and writes replace
 // the epoch. It is read again after every statement through the wrapper that replaces the epoch for a
 // schema change (DDL, DO, CALL), before the next statement is planned, and once a minute: DDL made
 // outside the wrapper (a migration tool, psql) is seen within a minute. Names are compared without
