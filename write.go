@@ -68,7 +68,7 @@ func (e *engine) effectOf(p *plan, args []driver.NamedValue) *writeEffect {
 		return nil
 	}
 	if p.writeTables == nil {
-		schema := p.st.Kind == keying.KindDDL || p.st.Kind == keying.KindOther
+		schema := p.st.Kind == keying.KindDDL || p.st.Kind == keying.KindOther && !strings.HasPrefix(p.st.Normalized, "explain")
 		return &writeEffect{keys: slices.Clone(p.writeKeys), all: true, schema: schema}
 	}
 	eff := &writeEffect{tables: slices.Clone(p.writeTables), keys: slices.Clone(p.writeKeys)}
