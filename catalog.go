@@ -197,15 +197,13 @@ func (e *engine) ensureCatalog(ctx context.Context, c *wrap.Conn) {
 		cs.mu.Unlock()
 		close(ch)
 	}()
-	lctx, cancel := context.WithTimeout(ctx, catalogTimeout)
-	defer cancel()
-	cat, err := loadCatalog(lctx, c.Parent())
+	cat, err := loadCatalog(ctx, c.Parent())
 	if err != nil {
 		e.log.WarnContext(ctx, "cachedsql: cannot read the database catalog; reads are not cached and writes invalidate every table until it can",
 			"err", err)
 		cat = &catalog{unknown: true}
 	}
-	cat.gen, cat.at = want, now
+	cat.gen, cat.at = want, e.now() // counted from the end of the load: a slow load is not retried at once
 	cs.cur.Store(cat)
 }
 
@@ -243,16 +241,23 @@ func dialectOf(conn driver.Conn) dialect {
 	return dialectOther
 }
 
-// loadCatalog reads the catalog on conn.
+// loadCatalog reads the catalog on conn within catalogTimeout.
 func loadCatalog(ctx context.Context, conn driver.Conn) (*catalog, error) {
 	switch dialectOf(conn) {
 	case dialectPostgres:
-		c, err := loadPostgres(ctx, conn)
+		// The bound is PostgreSQL's statement_timeout (see loadPostgres): pgx closes a connection whose
+		// query outlives its context, and this is the application's connection. The context only guards
+		// against a stalled network.
+		ctx, cancel := context.WithTimeout(ctx, catalogTimeout+2*time.Second)
+		defer cancel()
+		c, err := loadPostgres(ctx, conn, time.Now().Add(catalogTimeout))
 		if err != nil {
 			return nil, err
 		}
 		return c.settle(), nil
 	case dialectSQLite:
+		ctx, cancel := context.WithTimeout(ctx, catalogTimeout) // go-sqlite3 interrupts the query
+		defer cancel()
 		c, err := loadSQLite(ctx, conn)
 		if err != nil {
 			return nil, err
@@ -307,4 +312,13 @@ func catalogString(v driver.Value) string {
 		return strconv.FormatInt(x, 10)
 	}
 	return ""
+}
+
+// execConn runs a statement without rows on a parent connection.
+func execConn(ctx context.Context, conn driver.Conn, query string) error {
+	rows, err := queryConn(ctx, conn, query, nil)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
 }

@@ -3,6 +3,9 @@ package cachedsql
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
+	"strconv"
+	"time"
 
 	"github.com/cachedsql/cachedsql/keying"
 )
@@ -73,21 +76,47 @@ FROM pg_catalog.pg_rewrite r
 JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
 WHERE r.ev_type <> '1'`
 
-// loadPostgres reads the catalog of a PostgreSQL database.
-func loadPostgres(ctx context.Context, conn driver.Conn) (*catalog, error) {
+// loadPostgres reads the catalog of a PostgreSQL database by deadline. It runs in a read-only
+// transaction of its own (one snapshot of the catalog), each query bounded by a statement_timeout set
+// to the time left, so that a slow or blocked catalog read is cancelled by the server and leaves the
+// connection usable. The connection is not in a transaction of the application's (see ensureCatalog).
+func loadPostgres(ctx context.Context, conn driver.Conn, deadline time.Time) (c *catalog, err error) {
+	if err := execConn(ctx, conn, "BEGIN READ ONLY"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if rerr := execConn(ctx, conn, "ROLLBACK"); err == nil && rerr != nil {
+			c, err = nil, rerr
+		}
+	}()
+	query := func(q string, row func([]string) error) error {
+		left := time.Until(deadline).Milliseconds()
+		if left <= 0 {
+			return errors.New("cachedsql: reading the catalog took too long")
+		}
+		if err := execConn(ctx, conn, "SET LOCAL statement_timeout = "+strconv.FormatInt(left, 10)); err != nil {
+			return err
+		}
+		return catalogQuery(ctx, conn, q, row)
+	}
+	return readPostgres(query)
+}
+
+// readPostgres reads the catalog with query.
+func readPostgres(query func(q string, row func([]string) error) error) (*catalog, error) {
 	c := newCatalog()
-	err := catalogQuery(ctx, conn, pgForeignKeys, func(v []string) error {
+	err := query(pgForeignKeys, func(v []string) error {
 		c.fks[v[0]] = append(c.fks[v[0]], fkAction{child: v[1], onDelete: v[2] == "true", onUpdate: v[3] == "true"})
 		return nil
 	})
 	if err == nil {
-		err = catalogQuery(ctx, conn, pgUnder, func(v []string) error {
+		err = query(pgUnder, func(v []string) error {
 			c.under[v[0]] = append(c.under[v[0]], v[1])
 			return nil
 		})
 	}
 	if err == nil {
-		err = catalogQuery(ctx, conn, pgFunctions, func(v []string) error {
+		err = query(pgFunctions, func(v []string) error {
 			k := funcReads
 			switch {
 			case v[2] == "true" && v[1] != "v", v[1] == "i":
@@ -100,7 +129,7 @@ func loadPostgres(ctx context.Context, conn driver.Conn) (*catalog, error) {
 		})
 	}
 	if err == nil {
-		err = catalogQuery(ctx, conn, pgViews, func(v []string) error {
+		err = query(pgViews, func(v []string) error {
 			if v[2] != "" {
 				c.viewCalls[v[0]] = append(c.viewCalls[v[0]], v[2])
 				return nil
@@ -110,7 +139,7 @@ func loadPostgres(ctx context.Context, conn driver.Conn) (*catalog, error) {
 		})
 	}
 	if err == nil {
-		err = catalogQuery(ctx, conn, pgTriggers, func(v []string) error {
+		err = query(pgTriggers, func(v []string) error {
 			c.addTrigger(v[0], v[1], v[2] == "plpgsql" || v[2] == "sql")
 			return nil
 		})
