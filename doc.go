@@ -73,10 +73,12 @@
 // SQLite has no stored functions: its functions are Go code the application registers per connection,
 // which cannot run SQL on the connection that calls them. The wrapper treats one registered as pure
 // (deterministic) as reading nothing, and any other as one that may read tables (not cached without
-// depends_on) but never as one that writes.
+// depends_on) but never as one that writes: a Go function that writes through another handle is a
+// writer like any other (through the wrapper it invalidates; outside it, the TTL bounds staleness).
 //
 // The catalog is loaded lazily, on the connection of the first statement that needs it, outside
-// transactions, within one second; a load that fails or times out never fails the statement, and until
+// transactions, within one second (on PostgreSQL in a read-only transaction of its own whose queries
+// are bounded by statement_timeout, so that a slow catalog leaves the connection usable); a load that fails or times out never fails the statement, and until
 // a load succeeds (retried every second) reads are not cached (reason "catalog unknown") and writes replace
 // the epoch. It is read again after every statement through the wrapper that replaces the epoch for a
 // schema change (DDL, DO, CALL), before the next statement is planned, and once a minute: DDL made
