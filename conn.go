@@ -79,10 +79,13 @@ func (s *sessionState) changed() bool { return s.unknown || len(s.settings) > 0 
 // changeSession records the session changes of p's statement, which ended with err (nil for a read
 // about to run).
 func (cs *connState) changeSession(p *plan, err error) {
-	if len(p.st.Session) == 0 {
-		return
+	if p.session {
+		// A call of a volatile user-defined function (catalog.go) may have changed anything.
+		cs.session.unknown = true
 	}
-	cs.session.apply(p.st.Session, err == nil && !cs.inTx)
+	if len(p.st.Session) > 0 {
+		cs.session.apply(p.st.Session, err == nil && !cs.inTx)
+	}
 	cs.dirty = cs.session.changed()
 }
 
@@ -95,13 +98,16 @@ var _ wrap.Interceptor = (*engine)(nil)
 // rows are closed, since an autocommit statement is complete only then.
 func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []driver.NamedValue, next wrap.QueryFunc) (driver.Rows, error) {
 	cs := stateOf(c)
+	e.ensureCatalog(ctx, c)
 	p := e.plans.get(query)
-	if p.st.Kind == keying.KindRead {
+	if p.st.Kind == keying.KindRead && len(p.writeKeys) == 0 { // a read that may write (a volatile function) takes the write path
 		cs.changeSession(p, nil) // SELECT set_config(…): never cacheable, and later reads differ
 		return e.routeRead(ctx, cs, p, args, next)
 	}
-	if p.reason == bypassAnalysis { // it may have been a read: count it as one that went to the database
-		e.bypass(ctx, p, bypassAnalysis)
+	if p.reason == bypassAnalysis || p.st.Kind == keying.KindRead && p.reason != bypassNone {
+		// It may have been a read (its analysis failed), or it is one that takes the write path: count
+		// it as a read that went to the database.
+		e.bypass(ctx, p, p.reason)
 	}
 	rows, err := next(ctx)
 	if err == driver.ErrSkip {
@@ -117,6 +123,7 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 
 // Exec runs a statement on the database and then applies its effect on the cache.
 func (e *engine) Exec(ctx context.Context, c *wrap.Conn, query string, args []driver.NamedValue, next wrap.ExecFunc) (driver.Result, error) {
+	e.ensureCatalog(ctx, c)
 	p := e.plans.get(query)
 	res, err := next(ctx)
 	if err == driver.ErrSkip {
@@ -130,6 +137,7 @@ func (e *engine) Exec(ctx context.Context, c *wrap.Conn, query string, args []dr
 // Begin starts a transaction: reads inside it go to the database, and the tables it writes are
 // invalidated after it commits.
 func (e *engine) Begin(ctx context.Context, c *wrap.Conn, opts driver.TxOptions, next wrap.BeginFunc) (driver.Tx, error) {
+	e.ensureCatalog(ctx, c) // not inside the transaction, whose writes are planned with it
 	tx, err := next(ctx)
 	if err != nil {
 		return nil, err
@@ -168,7 +176,7 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 	cs := stateOf(c)
 	cs.changeSession(p, err)
 	switch p.st.Kind {
-	case keying.KindRead, keying.KindSavepoint, keying.KindSession:
+	case keying.KindSavepoint, keying.KindSession:
 	case keying.KindBegin:
 		if err == nil && !cs.inTx {
 			cs.inTx = true

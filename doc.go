@@ -102,6 +102,50 @@
 // the wrapper are seen when the entry's TTL ends, or once [Invalidate] is called for their tables (the
 // pgsignal package calls it from PostgreSQL triggers' notifications).
 //
+// # Tables a statement does not name
+//
+// A statement changes or reads more than the tables it names: a delete cascades through foreign keys
+// (ON DELETE/ON UPDATE CASCADE, SET NULL, SET DEFAULT), a trigger writes other tables, a view reads its
+// base tables, a user-defined function reads or writes anything. Each connector reads these facts from
+// its database's catalog (PostgreSQL: pg_constraint, pg_depend and pg_rewrite, pg_inherits, pg_proc,
+// pg_trigger; SQLite: pragma foreign_key_list, the SQL of views and triggers in sqlite_master, pragma
+// function_list) and plans every statement with them:
+//
+//   - a write also invalidates, transitively, the tables its foreign-key actions change (a plain INSERT
+//     fires none), the tables its triggers write, the base tables of a view it writes, and the partitions
+//     and inheritance children of a table it writes; a table changed that way is invalidated whole, also
+//     under row rules;
+//   - a read of a view records the tokens of every table the view reads, through views of views; a view
+//     whose query is not cacheable (it calls now(), reads a catalog) is not cached;
+//   - a read calling a user-defined function that is neither IMMUTABLE (PostgreSQL) nor registered as
+//     deterministic (SQLite) is not cached, with the bypass reason "user-defined function", unless its
+//     rule lists the tables the function reads in [Rule.DependsOn]; a write to one of them then
+//     invalidates it. A call of a VOLATILE PostgreSQL function (the default volatility) that no rule
+//     vouches for that way may write any table or change a session setting: the statement replaces
+//     the epoch once it has run, and its connection counts as session-changed. depends_on is a promise:
+//     the functions read only those tables, write nothing a cached read depends on and change no
+//     session setting.
+//   - a write to a table whose triggers' effects cannot be read from their bodies (PL/pgSQL that runs
+//     EXECUTE or calls a volatile user-defined function, another language, a PostgreSQL rule) replaces
+//     the epoch, unless the rule file declares what they write ([Trigger], "triggers:").
+//
+// SQLite has no stored functions: its functions are Go code the application registers per connection,
+// which cannot run SQL on the connection that calls them. The wrapper treats one registered as pure
+// (deterministic) as reading nothing, and any other as one that may read tables (not cached without
+// depends_on) but never as one that writes: a Go function that writes through another handle is a
+// writer like any other (through the wrapper it invalidates; outside it, the TTL bounds staleness).
+//
+// The catalog is loaded lazily, on the connection of the first statement that needs it, outside
+// transactions, within one second (on PostgreSQL in a read-only transaction of its own whose queries
+// are bounded by statement_timeout, so that a slow catalog leaves the connection usable); a load that fails or times out never fails the statement, and until
+// a load succeeds (retried every second) reads are not cached (reason "catalog unknown") and writes replace
+// the epoch. It is read again after every statement through the wrapper that replaces the epoch for a
+// schema change (DDL, DO, CALL), before the next statement is planned, and once a minute: DDL made
+// outside the wrapper (a migration tool, psql) is seen within a minute. Names are compared without
+// schema, as tokens are: a fact about s1.orders applies to every table called orders. Databases other
+// than PostgreSQL and SQLite are planned from the statement's text alone. Functions called through
+// operators are not seen.
+//
 // # Row rules and write-through
 //
 // Table-level invalidation is always safe but coarse: one update evicts every cached read of its table.
@@ -118,8 +162,8 @@
 // Key values are compared in a canonical form, so that a write passing "42" and a read passing
 // int64(42) name the same row: numbers by value, strings trimmed and lower-cased, UUIDs in any
 // spelling as one. Values that collate equal in other ways (accent-insensitive collations, dates
-// written as text) are not recognised: do not key row rules on such columns. Triggers and foreign keys
-// with ON DELETE CASCADE or SET NULL that change other rows of the same table are not seen either.
+// written as text) are not recognised: do not key row rules on such columns. A write to a table whose
+// foreign keys or triggers change other rows of the same table invalidates every row of it.
 //
 // With [Rule.WriteThrough], a pinned write re-reads the rows it wrote on its own connection (after
 // Commit in a transaction) and stores them before returning, so the next read is a hit with the new

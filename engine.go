@@ -38,6 +38,7 @@ type engine struct {
 	id identityState
 
 	plans  planCache
+	cat    catalogState
 	stats  stats
 	health health
 
@@ -205,8 +206,16 @@ type plan struct {
 	writeTables []string
 	// row is set for the statement of a row rule.
 	row *rowPlan
-	// reason says why a read is not cached (when rule is nil).
+	// reason says why a read is not cached (when rule is nil, or for a reason of the catalog's);
+	// detail says more, for the observer.
 	reason bypassReason
+	detail string
+	// cat is the catalog the plan was made with; alsoWrites are the tables a write changes without
+	// naming them (in writeKeys too); session: running it may change the session (it calls a volatile
+	// user-defined function).
+	cat        *catalog
+	alsoWrites []string
+	session    bool
 	// delta is the last measured query time of a fill (ns), which sizes fill leases.
 	delta atomic.Int64
 }
@@ -233,10 +242,17 @@ func (pc *planCache) get(query string) *plan {
 	pc.mu.RLock()
 	p, ok := pc.m[query]
 	pc.mu.RUnlock()
-	if ok {
+	if ok && p.cat == pc.e.cat.current() {
 		return p
 	}
+	old := p
 	p = pc.e.newPlan(query)
+	if old != nil && old.row != nil && p.row != nil && old.rule == p.rule {
+		// Rebuilt for a new catalog: a row rule's state (the extra arguments write-through needs) is
+		// the rule's, shared with the plan write-through keeps.
+		p.row = old.row
+		p.delta.Store(old.delta.Load())
+	}
 	pc.mu.Lock()
 	if len(pc.m) >= maxPlans {
 		clear(pc.m)
@@ -297,6 +313,7 @@ func (e *engine) newPlan(query string) (p *plan) {
 			p.writeTables = st.Writes
 		}
 	}
+	e.planCatalog(p, e.cat.current())
 	return p
 }
 

@@ -115,6 +115,16 @@ type Rule struct {
 	// write recomputes. Zero means 16; negative is an error.
 	WriteThroughLimit int
 
+	// DependsOn lists tables the rule's reads depend on beyond those their statements name: the tables
+	// that the user-defined functions they call read (see the package doc, "Tables a statement does not
+	// name"). A read that calls a user-defined function that is neither IMMUTABLE (PostgreSQL) nor
+	// registered as deterministic (SQLite) is cached only when its rule gives DependsOn, non-nil (empty
+	// means the functions read no table); a write to any of these tables, or to a table that a view
+	// among them reads, invalidates the rule's entries. Giving it vouches for every function the rule's
+	// reads call, VOLATILE ones included: they read only these tables, write nothing a cached read
+	// depends on and change no session setting. Names are compared as for Match.TablesAny.
+	DependsOn []string
+
 	// row is the lookup shape of a row rule's statement.
 	row *rowShape
 
@@ -190,6 +200,122 @@ type rowShape struct {
 // statement decides. A Rules is immutable and safe for concurrent use.
 type Rules struct {
 	rules []compiledRule
+	// triggers maps a table to the tables its triggers write, as declared (see [Rules.WithTriggers]).
+	triggers map[string][]string
+}
+
+// Trigger declares what the triggers of a table write, so that a write to the table invalidates those
+// tables instead of what the database catalog suggests. Without a declaration, a write to a table with
+// triggers replaces the epoch (every table) unless the trigger bodies can be read: SQLite triggers and
+// PL/pgSQL functions whose INSERT, UPDATE, DELETE and MERGE statements name their tables (no EXECUTE,
+// no call of a volatile user-defined function).
+type Trigger struct {
+	// Table is the table the triggers are on, compared as for Match.TablesAny.
+	Table string
+	// Writes lists every table the triggers of Table write (empty: none). Each is invalidated, with
+	// what its own foreign-key actions and triggers change, whenever Table is written.
+	Writes []string
+}
+
+// WithTriggers returns a copy of rs that also holds the trigger declarations ts, one per table.
+// Problems are reported as by [NewRules]. WithTriggers on a nil *Rules declares triggers with no rule.
+func (rs *Rules) WithTriggers(ts ...Trigger) (*Rules, error) {
+	ds := make([]decodedTrigger, len(ts))
+	for i, t := range ts {
+		ds[i] = decodedTrigger{Trigger: Trigger{Table: t.Table, Writes: slices.Clone(t.Writes)}}
+	}
+	return rs.withTriggers(ds)
+}
+
+// Triggers returns a copy of the trigger declarations of rs, sorted by table.
+func (rs *Rules) Triggers() []Trigger {
+	if rs == nil {
+		return nil
+	}
+	out := make([]Trigger, 0, len(rs.triggers))
+	for t, w := range rs.triggers {
+		out = append(out, Trigger{Table: t, Writes: slices.Clone(w)})
+	}
+	slices.SortFunc(out, func(a, b Trigger) int { return cmp.Compare(a.Table, b.Table) })
+	return out
+}
+
+// triggerWrites returns the tables the triggers of table t are declared to write, and whether they are
+// declared.
+func (rs *Rules) triggerWrites(t string) ([]string, bool) {
+	if rs == nil {
+		return nil, false
+	}
+	w, ok := rs.triggers[t]
+	return w, ok
+}
+
+// decodedTrigger is a trigger declaration on its way into a set, with its position in a rule file.
+type decodedTrigger struct {
+	Trigger
+	// file and line locate the declaration; tableLine and writesLine its settings (0: unknown).
+	file                        string
+	line, tableLine, writesLine int
+}
+
+// withTriggers validates ds and returns a copy of rs holding them.
+func (rs *Rules) withTriggers(ds []decodedTrigger) (*Rules, error) {
+	out := &Rules{triggers: make(map[string][]string)}
+	if rs != nil {
+		out.rules = rs.rules
+		for t, w := range rs.triggers {
+			out.triggers[t] = w
+		}
+	}
+	var errs []error
+	first := make(map[string]*decodedTrigger)
+	for i := range ds {
+		d := &ds[i]
+		fail := func(line int, format string, args ...any) {
+			errs = append(errs, &RuleError{File: d.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+		}
+		table, ok := tableName(d.Table)
+		if !ok {
+			fail(cmp.Or(d.tableLine, d.line), "triggers: bad table name %q", d.Table)
+			continue
+		}
+		_, before := rs.triggerWrites(table)
+		if f, dup := first[table]; dup || before {
+			where := "an earlier declaration"
+			if f != nil && f.file != "" {
+				where = f.file + ":" + strconv.Itoa(f.line)
+			}
+			fail(cmp.Or(d.tableLine, d.line), "triggers: table %q is declared twice (first at %s)", d.Table, where)
+			continue
+		}
+		first[table] = d
+		writes := []string{}
+		for _, w := range d.Writes {
+			n, ok := tableName(w)
+			if !ok {
+				fail(cmp.Or(d.writesLine, d.line), "triggers: bad table name %q in writes of %q", w, d.Table)
+				continue
+			}
+			if !slices.Contains(writes, n) {
+				writes = append(writes, n)
+			}
+		}
+		out.triggers[table] = writes
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// tableName returns name lower-cased and without schema, as keying reports tables.
+func tableName(name string) (string, bool) {
+	t := strings.ToLower(strings.TrimSpace(name))
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		t = t[i+1:]
+	}
+	return t, t != ""
 }
 
 // compiledRule is a rule with its defaults filled in and its match
@@ -212,6 +338,12 @@ func NewRules(rules ...Rule) (*Rules, error) {
 		ds[i].rule.Match.TablesAny = slices.Clone(r.Match.TablesAny)
 		ds[i].rule.Match.TablesAll = slices.Clone(r.Match.TablesAll)
 		ds[i].rule.Key = slices.Clone(r.Key)
+		if r.DependsOn != nil {
+			ds[i].rule.DependsOn = slices.Clone(r.DependsOn)
+			if ds[i].rule.DependsOn == nil {
+				ds[i].rule.DependsOn = []string{}
+			}
+		}
 	}
 	return build(ds, nil)
 }
@@ -252,6 +384,9 @@ func (rs *Rules) All() []Rule {
 		out[i].Match.TablesAny = slices.Clone(out[i].Match.TablesAny)
 		out[i].Match.TablesAll = slices.Clone(out[i].Match.TablesAll)
 		out[i].Key = slices.Clone(out[i].Key)
+		if out[i].DependsOn != nil {
+			out[i].DependsOn = append([]string{}, out[i].DependsOn...)
+		}
 	}
 	return out
 }
@@ -474,6 +609,20 @@ func compileRule(r Rule) (compiledRule, []problem) {
 		probs = append(probs, problem{"write_through_limit", "write_through_limit must not be negative"})
 	case r.WriteThroughLimit == 0:
 		r.WriteThroughLimit = defaultWriteThroughLimit
+	}
+	if r.DependsOn != nil {
+		deps := []string{}
+		for _, n := range r.DependsOn {
+			t, ok := tableName(n)
+			if !ok {
+				probs = append(probs, problem{"depends_on", fmt.Sprintf("depends_on: bad table name %q", n)})
+				continue
+			}
+			if !slices.Contains(deps, t) {
+				deps = append(deps, t)
+			}
+		}
+		r.DependsOn = deps
 	}
 	c := compiledRule{rule: r}
 	probs = append(probs, analysed(c.compileMatch)...)

@@ -31,24 +31,49 @@ func LoadRules(paths ...string) (*Rules, error) {
 	}
 	files, errs := ruleFiles(paths)
 	var ds []decodedRule
+	var ts []decodedTrigger
 	for _, name := range files {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			errs = append(errs, fileError(name, err))
 			continue
 		}
-		fds, ferrs := decodeFile(name, data)
+		fds, fts, ferrs := decodeFile(name, data)
 		ds = append(ds, fds...)
+		ts = append(ts, fts...)
 		errs = append(errs, ferrs...)
 	}
-	return build(ds, errs)
+	return buildWithTriggers(ds, ts, errs)
 }
 
 // ParseRules parses one rule file held in data. filename is used in
 // messages only. Problems are reported as by [LoadRules].
 func ParseRules(filename string, data []byte) (*Rules, error) {
-	ds, errs := decodeFile(filename, data)
-	return build(ds, errs)
+	ds, ts, errs := decodeFile(filename, data)
+	return buildWithTriggers(ds, ts, errs)
+}
+
+// buildWithTriggers builds the rules of ds and adds the trigger declarations ts, reporting every
+// problem of both.
+func buildWithTriggers(ds []decodedRule, ts []decodedTrigger, errs []error) (*Rules, error) {
+	rs, err := build(ds, errs)
+	if len(ts) == 0 {
+		return rs, err
+	}
+	rs2, terr := rs.withTriggers(ts)
+	if err != nil || terr != nil {
+		all := []error{}
+		for _, e := range []error{err, terr} {
+			if j, ok := e.(interface{ Unwrap() []error }); ok {
+				all = append(all, j.Unwrap()...)
+			} else if e != nil {
+				all = append(all, e)
+			}
+		}
+		sortErrors(all)
+		return nil, errors.Join(all...)
+	}
+	return rs2, nil
 }
 
 // ruleFiles expands paths into the rule files to read.
@@ -137,7 +162,7 @@ func (d *decoder) syntaxError(err error) {
 
 // fileNodes holds the top-level settings of a rule file.
 type fileNodes struct {
-	version, defaults, rules *yaml.Node
+	version, defaults, rules, triggers *yaml.Node
 }
 
 // fileFields are the settings allowed at the top of a rule file.
@@ -145,25 +170,83 @@ var fileFields = []field[fileNodes]{
 	{name: "version", set: func(_ *decoder, n *yaml.Node, f *fileNodes) error { f.version = n; return nil }},
 	{name: "defaults", set: func(_ *decoder, n *yaml.Node, f *fileNodes) error { f.defaults = n; return nil }},
 	{name: "rules", set: func(_ *decoder, n *yaml.Node, f *fileNodes) error { f.rules = n; return nil }},
+	{name: "triggers", set: func(_ *decoder, n *yaml.Node, f *fileNodes) error { f.triggers = n; return nil }},
 }
 
 // decodeFile decodes the rule file data, named file in messages.
-func decodeFile(file string, data []byte) ([]decodedRule, []error) {
+func decodeFile(file string, data []byte) ([]decodedRule, []decodedTrigger, []error) {
 	d := &decoder{file: file}
 	root := d.document(data)
 	if root == nil {
-		return nil, d.errs
+		return nil, nil, d.errs
 	}
 	var top fileNodes
 	if !decodeMapping(d, root, "file", "", fileFields, &top) {
-		return nil, d.errs
+		return nil, nil, d.errs
 	}
 	d.version(root, top.version)
 	var defaults Rule
 	if top.defaults != nil {
 		decodeMapping(d, resolve(top.defaults), "defaults", "", defaultFields, &defaults)
 	}
-	return d.rules(top.rules, defaults), d.errs
+	ts := d.triggers(top.triggers)
+	if top.triggers != nil && top.rules == nil {
+		return nil, ts, d.errs // a file may declare triggers alone
+	}
+	return d.rules(top.rules, defaults), ts, d.errs
+}
+
+// triggers decodes the file's trigger declarations:
+//
+//	triggers:
+//	  - table: orders
+//	    writes: [order_audit]
+func (d *decoder) triggers(n *yaml.Node) []decodedTrigger {
+	if n == nil {
+		return nil
+	}
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "triggers: want a list of {table, writes}, got %s", describe(n))
+		return nil
+	}
+	var ts []decodedTrigger
+	for _, item := range n.Content {
+		item = resolve(item)
+		t := decodedTrigger{file: d.file, line: item.Line}
+		before := len(d.errs)
+		if !decodeMapping(d, item, "trigger", "", triggerFields, &t) || len(d.errs) > before {
+			continue
+		}
+		if t.tableLine == 0 {
+			d.errorf(item, "trigger: missing table")
+			continue
+		}
+		if t.writesLine == 0 {
+			d.errorf(item, "trigger of %q: missing writes (give [] if its triggers write no table)", t.Table)
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// triggerFields are the settings of a trigger declaration.
+var triggerFields = []field[decodedTrigger]{
+	{name: "table", set: func(_ *decoder, n *yaml.Node, t *decodedTrigger) error {
+		t.tableLine = n.Line
+		if err := stringValue(n, &t.Table); err != nil {
+			return err
+		}
+		if _, ok := tableName(t.Table); !ok {
+			return errors.New("must not be empty")
+		}
+		return nil
+	}},
+	{name: "writes", set: func(_ *decoder, n *yaml.Node, t *decodedTrigger) error {
+		t.writesLine = n.Line
+		return stringsValue(n, &t.Writes)
+	}},
 }
 
 // document parses data and returns its top-level mapping, or nil after
@@ -430,6 +513,10 @@ var ruleFields = []field[Rule]{
 	{name: "write_through", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error { return boolValue(n, &r.WriteThrough) }},
 	{name: "write_through_limit", defaults: true, set: func(_ *decoder, n *yaml.Node, r *Rule) error {
 		return countValue(n, &r.WriteThroughLimit)
+	}},
+	{name: "depends_on", set: func(_ *decoder, n *yaml.Node, r *Rule) error {
+		r.DependsOn = []string{} // given, even empty: the functions the rule's reads call read no table
+		return stringsValue(n, &r.DependsOn)
 	}},
 }
 

@@ -47,7 +47,7 @@ func BenchmarkStampedeColdMiss(b *testing.B) {
 			opts := cachedsql.Options{
 				Redis:     testenv.Redis(b),
 				Namespace: strings.TrimSuffix(testenv.Prefix(b), ":"),
-				Rules: mustRules(b, cachedsql.Rule{Name: "cold", Match: cachedsql.Match{Default: true},
+				Rules: mustRules(b, cachedsql.Rule{Name: "cold", Match: cachedsql.Match{Default: true}, DependsOn: noTables,
 					TTL: time.Minute, NoLease: bc.noLease, LockWait: 15 * time.Second}),
 				StoreTimeout: 10 * time.Second,
 			}

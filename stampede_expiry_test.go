@@ -63,7 +63,7 @@ func runExpiryLoad(tb testing.TB, m expiryMode, load expiryLoad) expiryResult {
 	db, err := cachedsql.Open("pgx", dsn, cachedsql.Options{
 		Redis:     testenv.Redis(tb),
 		Namespace: strings.TrimSuffix(testenv.Prefix(tb), ":"),
-		Rules: mustRules(tb, cachedsql.Rule{Name: "hot", Match: cachedsql.Match{Default: true}, TTL: load.ttl,
+		Rules: mustRules(tb, cachedsql.Rule{Name: "hot", Match: cachedsql.Match{Default: true}, DependsOn: noTables, TTL: load.ttl,
 			Beta: m.beta, RefreshAhead: m.refreshAhead}),
 		StoreTimeout: 5 * time.Second,
 	})

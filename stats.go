@@ -23,6 +23,9 @@ const (
 	bypassAnalysis                  // analysing the statement or its arguments failed (a bug: logged)
 	bypassSessionKey                // the connection's role or settings differ from the cache's first connection
 	bypassOtherDB                   // the connection reached another database than the cache's first connection
+	bypassUserFunction              // calls a user-defined function whose reads are not declared, or a volatile one
+	bypassView                      // reads a view that cannot be cached (its query calls now(), …)
+	bypassCatalog                   // the database catalog is not loaded: what the read depends on is unknown
 	numBypassReasons
 )
 
@@ -37,9 +40,10 @@ var bypassNames = [numBypassReasons]string{
 	bypassArgs:         "argument not hashable",
 	bypassStore:        "store unavailable",
 	bypassNotShared:    "result not shareable",
-	bypassAnalysis:     "analysis failed",
-	bypassSessionKey:   "session differs",
-	bypassOtherDB:      "another database",
+	// "rule disabled", "result not shareable", "analysis failed", "session differs", "another database",
+	// "user-defined function", "view not cacheable", "catalog unknown"). "analysis failed" is a defect of
+	// this package, logged once at Warn: the statement's text or arguments made its analysis panic, and
+	// the read went to the database.
 }
 
 // staleReason says why a copy past its TTL was served.
@@ -75,9 +79,10 @@ type Stats struct {
 	FillsSkipped uint64
 	// Bypasses counts reads that went straight to the database, by reason ("no rule", "not cacheable",
 	// "transaction", "session changed", "context", "argument not hashable", "store unavailable",
-	// "rule disabled", "result not shareable", "analysis failed"). "analysis failed" is a defect of this
-	// package, logged once at Warn: the statement's text or arguments made its analysis panic, and the
-	// read went to the database.
+	// "rule disabled", "result not shareable", "analysis failed", "session differs", "another database",
+	// "user-defined function", "view not cacheable", "catalog unknown"). "analysis failed" is a defect of
+	// this package, logged once at Warn: the statement's text or arguments made its analysis panic, and
+	// the read went to the database.
 	Bypasses map[string]uint64
 	// Invalidations counts generation tokens replaced (a write to two tables counts two).
 	Invalidations uint64
@@ -335,8 +340,11 @@ func (e *engine) bypass(ctx context.Context, p *plan, why bypassReason) {
 	}
 	if e.opts.Observer != nil {
 		reason := why.String()
-		if why == bypassNotCacheable {
+		switch {
+		case why == bypassNotCacheable:
 			reason += ": " + p.st.Reason
+		case why == p.reason && p.detail != "":
+			reason += ": " + p.detail
 		}
 		e.opts.Observer.ObserveRead(ctx, ReadEvent{Query: p.st.Query, Rule: p.ruleName, Outcome: OutcomeBypass, Reason: reason})
 	}

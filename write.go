@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cachedsql/cachedsql/internal/store"
@@ -33,7 +34,9 @@ type writeEffect struct {
 	// keys are the generation tokens to replace (with duplicates).
 	keys []string
 	// all: the epoch is among keys (DDL, or tables unknown), and tables is nil.
-	all    bool
+	all bool
+	// schema: the write may have changed the schema (DDL, DO, CALL): the catalog must be read again.
+	schema bool
 	tables []string
 	// regs are the written tables whose key registries the replacement reads.
 	regs []regCheck
@@ -77,7 +80,8 @@ func (e *engine) effectOf(p *plan, args []driver.NamedValue) (eff *writeEffect) 
 		e.opts.test.analysis("effect", p.st.Query)
 	}
 	if p.writeTables == nil {
-		return &writeEffect{keys: slices.Clone(p.writeKeys), all: true}
+		schema := p.st.Kind == keying.KindDDL || p.st.Kind == keying.KindOther && !strings.HasPrefix(p.st.Normalized, "explain")
+		return &writeEffect{keys: slices.Clone(p.writeKeys), all: true, schema: schema}
 	}
 	eff = &writeEffect{tables: slices.Clone(p.writeTables), keys: slices.Clone(p.writeKeys)}
 	var pins *keying.Pins
@@ -97,6 +101,12 @@ func (e *engine) effectOf(p *plan, args []driver.NamedValue) (eff *writeEffect) 
 		if pins != nil {
 			e.throughRows(eff, t, pins, vals)
 		}
+	}
+	for _, t := range p.alsoWrites { // changed through foreign-key actions or triggers: every row
+		if !slices.Contains(eff.tables, t) {
+			eff.tables = append(eff.tables, t)
+		}
+		eff.pinTable(e, t, nil, nil)
 	}
 	return eff
 }
@@ -140,6 +150,7 @@ func (e *engine) merge(eff, o *writeEffect) *writeEffect {
 	}
 	eff.keys = append(eff.keys, o.keys...)
 	eff.all = eff.all || o.all
+	eff.schema = eff.schema || o.schema
 	if !eff.all {
 		for _, t := range o.tables {
 			if !slices.Contains(eff.tables, t) {
@@ -163,7 +174,7 @@ func (e *engine) merge(eff, o *writeEffect) *writeEffect {
 // coarse returns eff with row-level precision dropped: whole tables.
 func (e *engine) coarse(eff *writeEffect) *writeEffect {
 	if eff.all {
-		return &writeEffect{keys: []string{e.layout.Epoch()}, all: true}
+		return &writeEffect{keys: []string{e.layout.Epoch()}, all: true, schema: eff.schema}
 	}
 	out := &writeEffect{tables: eff.tables}
 	for _, t := range eff.tables {
@@ -181,6 +192,9 @@ func (e *engine) coarse(eff *writeEffect) *writeEffect {
 func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, cause string) {
 	if eff == nil || len(eff.keys) == 0 {
 		return
+	}
+	if eff.schema {
+		e.cat.stale()
 	}
 	keys := dedupe(eff.keys)
 	rows := e.rowCount(keys)

@@ -55,6 +55,9 @@ func explainOne(q string, out io.Writer) (err error) {
 	case len(st.Writes) > 0:
 		fmt.Fprintf(out, "writes:      %s\n", strings.Join(st.Writes, ", "))
 	}
+	if calls := st.Calls(); len(calls) > 0 {
+		fmt.Fprintf(out, "calls:       %s\n", strings.Join(calls, ", "))
+	}
 	if st.Cacheable {
 		fmt.Fprintf(out, "cacheable:   yes, when a rule matches\n")
 	} else if st.Kind == keying.KindRead {
@@ -67,6 +70,7 @@ func explainOne(q string, out io.Writer) (err error) {
 		}
 		fmt.Fprintf(out, "session:     %s\n", strings.Join(changes, "; "))
 	}
+	explainCatalog(out, st)
 	explainRows(out, st)
 	return nil
 }
@@ -93,5 +97,18 @@ func explainRows(out io.Writer, st *keying.Statement) {
 		default:
 			fmt.Fprintf(out, "row scope:   %d row(s) by %s\n", len(p.Rows), strings.Join(p.Columns, ", "))
 		}
+	}
+}
+
+// explainCatalog says what the database catalog adds at run time, which explain (offline) cannot see.
+func explainCatalog(out io.Writer, st *keying.Statement) {
+	switch {
+	case st.Kind == keying.KindRead && st.Cacheable && len(st.Calls()) > 0:
+		fmt.Fprintf(out, "catalog:     a user-defined function among the calls bypasses the cache (reason \"user-defined function\")\n"+
+			"             unless the rule lists what it reads in depends_on; a VOLATILE one also invalidates every table\n")
+	case st.Kind == keying.KindRead && st.Cacheable && len(st.Reads) > 0:
+		fmt.Fprintf(out, "catalog:     a view among the tables read adds the tables its query reads\n")
+	case st.Kind == keying.KindWrite && !st.AllTables:
+		fmt.Fprintf(out, "catalog:     also invalidates the tables changed through foreign-key actions, triggers and views\n")
 	}
 }

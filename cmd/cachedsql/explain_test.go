@@ -20,6 +20,8 @@ func TestExplain(t *testing.T) {
 		{`INSERT INTO users (id, name) VALUES ($1, $2)`, []string{"row scope:   adds rows only"}},
 		{`DELETE FROM users WHERE name = $1 OR id = $2`, []string{"row scope:   every row of the table"}},
 		{`DROP TABLE users`, []string{"writes:      every table (the database's epoch)"}},
+		{`SELECT tier_of($1)`, []string{"calls:       tier_of", "bypasses the cache (reason \"user-defined function\")"}},
+		{`DELETE FROM customers WHERE id = $1`, []string{"foreign-key actions, triggers and views"}},
 	} {
 		var out strings.Builder
 		if err := runExplain([]string{tc.sql}, &out); err != nil {
