@@ -77,3 +77,15 @@ func TestBreakerOpensOnRefusal(t *testing.T) {
 		t.Fatal("a refusal did not open the breaker")
 	}
 }
+
+// TestBypassReasonsNamed: every bypass reason has a name (Stats.Bypasses and observers report it).
+func TestBypassReasonsNamed(t *testing.T) {
+	seen := map[string]bool{}
+	for r := range numBypassReasons {
+		name := r.String()
+		if name == "" || seen[name] {
+			t.Errorf("bypass reason %d is named %q (empty or twice)", r, name)
+		}
+		seen[name] = true
+	}
+}

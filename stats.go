@@ -40,10 +40,12 @@ var bypassNames = [numBypassReasons]string{
 	bypassArgs:         "argument not hashable",
 	bypassStore:        "store unavailable",
 	bypassNotShared:    "result not shareable",
-	// "rule disabled", "result not shareable", "analysis failed", "session differs", "another database",
-	// "user-defined function", "view not cacheable", "catalog unknown"). "analysis failed" is a defect of
-	// this package, logged once at Warn: the statement's text or arguments made its analysis panic, and
-	// the read went to the database.
+	bypassAnalysis:     "analysis failed",
+	bypassSessionKey:   "session differs",
+	bypassOtherDB:      "another database",
+	bypassUserFunction: "user-defined function",
+	bypassView:         "view not cacheable",
+	bypassCatalog:      "catalog unknown",
 }
 
 // staleReason says why a copy past its TTL was served.
