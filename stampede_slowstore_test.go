@@ -54,17 +54,19 @@ func proxiedStore(t *testing.T) (cachedsql.Options, *testenv.Proxy, *storeComman
 	return opts, proxy, cmds
 }
 
-// holdUntilJoined sets o's beforeQuery hook so that a shared load's query waits until want other
-// reads of *db have joined it (bounded, so that a broken build fails instead of hanging). A read that
-// began after a shared query began may not take its rows (a write may have returned in between), so
-// the test makes sure every read began before the query: that is what "concurrent" means here.
-func holdUntilJoined(o *cachedsql.Options, db **sql.DB, want int) {
+// holdUntilJoined sets o's beforeQuery hook so that, once armed, a shared load's query waits until want
+// other reads of *db have joined it (bounded, so that a broken build fails instead of hanging). A read
+// that began after a shared query began may not take its rows (a write may have returned in between),
+// so the test makes sure every read began before the query: that is what "concurrent" means here.
+func holdUntilJoined(o *cachedsql.Options, db **sql.DB, want int) (arm func()) {
+	var armed atomic.Bool
 	cachedsql.Hooks(o, nil, func() {
 		deadline := time.Now().Add(10 * time.Second)
-		for cachedsql.FlightWaiters(*db) < want && time.Now().Before(deadline) {
+		for armed.Load() && cachedsql.FlightWaiters(*db) < want && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 	}, nil)
+	return func() { armed.Store(true) }
 }
 
 // readConcurrently reads q n times at once on db and fails t on any error or wrong row.
@@ -100,12 +102,13 @@ func TestStampedeSlowStore(t *testing.T) {
 	const n = 32
 	opts, proxy, _ := proxiedStore(t)
 	var db *sql.DB
-	holdUntilJoined(&opts, &db, n-1)
+	arm := holdUntilJoined(&opts, &db, n-1)
 	g, dbs, q := openGated(t, 1, opts)
 	db = dbs[0]
 	db.SetMaxOpenConns(n)
 	g.open()
 	proxy.SetDelay(slowStoreDelay)
+	arm()
 	readConcurrently(t, db, q, n)
 	st := stats(t, db)
 	t.Logf("store errors %d, breaker open %v, bypasses %v, shared %d", st.StoreErrors, st.BreakerOpen, st.Bypasses, st.SharedLoads)
@@ -123,7 +126,7 @@ func TestStampedeBreakerOpen(t *testing.T) {
 	const n = 32
 	opts, proxy, cmds := proxiedStore(t)
 	var db *sql.DB
-	holdUntilJoined(&opts, &db, n-1)
+	arm := holdUntilJoined(&opts, &db, n-1)
 	g, dbs, q := openGated(t, 1, opts)
 	db = dbs[0]
 	db.SetMaxOpenConns(n)
@@ -136,6 +139,7 @@ func TestStampedeBreakerOpen(t *testing.T) {
 		}
 		return stats(t, db).BreakerOpen
 	})
+	arm()
 	before, start := cmds.n.Load(), time.Now()
 	readConcurrently(t, db, q, n)
 	took := time.Since(start)
