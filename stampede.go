@@ -231,13 +231,17 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 		lease, held, failing = e.acquireLease(ctx, p, req.key)
 	}
 	if !held && !failing && !p.rule.NoLease && !req.noLease {
+		// lease is set when the Acquire failed: its reply may have been lost after it took the lease.
+		if (req.current != nil || req.bg) && lease.Token != "" {
+			e.releaseLease(ctx, lease)
+		}
 		switch {
 		case req.current != nil: // an early recompute that another process is doing: keep serving
 			return req.current.loaded(), nil
 		case req.bg: // a refresh that another process is doing
 			return nil, errNotShared
 		}
-		f, l, took := e.waitForFill(ctx, p, req)
+		f, l, took := e.waitForFill(ctx, p, req, lease)
 		switch {
 		case f != nil:
 			return f.loaded(), nil
@@ -333,7 +337,8 @@ func (e *engine) leaseKey(key string) string {
 
 // acquireLease tries once to take the fill lease of key. failing reports that the store is failing (the
 // breaker is open): there is nobody to wait for. A lease call that merely failed is not that: another
-// process may hold the lease, and the caller waits for its fill (waitForFill) as when it is held.
+// process may hold the lease, and the caller waits for its fill (waitForFill) as when it is held. The
+// Acquire may even have taken the lease, its reply lost: l is then the lease it tried, not held.
 func (e *engine) acquireLease(ctx context.Context, p *plan, key string) (l lockstore.Lease, held, failing bool) {
 	if p.rule.NoLease {
 		return lockstore.Lease{}, false, false
@@ -345,7 +350,7 @@ func (e *engine) acquireLease(ctx context.Context, p *plan, key string) (l locks
 	switch {
 	case err != nil:
 		e.storeFailed(ctx, "lease", err)
-		return lockstore.Lease{}, false, !e.health.allow(e.now())
+		return l, false, !e.health.allow(e.now())
 	case ok:
 		e.health.ok()
 		e.stats.leaseAcquired.Add(1)
@@ -370,8 +375,10 @@ func (e *engine) releaseLease(ctx context.Context, l lockstore.Lease) {
 // that find no valid entry it tries to take the lease: once the other filler has released it (its fill
 // was made invalid by a write meanwhile, or it failed), waiting longer is pointless, and this caller
 // fills instead, holding the lease. It returns the entry found, or the lease taken. A poll whose store
-// calls fail goes on polling (one slow round trip is not an outage) until the breaker opens.
-func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq) (*found, lockstore.Lease, bool) {
+// calls fail goes on polling (one slow round trip is not an outage) until the breaker opens. tried, if
+// set, is a lease that a failed Acquire may have taken: the polls try to take that one, so that this
+// caller does not wait for a lease it holds itself, and it is given back if the caller does not fill.
+func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq, tried lockstore.Lease) (*found, lockstore.Lease, bool) {
 	if p.rule.LockWait <= 0 {
 		return nil, lockstore.Lease{}, false
 	}
@@ -386,7 +393,7 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq) (*found
 			return true, nil
 		}
 		if err == nil {
-			if f, lease, took, err = e.takeLease(ctx, p, req); f != nil || took {
+			if f, lease, took, err = e.takeLease(ctx, p, req, &tried); f != nil || took {
 				return true, nil
 			}
 		}
@@ -399,6 +406,9 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq) (*found
 		}
 		return false, nil
 	})
+	if tried.Token != "" {
+		e.releaseLease(ctx, tried)
+	}
 	switch {
 	case f != nil:
 		e.observeStampede(ctx, p, LeaseWaited, time.Since(start))
@@ -411,14 +421,26 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq) (*found
 
 // takeLease tries to take the lease a waiter waits for. Having taken it, it looks the cache up again:
 // the holder may have filled and released it between the waiter's last look and now (seen as 200
-// reads → 2 queries). It then returns the entry found and gives the lease back.
-func (e *engine) takeLease(ctx context.Context, p *plan, req *fillReq) (*found, lockstore.Lease, bool, error) {
+// reads → 2 queries). It then returns the entry found and gives the lease back. *tried is a lease that
+// a failed call may have taken: it is taken again by its token (Reacquire), and cleared once settled.
+func (e *engine) takeLease(ctx context.Context, p *plan, req *fillReq, tried *lockstore.Lease) (*found, lockstore.Lease, bool, error) {
 	ttl := lockstore.LeaseTTL(time.Duration(p.delta.Load()), 0, 0)
 	sctx, cancel := e.storeCtx(ctx)
-	l, got, err := e.leases.Acquire(sctx, e.leaseKey(req.key), ttl)
+	var l lockstore.Lease
+	var got bool
+	var err error
+	if tried.Token != "" {
+		l, got, err = e.leases.Reacquire(sctx, *tried, ttl)
+	} else if l, got, err = e.leases.Acquire(sctx, e.leaseKey(req.key), ttl); err != nil {
+		*tried = l
+	}
 	cancel()
-	if err != nil || !got {
+	if err != nil {
 		return nil, lockstore.Lease{}, false, err
+	}
+	*tried = lockstore.Lease{} // taken, or another owner's: either way not left behind by this caller
+	if !got {
+		return nil, lockstore.Lease{}, false, nil
 	}
 	e.health.ok()
 	if f, _ := e.recheck(ctx, p, req); f != nil {
