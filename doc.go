@@ -75,8 +75,8 @@
 // # When the store fails
 //
 // The cache never makes a statement fail. Each store call is bounded by Options.StoreTimeout; a failure
-// or timeout sends the read to the database, and repeated failures open a circuit breaker for
-// Options.BreakerCooldown. A token that could not be replaced after a write is kept pending in memory:
+// or timeout sends the read to the database (identical concurrent reads still share one query, see
+// Stampedes), and repeated failures open a circuit breaker for Options.BreakerCooldown. A token that could not be replaced after a write is kept pending in memory:
 // this process bypasses the cache for that table until the token reaches the store. A process that cannot
 // reach the store at all cannot tell other processes of its writes: they are bounded by the TTL.
 //
@@ -89,6 +89,15 @@
 // LockWait, then serve a stale copy where the rule allows it, or query the database themselves. A
 // lease left by a crashed filler expires; no lease is needed for correctness, since a fill recorded
 // with outdated generation tokens is never served.
+//
+// A slow or failing store does not undo this. Reads whose lookup failed or timed out share one more
+// lookup and one query per process; while the circuit breaker is open they share one query without
+// calling the store. One store call over StoreTimeout (a lookup, a lease call whose reply was lost) does
+// not make a process fill alone: it goes on waiting for the lease, bounded by LockWait; only an open
+// breaker means there is nobody to wait for. A caller waiting for another's load takes its result only
+// if it cannot predate a write that returned before the caller began: the load's query began after the
+// caller did, or it records the generation tokens the caller read itself. So while the store fails, a
+// read that begins after a shared query began waits for the next one.
 //
 // Expiry of a hot entry can be made invisible: with Beta (XFetch, on by default) a hit recomputes the
 // entry early with a probability that grows towards expiry and with the entry's query time, and the
