@@ -254,7 +254,7 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 	if held {
 		defer e.releaseLease(ctx, lease)
 	}
-	if req.unknown && (!e.health.allow(e.now()) || !e.ensureTokens(ctx, p, req)) {
+	if req.unknown && !e.tokensForFill(ctx, p, req) {
 		req.noStore = true // no tokens to record: query for the callers, store nothing
 	}
 	res, err := e.query(ctx, p, req, next)
@@ -310,6 +310,21 @@ func (e *engine) ensureTokens(ctx context.Context, p *plan, req *fillReq) bool {
 	}
 	e.health.ok()
 	return true
+}
+
+// tokensForFill reads the tokens a fill records after the caller's lookup failed, trying twice: a fill
+// that cannot record tokens is not stored, and other processes waiting for it then query too, so one
+// slow round trip must not cost that. An open breaker means no store call at all.
+func (e *engine) tokensForFill(ctx context.Context, p *plan, req *fillReq) bool {
+	for range 2 {
+		if !e.health.allow(e.now()) {
+			return false
+		}
+		if e.ensureTokens(ctx, p, req) {
+			return true
+		}
+	}
+	return false
 }
 
 // recheck looks the entry up again; it returns it only if it is valid and fresh. err is the store's
