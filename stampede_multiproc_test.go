@@ -114,7 +114,7 @@ func TestStampedeMultiProcess(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := stampedeConfig{Query: stampedeQuery(0.2), Key: 1, Goroutines: 250, MaxConns: 8,
-				NoLease: tc.noLease, NoDedup: tc.noDedup}
+				NoLease: tc.noLease, NoDedup: tc.noDedup, Defaults: true}
 			execs, sums := runStampede(t, cfg, 4)
 			logStampede(t, execs, sums)
 			if tc.noLease {
