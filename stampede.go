@@ -213,7 +213,7 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 	case req.unknown:
 		// The caller's lookup failed. Look again: once for the whole flight, however many callers joined
 		// it, and it reads the tokens a fill must record.
-		if f := e.relookup(ctx, p, req); f != nil && !req.force {
+		if f := e.relookup(ctx, req); f != nil && !req.force {
 			return f.loaded(), nil
 		}
 	case !req.force && req.current == nil:
@@ -264,27 +264,19 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 	return res, err
 }
 
-// relookup looks the entry of req up again after the caller's lookup failed, reading the tokens into
-// req.tokens. It returns the entry if it is valid and fresh. On success req is no longer unknown,
+// relookup looks the entry of req up again after the caller's lookup failed (lookup, reading the tokens
+// into req.tokens). It returns the entry if it is valid and fresh. On success req is no longer unknown,
 // though its tokens may still be incomplete (ensureTokens completes them).
-func (e *engine) relookup(ctx context.Context, p *plan, req *fillReq) *found {
+func (e *engine) relookup(ctx context.Context, req *fillReq) *found {
 	at := time.Now()
-	clear(req.tokens)
-	sctx, cancel := e.storeCtx(ctx)
-	ent, b, err := e.fetch(sctx, req, req.tokens)
-	cancel()
-	if err != nil && !errors.Is(err, errCorruptEntry) {
+	ent, b, err := e.lookup(ctx, req)
+	if err != nil {
 		e.storeFailed(ctx, "fetch", err)
 		clear(req.tokens)
 		return nil
 	}
-	e.health.ok()
-	if err != nil {
-		e.corrupt(ctx, req.key, err)
-		ent = nil
-	}
 	req.unknown = !allSet(req.tokens)
-	if ent == nil || req.unknown || !equalTokens(ent.Tokens, req.tokens) || !e.now().Before(ent.Expires) {
+	if ent == nil || !e.now().Before(ent.Expires) {
 		return nil
 	}
 	return &found{ent: ent, b: b, at: at}
