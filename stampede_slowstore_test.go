@@ -3,6 +3,7 @@ package cachedsql_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -194,5 +195,44 @@ func TestWaiterRechecksAfterTakingLease(t *testing.T) {
 	}
 	if got := g.calls.Load(); got != 1 {
 		t.Errorf("database executions: %d, want 1 (the waiter took the freed lease and queried without looking again)", got)
+	}
+}
+
+// lostReply takes the lease on its first Acquire but reports an error, as when the reply of a SET NX
+// that reached Redis is lost to a timeout.
+type lostReply struct {
+	lockstore.Leases
+	calls atomic.Int64
+}
+
+func (l *lostReply) Acquire(ctx context.Context, key string, ttl time.Duration) (lockstore.Lease, bool, error) {
+	lease, ok, err := l.Leases.Acquire(ctx, key, ttl)
+	if l.calls.Add(1) == 1 && ok && err == nil {
+		return lease, false, errors.New("lost reply: i/o timeout")
+	}
+	return lease, ok, err
+}
+
+// TestLostLeaseReply: a caller whose lease Acquire timed out after taking the lease (seen in
+// TestStampedeMultiProcessDefaults) must not wait out LockWait for its own lease, nor leave it to
+// block others: it takes it back by its token and fills at once.
+func TestLostLeaseReply(t *testing.T) {
+	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
+	cachedsql.RealDefaults(&opts)
+	g, dbs, q := openGated(t, 1, opts)
+	g.open()
+	cachedsql.WrapLeases(dbs[0], func(l lockstore.Leases) lockstore.Leases { return &lostReply{Leases: l} })
+	for range 2 {
+		if name, err := readGated(context.Background(), dbs[0], q); err != nil || name != "one" {
+			t.Fatalf("read: %q, %v", name, err)
+		}
+	}
+	st := stats(t, dbs[0])
+	if st.LeaseWaitTimeouts != 0 || st.LeasesAcquired != 1 {
+		t.Errorf("lease wait timeouts %d, leases acquired %d; want 0 and 1 (the caller waited for its own lease)",
+			st.LeaseWaitTimeouts, st.LeasesAcquired)
+	}
+	if got := g.calls.Load(); got != 1 || st.Hits != 1 {
+		t.Errorf("database executions %d, hits %d; want 1 and 1", got, st.Hits)
 	}
 }
