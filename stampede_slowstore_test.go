@@ -221,7 +221,8 @@ func TestLostLeaseReply(t *testing.T) {
 	cachedsql.RealDefaults(&opts)
 	g, dbs, q := openGated(t, 1, opts)
 	g.open()
-	cachedsql.WrapLeases(dbs[0], func(l lockstore.Leases) lockstore.Leases { return &lostReply{Leases: l} })
+	lost := new(lostReply)
+	cachedsql.WrapLeases(dbs[0], func(l lockstore.Leases) lockstore.Leases { lost.Leases = l; return lost })
 	for range 2 {
 		if name, err := readGated(context.Background(), dbs[0], q); err != nil || name != "one" {
 			t.Fatalf("read: %q, %v", name, err)
@@ -231,6 +232,11 @@ func TestLostLeaseReply(t *testing.T) {
 	if st.LeaseWaitTimeouts != 0 || st.LeasesAcquired != 1 {
 		t.Errorf("lease wait timeouts %d, leases acquired %d; want 0 and 1 (the caller waited for its own lease)",
 			st.LeaseWaitTimeouts, st.LeasesAcquired)
+	}
+	// Each further Acquire is a new owner token tried against the caller's own lease, which would
+	// only succeed once that lease expires (its TTL is as long as LockWait).
+	if n := lost.calls.Load(); n != 1 {
+		t.Errorf("%d lease Acquires, want 1: the caller competed with its own lease", n)
 	}
 	if got := g.calls.Load(); got != 1 || st.Hits != 1 {
 		t.Errorf("database executions %d, hits %d; want 1 and 1", got, st.Hits)
