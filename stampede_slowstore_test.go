@@ -177,6 +177,10 @@ func TestWaiterRechecksAfterTakingLease(t *testing.T) {
 	g, dbs, q := openGated(t, 2, opts)
 	holder := readLater(context.Background(), dbs[0], q)
 	<-g.entered // the first process holds the lease and is in the database
+	// Should the waiter query without taking the lease (its store calls all timed out), it would block
+	// in the gate that only its second Acquire opens: fail then instead of hanging.
+	watchdog := time.AfterFunc(10*time.Second, g.open)
+	defer watchdog.Stop()
 	var holderErr error
 	cachedsql.WrapLeases(dbs[1], func(l lockstore.Leases) lockstore.Leases {
 		// Acquire 1 finds the lease held; acquire 2 comes after the waiter's first poll missed: the
@@ -215,7 +219,8 @@ func (l *lostReply) Acquire(ctx context.Context, key string, ttl time.Duration) 
 
 // TestLostLeaseReply: a caller whose lease Acquire timed out after taking the lease (seen in
 // TestStampedeMultiProcessDefaults) must not wait out LockWait for its own lease, nor leave it to
-// block others: it takes it back by its token and fills at once.
+// block others: it takes it back by its token (Reacquire) and fills at once. Without that it tries new
+// owner tokens against its own lease until the lease expires.
 func TestLostLeaseReply(t *testing.T) {
 	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
 	cachedsql.RealDefaults(&opts)
@@ -226,17 +231,12 @@ func TestLostLeaseReply(t *testing.T) {
 	if name, err := readGated(context.Background(), dbs[0], q); err != nil || name != "one" {
 		t.Fatalf("read: %q, %v", name, err)
 	}
-	st := stats(t, dbs[0])
-	if st.LeaseWaitTimeouts != 0 || st.LeasesAcquired != 1 {
-		t.Errorf("lease wait timeouts %d, leases acquired %d; want 0 and 1 (the caller waited for its own lease)",
-			st.LeaseWaitTimeouts, st.LeasesAcquired)
-	}
 	// Each further Acquire is a new owner token tried against the caller's own lease, which would
 	// only succeed once that lease expires (its TTL is as long as LockWait).
 	if n := lost.calls.Load(); n != 1 {
 		t.Errorf("%d lease Acquires, want 1: the caller competed with its own lease", n)
 	}
-	if got := g.calls.Load(); got != 1 || st.Fills != 1 {
-		t.Errorf("database executions %d, fills %d; want 1 and 1", got, st.Fills)
+	if got := g.calls.Load(); got != 1 {
+		t.Errorf("database executions %d, want 1", got)
 	}
 }
