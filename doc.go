@@ -207,6 +207,15 @@
 // lease left by a crashed filler expires; no lease is needed for correctness, since a fill recorded
 // with outdated generation tokens is never served.
 //
+// A slow or failing store does not undo this. Reads whose lookup failed or timed out share one more
+// lookup and one query per process; while the circuit breaker is open they share one query without
+// calling the store. One store call over StoreTimeout (a lookup, a lease call whose reply was lost) does
+// not make a process fill alone: it goes on waiting for the lease, bounded by LockWait; only an open
+// breaker means there is nobody to wait for. A caller waiting for another's load takes its result only
+// if it cannot predate a write that returned before the caller began: the load's query began after the
+// caller did, or it records the generation tokens the caller read itself. So while the store fails, a
+// read that begins after a shared query began waits for the next one.
+//
 // Expiry of a hot entry can be made invisible: with Beta (XFetch, on by default) a hit recomputes the
 // entry early with a probability that grows towards expiry and with the entry's query time, and the
 // one that takes the lease recomputes while the others keep serving; with StaleWhileRevalidate an

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/store"
@@ -18,25 +19,25 @@ import (
 //  3. on a miss the tokens read before the query are recorded in the new entry, so a fill that raced
 //     a write is tagged with old tokens and can never be served.
 func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ctl control, next wrap.QueryFunc) (driver.Rows, error) {
+	start := time.Now()
 	h, why := e.hashArgs(p, args)
 	if why != bypassNone {
 		e.bypass(ctx, p, why)
 		return next(ctx)
 	}
 	// req stays on the stack on the hit path; the miss path copies it to the heap.
-	req := fillReq{ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background, noLease: ctl.writeThrough}
+	req := fillReq{ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background, noLease: ctl.writeThrough, start: start}
 	if p.row == nil {
 		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
 	} else if why := e.rowTarget(p, args, h, &req); why != bypassNone {
 		e.bypass(ctx, p, why)
 		return next(ctx)
 	}
-	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
-		e.bypass(ctx, p, bypassStore)
-		return next(ctx)
-	}
 	if ctl.ttl > 0 {
 		req.ttl = ctl.ttl
+	}
+	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
+		return e.storeFailedRead(ctx, p, &req, next, nil)
 	}
 	tp := tokenPool.Get().(*[]uint64)
 	if cap(*tp) < len(req.tokenKeys) {
@@ -48,8 +49,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 		ent, b, err := e.lookup(ctx, &req)
 		hook(e.opts.test.afterTokens)
 		if err != nil {
-			tokenPool.Put(tp)
-			return e.storeFailedRead(ctx, p, next, err)
+			return e.storeFailedRead(ctx, p, &req, next, err)
 		}
 		if ent != nil {
 			switch e.ageOf(p.rule, ent) {
@@ -61,29 +61,18 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 			case strategies.Early:
 				e.stats.early.Add(1)
 				e.observeStampede(ctx, p, EarlyRecompute, 0)
-				req.current = &found{ent: ent, b: b}
+				req.current = &found{ent: ent, b: b, at: start}
 			case strategies.Revalidate:
 				tokenPool.Put(tp)
 				e.refreshLater(p, req.key, args)
 				return e.serveStale(ctx, p, ent, staleRevalidate), nil
 			case strategies.Stale:
-				req.stale = &found{ent: ent, b: b}
+				req.stale = &found{ent: ent, b: b, at: start}
 			}
 		}
 	}
-	if !allSet(req.tokens) {
-		// A missing epoch or keyed token means a flushed (or new) store, whose registry is gone too: register
-		// the row key again before querying. A missing row token alone is a row not read before.
-		if p.row != nil && !allSet(req.tokens[:2]) && !e.reregisterRow(ctx, p) {
-			return e.storeFailedRead(ctx, p, next, errRegister)
-		}
-		sctx, cancel := e.storeCtx(ctx)
-		err := e.st.EnsureTokens(sctx, req.tokenKeys, req.tokens)
-		cancel()
-		if err != nil {
-			return e.storeFailedRead(ctx, p, next, err)
-		}
-		e.health.ok()
+	if !e.ensureTokens(ctx, p, &req) {
+		return e.storeFailedRead(ctx, p, &req, next, errTokens)
 	}
 	if req.current == nil && !req.bg { // early recomputes and refreshes are counted on their own
 		e.miss(ctx, p)
@@ -185,13 +174,28 @@ func (e *engine) corrupt(ctx context.Context, key string, err error) {
 	}
 }
 
-// storeFailedRead sends a read to the database after a store failure.
-func (e *engine) storeFailedRead(ctx context.Context, p *plan, next wrap.QueryFunc, err error) (driver.Rows, error) {
-	if ctx.Err() == nil {
+// errTokens reports that the tokens a fill records could not be read or created; the failure itself
+// has been recorded.
+var errTokens = errors.New("cachedsql: reading generation tokens failed")
+
+// storeFailedRead sends a read whose lookup failed (err), or that may not use the store now (nil err:
+// the breaker is open, or an invalidation of its tables is pending), to the database. It still goes
+// through single flight, keyed by its entry: concurrent identical reads share one query, and, after a
+// failed lookup, one more lookup inside the flight, which may find the entry or read the tokens to fill
+// it with (one slow round trip is not an outage).
+func (e *engine) storeFailedRead(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc, err error) (driver.Rows, error) {
+	if err != nil && !errors.Is(err, errTokens) && ctx.Err() == nil {
 		e.storeFailed(ctx, "fetch", err)
 	}
 	e.bypass(ctx, p, bypassStore)
-	return next(ctx)
+	if req.bg || req.noLease {
+		// A background refresh, or a write-through's fill: neither has callers to share with.
+		return next(ctx)
+	}
+	miss := *req
+	miss.noStore, miss.unknown = err == nil, err != nil
+	miss.current, miss.stale = nil, nil
+	return e.loadShared(ctx, p, &miss, next)
 }
 
 func allSet(tokens []uint64) bool {
@@ -228,6 +232,9 @@ func (e *engine) fill(ctx context.Context, p *plan, req *fillReq, ent *codec.Ent
 	if max := p.rule.MaxBytes; max > 0 && len(b) > max {
 		e.skipFill(ctx, p, "result over max_bytes")
 		return nil, false
+	}
+	if req.noStore || !allSet(req.tokens) {
+		return b, false // shared with the flight's callers only: nothing recorded to check it against
 	}
 	if len(ent.Rows) == 0 && p.rule.SkipEmpty {
 		e.skipFill(ctx, p, "empty result")

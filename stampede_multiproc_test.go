@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +86,10 @@ type stampedeConfig struct {
 	MaxConns   int  // the child's connection pool
 	NoLease    bool // rule NoLease
 	NoDedup    bool // cachedsql.NoDedup: no in-process single flight either
+	Defaults   bool // the default options a user gets: no relaxed StoreTimeout or LockWait
+	// HoldQuery holds a shared query until every other goroutine of the process has joined it, so
+	// that all of them began before it did (see holdUntilJoined).
+	HoldQuery bool
 }
 
 // stampedeSummary is what a stampede child reports.
@@ -94,6 +100,8 @@ type stampedeSummary struct {
 	Hits, Misses, Shared            uint64
 	LeasesAcquired, LeasesContended uint64
 	LeaseWaits, LeaseWaitTimeouts   uint64
+	StoreErrors, StoreBypasses      uint64
+	BreakerOpened                   int64 // times the circuit breaker opened
 }
 
 // TestStampedeMultiProcess: 4 processes × 250 goroutines ask for the same cold key, whose query
@@ -111,7 +119,7 @@ func TestStampedeMultiProcess(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := stampedeConfig{Query: stampedeQuery(0.2), Key: 1, Goroutines: 250, MaxConns: 8,
-				NoLease: tc.noLease, NoDedup: tc.noDedup}
+				NoLease: tc.noLease, NoDedup: tc.noDedup, Defaults: true}
 			execs, sums := runStampede(t, cfg, 4)
 			logStampede(t, execs, sums)
 			if tc.noLease {
@@ -127,13 +135,71 @@ func TestStampedeMultiProcess(t *testing.T) {
 	}
 }
 
+// TestStampedeMultiProcessDefaults: the stampede across processes with the default options, while a
+// background load saturates the CPU. Each process reads the cold key from as many goroutines as it has
+// connections, so that every read is concurrent with the others (a read that waits for a connection
+// begins after the first query did, and may not share its rows). With a healthy store the database runs
+// the query once; with Redis replies delayed beyond StoreTimeout, at most once per process (each
+// process's reads share one query; no process waits on a store it cannot reach).
+func TestStampedeMultiProcessDefaults(t *testing.T) {
+	const procs, conns = 3, 12
+	for _, tc := range []struct {
+		name string
+		slow bool
+	}{
+		{"healthy", false},
+		{"slow-store", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// With a slow store a read has no tokens to prove that no write came between a shared query
+			// and its own start, so only reads that began before the query may share it; under CPU
+			// saturation a goroutine can begin more than StoreTimeout after the others. HoldQuery makes
+			// every read of a process begin before its query, which is what this test is about.
+			cfg := stampedeConfig{Query: stampedeQuery(0.2), Key: 1, Goroutines: conns, MaxConns: conns, Defaults: true,
+				HoldQuery: tc.slow}
+			if tc.slow {
+				proxy := testenv.NewProxy(t, testenv.RedisAddr(t))
+				proxy.SetDelay(slowStoreDelay)
+				cfg.RedisAddr = proxy.Addr()
+			}
+			testenv.Burn(t)
+			execs, sums := runStampede(t, cfg, procs)
+			logStampede(t, execs, sums)
+			tripped := 0 // processes whose breaker opened
+			for _, s := range sums {
+				if s.BreakerOpened > 0 {
+					tripped++
+				}
+			}
+			switch {
+			case tc.slow && execs > procs:
+				t.Errorf("%d database executions for %d processes with a slow store, want at most %d", execs, procs, procs)
+			case tc.slow:
+			case tripped == 0 && execs != 1:
+				t.Errorf("%d database executions with a healthy store, want 1", execs)
+			case execs > 1+tripped:
+				t.Errorf("%d database executions with a healthy store, %d processes' breakers opened: want at most %d",
+					execs, tripped, 1+tripped)
+			case tripped > 0:
+				// A process whose breaker opens does not call the store, so it cannot see the lease: it
+				// queries once for its readers. The store was healthy: the defaults misjudged a loaded
+				// host's slow round trips (StoreTimeout, breaker threshold) as an outage.
+				t.Logf("NOTE: %d database executions: %d of %d processes judged the healthy store failing (breaker opened)",
+					execs, tripped, procs)
+			}
+		})
+	}
+}
+
 // runStampede runs procs children on a schema and namespace of t's own, each reading cfg.Key from
 // cfg.Goroutines goroutines, and returns the database executions and the children's summaries.
 func runStampede(t *testing.T, cfg stampedeConfig, procs int) (int, []stampedeSummary) {
 	t.Helper()
 	var bare *sql.DB
 	cfg.DSN, bare = createStampedeSchema(t, cfg.Query)
-	cfg.RedisAddr = testenv.RedisAddr(t)
+	if cfg.RedisAddr == "" {
+		cfg.RedisAddr = testenv.RedisAddr(t)
+	}
 	cfg.Namespace = strings.TrimSuffix(testenv.Prefix(t), ":")
 	cfgs := make([]stampedeConfig, procs)
 	for i := range cfgs {
@@ -154,8 +220,9 @@ func logStampede(t *testing.T, execs int, sums []stampedeSummary) {
 	t.Helper()
 	var all []time.Duration
 	for i, s := range sums {
-		t.Logf("process %d: %d reads, %d hits, %d misses (%d shared), leases %d acquired %d contended, %d waits (%d timed out)",
-			i, s.Reads, s.Hits, s.Misses, s.Shared, s.LeasesAcquired, s.LeasesContended, s.LeaseWaits, s.LeaseWaitTimeouts)
+		t.Logf("process %d: %d reads, %d hits, %d misses (%d shared), leases %d acquired %d contended, %d waits (%d timed out), store errors %d, store bypasses %d",
+			i, s.Reads, s.Hits, s.Misses, s.Shared, s.LeasesAcquired, s.LeasesContended, s.LeaseWaits, s.LeaseWaitTimeouts,
+			s.StoreErrors, s.StoreBypasses)
 		all = append(all, s.Latencies...)
 	}
 	t.Logf("database executions: %d; wait p50 %v, p99 %v, max %v",
@@ -179,19 +246,22 @@ func TestStampedeChild(t *testing.T) {
 	if !ok {
 		return
 	}
-	db := openStampedeChild(t, cfg)
+	var breakerOpened atomic.Int64
+	db := openStampedeChild(t, cfg, &breakerOpened)
 	childBarrier(t)
 	s := readStampede(db, cfg)
 	st := stats(t, db)
 	s.Hits, s.Misses, s.Shared = st.Hits, st.Misses, st.SharedLoads
 	s.LeasesAcquired, s.LeasesContended = st.LeasesAcquired, st.LeasesContended
 	s.LeaseWaits, s.LeaseWaitTimeouts = st.LeaseWaits, st.LeaseWaitTimeouts
+	s.StoreErrors, s.StoreBypasses = st.StoreErrors, st.Bypasses["store unavailable"]
+	s.BreakerOpened = breakerOpened.Load()
 	childReport(t, s)
 }
 
 // openStampedeChild opens the wrapper for a child, with its connection pool already connected so
 // that connecting is not part of the stampede.
-func openStampedeChild(t *testing.T, cfg stampedeConfig) *sql.DB {
+func openStampedeChild(t *testing.T, cfg stampedeConfig, breakerOpened *atomic.Int64) *sql.DB {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, ContextTimeoutEnabled: true,
 		PoolSize: 4 * cfg.MaxConns})
@@ -204,17 +274,70 @@ func openStampedeChild(t *testing.T, cfg stampedeConfig) *sql.DB {
 		Rules: mustRules(t, cachedsql.Rule{Name: "stampede", Match: cachedsql.Match{Default: true}, DependsOn: noTables,
 			TTL: time.Minute, NoLease: cfg.NoLease, LockWait: 15 * time.Second}),
 		StoreTimeout: 10 * time.Second,
+		Logger:       slog.New(breakerCounter{breakerOpened}),
+	}
+	if cfg.Defaults {
+		opts.Rules = mustRules(t, cachedsql.Rule{Name: "stampede", Match: cachedsql.Match{Default: true},
+			TTL: time.Minute, NoLease: cfg.NoLease})
+		opts.StoreTimeout = 0
+		cachedsql.RealDefaults(&opts)
 	}
 	if cfg.NoDedup {
 		cachedsql.NoDedup(&opts)
+	}
+	var db *sql.DB
+	arm := func() {}
+	if cfg.HoldQuery {
+		arm = holdUntilJoined(&opts, &db, cfg.Goroutines-1)
 	}
 	db, err := cachedsql.Open("pgx", cfg.DSN, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer arm()
 	t.Cleanup(func() { db.Close() })
 	warmPool(t, db, cfg.MaxConns)
+	warmRedis(t, rdb, cfg.MaxConns)
 	return db
+}
+
+// breakerCounter is a slog handler that counts the warnings of the circuit breaker opening.
+type breakerCounter struct{ n *atomic.Int64 }
+
+func (h breakerCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h breakerCounter) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h breakerCounter) WithGroup(string) slog.Handler                { return h }
+func (h breakerCounter) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "circuit breaker open") {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+// warmRedis opens n connections of rdb's pool, so that dialing is not part of the stampede either.
+func warmRedis(t testing.TB, rdb *redis.Client, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			// Commands in a MULTI hold their connection until EXEC: n at once need n connections.
+			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Ping(ctx)
+				return nil
+			})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // warmPool limits db's pool to n connections and opens them all.

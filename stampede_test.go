@@ -227,6 +227,7 @@ func TestRecheckInsideFlight(t *testing.T) {
 // the fill lease, the second waits for its fill instead of querying.
 func TestLeaseAcrossProcesses(t *testing.T) {
 	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
+	cachedsql.RealDefaults(&opts)
 	g, dbs, q := openGated(t, 2, opts)
 	first := readLater(context.Background(), dbs[0], q)
 	<-g.entered // the first process holds the lease and is in the database
@@ -250,6 +251,8 @@ func TestLeaseAcrossProcesses(t *testing.T) {
 	}
 	if got := g.calls.Load(); got != 1 {
 		t.Errorf("database executions: %d, want 1", got)
+		t.Logf("first %+v", stats(t, dbs[0]))
+		t.Logf("second %+v", stats(t, dbs[1]))
 	}
 	st := stats(t, dbs[1])
 	if st.LeasesContended != 1 || st.LeaseWaitTimeouts != 0 {

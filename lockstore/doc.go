@@ -31,7 +31,10 @@
 // check the cache again, then [Leases.Acquire]; when another owner holds the
 // lease, [Poll] until the cache is filled or the lease is gone, bounded by
 // the rule's lock wait, and then serve stale or query the database anyway.
-// Never wait unbounded for a lease.
+// Never wait unbounded for a lease. An Acquire that fails may still have taken
+// the lease (its reply lost to a timeout): it returns the lease it tried, and
+// the next attempt uses [Leases.Reacquire] with it, so that the caller does
+// not wait on its own lease; a caller that gives up releases it.
 //
 // # Implementations
 //

@@ -93,6 +93,19 @@ func (g *Group) Do(ctx context.Context, key string, timeout time.Duration, fn fu
 	return v, true, err
 }
 
+// Waiting returns how many callers are waiting for flights in progress, over
+// every key: those that joined a flight rather than leading it. Tests use it
+// to know that concurrent callers have all joined before a load goes on.
+func (g *Group) Waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, c := range g.m {
+		n += c.waiters
+	}
+	return n
+}
+
 // newCall returns a flight whose fn runs on a context detached from ctx.
 func newCall(ctx context.Context, key string, timeout time.Duration) *call {
 	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))

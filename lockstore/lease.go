@@ -18,8 +18,18 @@ import (
 type Leases interface {
 	// Acquire tries once, without waiting, to take the lease on key for
 	// ttl. ok is false, with a nil error, when another owner holds it. ttl
-	// must be at least a millisecond.
+	// must be at least a millisecond. When err is not nil, l is the lease
+	// Acquire tried to take, or the zero Lease if it sent nothing: a command
+	// whose reply was lost (a timeout) may still have taken it, and only
+	// [Leases.Reacquire] or [Leases.Release] of l can tell or undo that.
 	Acquire(ctx context.Context, key string, ttl time.Duration) (l Lease, ok bool, err error)
+
+	// Reacquire tries once to take l again, for ttl from now: it succeeds
+	// when l's key is free, or still holds l's token (an earlier Acquire or
+	// Reacquire of l did take it though its caller saw an error), and then
+	// returns l with its new expiry. ok is false, with a nil error, when
+	// another owner holds the lease. The zero Lease is never taken.
+	Reacquire(ctx context.Context, l Lease, ttl time.Duration) (lease Lease, ok bool, err error)
 
 	// Release gives l back if it is still ours (compare-and-delete).
 	// released is false when it had expired or been taken by another owner

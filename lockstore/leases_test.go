@@ -89,6 +89,7 @@ func TestLeasesContract(t *testing.T) {
 		{"bad ttl", testBadTTL},
 		{"cancelled context", testCancelledContext},
 		{"racing acquires", testRacingAcquires},
+		{"reacquire", testReacquire},
 	}
 	for _, impl := range impls {
 		t.Run(impl.name, func(t *testing.T) {
@@ -278,4 +279,29 @@ func testRacingAcquires(t *testing.T, e env) {
 			n, len(won), losers, errs, n-1)
 	}
 	checkRelease(t, e, won[0], true)
+}
+
+// testReacquire: a lease whose Acquire reply was lost is recognised as ours by Reacquire; another
+// owner's lease is not taken; a free key is.
+func testReacquire(t *testing.T, e env) {
+	k := e.key("k")
+	mine := mustAcquire(t, e, k, time.Minute)
+	again, ok, err := e.leases.Reacquire(ctx(t), mine, 2*time.Minute)
+	if err != nil || !ok || again.Token != mine.Token || !again.Expires.After(mine.Expires) {
+		t.Fatalf("Reacquire(own lease) = %+v, %v, %v; want the lease with a later expiry", again, ok, err)
+	}
+	other := lockstore.Lease{Key: k, Token: "someone else"}
+	if l, ok, err := e.leases.Reacquire(ctx(t), other, time.Minute); err != nil || ok || l != (lockstore.Lease{}) {
+		t.Errorf("Reacquire(another owner's lease) = %+v, %v, %v; want the zero Lease, false, nil", l, ok, err)
+	}
+	checkRelease(t, e, again, true)
+	if _, ok, err := e.leases.Reacquire(ctx(t), other, time.Minute); err != nil || !ok {
+		t.Errorf("Reacquire(free key) = %v, %v; want true, nil", ok, err)
+	}
+	checkAcquireFails(t, e, k)
+	checkRelease(t, e, mine, false)
+	checkRelease(t, e, other, true)
+	if l, ok, err := e.leases.Reacquire(ctx(t), lockstore.Lease{}, time.Minute); err != nil || ok || l != (lockstore.Lease{}) {
+		t.Errorf("Reacquire(zero Lease) = %+v, %v, %v; want nothing taken", l, ok, err)
+	}
 }

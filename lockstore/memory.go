@@ -59,6 +59,29 @@ func (m *Memory) Acquire(ctx context.Context, key string, ttl time.Duration) (Le
 	return l, true, nil
 }
 
+// Reacquire implements [Leases.Reacquire].
+func (m *Memory) Reacquire(ctx context.Context, l Lease, ttl time.Duration) (Lease, bool, error) {
+	if err := checkTTL(ttl); err != nil {
+		return Lease{}, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Lease{}, false, err
+	}
+	if l.Token == "" {
+		return Lease{}, false, nil
+	}
+	now := m.clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.leases[l.Key]; ok && now.Before(cur.Expires) && cur.Token != l.Token {
+		return Lease{}, false, nil
+	}
+	l.Expires = now.Add(ttl)
+	m.leases[l.Key] = l
+	m.maybeSweepLocked(now)
+	return l, true, nil
+}
+
 // Release implements [Leases.Release].
 func (m *Memory) Release(ctx context.Context, l Lease) (bool, error) {
 	if err := ctx.Err(); err != nil {

@@ -70,9 +70,41 @@ func (r *Redis) Acquire(ctx context.Context, key string, ttl time.Duration) (Lea
 	l := Lease{Key: key, Token: newToken(), Expires: time.Now().Add(ttl)}
 	ok, err := r.c.SetNX(ctx, key, l.Token, ttl).Result()
 	if err != nil {
-		return Lease{}, false, fmt.Errorf("lockstore: acquire %q: %w", key, err)
+		return l, false, fmt.Errorf("lockstore: acquire %q: %w", key, err)
 	}
 	if !ok {
+		return Lease{}, false, nil
+	}
+	return l, true, nil
+}
+
+// reacquireScript sets KEYS[1] to the owner token ARGV[1] for ARGV[2]
+// milliseconds if it is free or already holds that token, and returns 1; it
+// returns 0 when another owner holds it.
+var reacquireScript = redis.NewScript(`
+local v = redis.call("GET", KEYS[1])
+if v ~= false and v ~= ARGV[1] then
+	return 0
+end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+return 1
+`)
+
+// Reacquire implements [Leases.Reacquire] with a script that sets the key
+// when it is free or holds l's token (EVALSHA, falling back to EVAL).
+func (r *Redis) Reacquire(ctx context.Context, l Lease, ttl time.Duration) (Lease, bool, error) {
+	if err := checkTTL(ttl); err != nil {
+		return Lease{}, false, err
+	}
+	if l.Token == "" {
+		return Lease{}, false, nil
+	}
+	l.Expires = time.Now().Add(ttl)
+	n, err := reacquireScript.Run(ctx, r.c, []string{l.Key}, l.Token, ttl.Milliseconds()).Int()
+	if err != nil {
+		return l, false, fmt.Errorf("lockstore: reacquire %q: %w", l.Key, err)
+	}
+	if n != 1 {
 		return Lease{}, false, nil
 	}
 	return l, true, nil

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +103,19 @@ func TestInCI(t *testing.T) {
 				t.Errorf("InCI() with CI=%q = %v, want %v", tt.env, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestBurn checks that Burn's goroutines stop when the test ends.
+func TestBurn(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("burn", func(t *testing.T) {
+		Burn(t)
+		if n := runtime.NumGoroutine(); n < before+runtime.GOMAXPROCS(0) {
+			t.Errorf("%d goroutines while burning, want at least %d", n, before+runtime.GOMAXPROCS(0))
+		}
+	})
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after the burn, want at most %d", n, before)
 	}
 }
