@@ -86,7 +86,6 @@ type stampedeConfig struct {
 	MaxConns   int  // the child's connection pool
 	NoLease    bool // rule NoLease
 	NoDedup    bool // cachedsql.NoDedup: no in-process single flight either
-	Defaults   bool // the default options a user gets: no relaxed StoreTimeout or LockWait
 	// HoldQuery holds a shared query until every other goroutine of the process has joined it, so
 	// that all of them began before it did (see holdUntilJoined).
 	HoldQuery bool
@@ -119,7 +118,7 @@ func TestStampedeMultiProcess(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := stampedeConfig{Query: stampedeQuery(0.2), Key: 1, Goroutines: 250, MaxConns: 8,
-				NoLease: tc.noLease, NoDedup: tc.noDedup, Defaults: true}
+				NoLease: tc.noLease, NoDedup: tc.noDedup}
 			execs, sums := runStampede(t, cfg, 4)
 			logStampede(t, execs, sums)
 			if tc.noLease {
@@ -155,7 +154,7 @@ func TestStampedeMultiProcessDefaults(t *testing.T) {
 			// and its own start, so only reads that began before the query may share it; under CPU
 			// saturation a goroutine can begin more than StoreTimeout after the others. HoldQuery makes
 			// every read of a process begin before its query, which is what this test is about.
-			cfg := stampedeConfig{Query: stampedeQuery(0.2), Key: 1, Goroutines: conns, MaxConns: conns, Defaults: true,
+			cfg := stampedeConfig{Query: stampedeQuery(0.2), Key: 1, Goroutines: conns, MaxConns: conns,
 				HoldQuery: tc.slow}
 			if tc.slow {
 				proxy := testenv.NewProxy(t, testenv.RedisAddr(t))
@@ -269,18 +268,9 @@ func openStampedeChild(t *testing.T, cfg stampedeConfig, breakerOpened *atomic.I
 	opts := cachedsql.Options{
 		Redis:     rdb,
 		Namespace: cfg.Namespace,
-		// A lease is not lost to a slow store, and waiters wait long enough for the fill on a loaded
-		// machine: this test is about how many fillers there are, not about the bounds.
 		Rules: mustRules(t, cachedsql.Rule{Name: "stampede", Match: cachedsql.Match{Default: true}, DependsOn: noTables,
-			TTL: time.Minute, NoLease: cfg.NoLease, LockWait: 15 * time.Second}),
-		StoreTimeout: 10 * time.Second,
-		Logger:       slog.New(breakerCounter{breakerOpened}),
-	}
-	if cfg.Defaults {
-		opts.Rules = mustRules(t, cachedsql.Rule{Name: "stampede", Match: cachedsql.Match{Default: true},
-			TTL: time.Minute, NoLease: cfg.NoLease})
-		opts.StoreTimeout = 0
-		cachedsql.RealDefaults(&opts)
+			TTL: time.Minute, NoLease: cfg.NoLease}),
+		Logger: slog.New(breakerCounter{breakerOpened}),
 	}
 	if cfg.NoDedup {
 		cachedsql.NoDedup(&opts)

@@ -227,7 +227,6 @@ func TestRecheckInsideFlight(t *testing.T) {
 // the fill lease, the second waits for its fill instead of querying.
 func TestLeaseAcrossProcesses(t *testing.T) {
 	opts := cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)}
-	cachedsql.RealDefaults(&opts)
 	g, dbs, q := openGated(t, 2, opts)
 	first := readLater(context.Background(), dbs[0], q)
 	<-g.entered // the first process holds the lease and is in the database
