@@ -78,9 +78,6 @@ func TestClusterEndToEnd(t *testing.T) {
 				Redis:     c,
 				Namespace: ns,
 				Rules:     cacheAll(t),
-				// Generous: this test is about correctness on a cluster, not latency under -race.
-				StoreTimeout:      2 * time.Second,
-				InvalidateTimeout: 2 * time.Second,
 			})
 			testClusterReads(t, db)
 			testClusterSpread(t, c, db, ns)
@@ -195,8 +192,6 @@ func TestClusterRows(t *testing.T) {
 				Namespace: ns,
 				Rules: mustRules(t, cachedsql.Rule{Name: "user", Match: cachedsql.Match{SQL: byID},
 					Key: []string{"id"}, WriteThrough: true, TTL: time.Minute}),
-				StoreTimeout:      2 * time.Second,
-				InvalidateTimeout: 2 * time.Second,
 			})
 			ctx := context.Background()
 			name := func(id int) string {
