@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cachedsql/cachedsql/internal/store"
 )
 
 // TestBreakerTrialCannotStick (issue 8): the one trial call an open breaker lets through may never
@@ -87,5 +89,41 @@ func TestBypassReasonsNamed(t *testing.T) {
 			t.Errorf("bypass reason %d is named %q (empty or twice)", r, name)
 		}
 		seen[name] = true
+	}
+}
+
+// raceWatcher is a store's watch whose reply carries a generation read before a write that the process
+// learns of while the call is on its way.
+type raceWatcher struct {
+	during  func()
+	counter uint64
+}
+
+func (w raceWatcher) Watch(context.Context, string, string, int, time.Duration, time.Duration, string) (store.WatchResult, error) {
+	w.during()
+	return store.WatchResult{Counter: w.counter}, nil
+}
+
+// TestWatchGenerationRace: a write's increment (generation 5) seen while a watch call is on its way may
+// have reached the store after the call read the counter (4). That is no loss of writes: before the fix
+// the watch replaced the database's epoch for it (a spurious "store lost writes").
+func TestWatchGenerationRace(t *testing.T) {
+	mem := store.NewMemory(store.MemoryOptions{})
+	e, err := newEngine(Options{testStore: mem}, "sqlite3", "file:race?mode=memory", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setLayouts("db", "session")
+	e.watch.gen.Store(4)
+	e.watch.w = raceWatcher{during: func() { e.watch.seen(5) }, counter: 4}
+	e.watchOnce(store.WatchCheck)
+	if log, _ := mem.RecentLog(context.Background(), e.layout.Log(), 10); len(log) != 0 {
+		t.Errorf("the epoch was replaced for a write seen during the watch call: %+v", log)
+	}
+	// A generation below one seen before the call is a loss.
+	e.watch.w = raceWatcher{during: func() {}, counter: 3}
+	e.watchOnce(store.WatchCheck)
+	if log, _ := mem.RecentLog(context.Background(), e.layout.Log(), 10); len(log) != 1 {
+		t.Errorf("a lower generation than seen before the call did not replace the epoch: %+v", log)
 	}
 }

@@ -27,7 +27,7 @@ const slowStoreDelay = 30 * time.Millisecond
 
 // storeCommands counts the commands a go-redis client sends, pipelined ones one by one.
 // storeCommands counts the commands sent to Redis but the watch's (watch.go: a beat every 250ms in the
-// background, whatever reads do).
+// background, whatever reads do) and connection handshakes.
 type storeCommands struct{ n atomic.Int64 }
 
 func (c *storeCommands) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -47,6 +47,9 @@ func (c *storeCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 }
 
 func (c *storeCommands) count(cmd redis.Cmder) {
+	if cmd.Name() == "hello" { // a new connection's handshake (the watch's, reconnecting)
+		return
+	}
 	for _, a := range cmd.Args() {
 		if s, ok := a.(string); ok && (strings.Contains(s, ":live:") || strings.Contains(s, ":gen:")) {
 			return

@@ -111,6 +111,9 @@ func (e *engine) watchOnce(mode int) {
 	if mode == store.WatchBeat && (!ws.wrote.Load() || e.health.pending.has.Load()) {
 		mode = store.WatchCheck // a reader, or silent while it holds undelivered invalidations
 	}
+	// Only generations seen before the call went out bound what it reads: a write's increment seen while
+	// the call is on its way may have reached the store after the call read the counter.
+	before := ws.gen.Load()
 	ctx, cancel := e.invalidateCtx(context.Background())
 	res, err := ws.w.Watch(ctx, e.layout.Live(), ws.member, mode, ws.lapse, ws.gone, e.layout.Generation())
 	cancel()
@@ -129,9 +132,9 @@ func (e *engine) watchOnce(mode int) {
 		e.log.Warn("cachedsql: a silent process is presumed gone; replacing the database's epoch", "processes", res.Gone)
 		e.invalidateTables(context.Background(), nil, "process gone")
 	}
-	if seen := ws.gen.Load(); res.Counter < seen {
+	if res.Counter < before {
 		e.log.Warn("cachedsql: the store lost writes (restored or failed over); replacing the database's epoch",
-			"generation", res.Counter, "seen", seen)
+			"generation", res.Counter, "seen", before)
 		ws.gen.Store(res.Counter)
 		e.invalidateTables(context.Background(), nil, "store lost writes")
 		return
