@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -286,32 +285,12 @@ func catalogQuery(ctx context.Context, conn driver.Conn, query string, row func(
 			return err
 		}
 		for i, v := range dest {
-			vals[i] = catalogString(v)
+			vals[i] = text(v)
 		}
 		if err := row(vals); err != nil {
 			return err
 		}
 	}
-}
-
-// catalogString converts a catalog value to text.
-func catalogString(v driver.Value) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case bool:
-		if x {
-			return "t"
-		}
-		return "f"
-	case int64:
-		return strconv.FormatInt(x, 10)
-	}
-	return ""
 }
 
 // execConn runs a statement without rows on a parent connection.

@@ -273,7 +273,8 @@ func queryRow(ctx context.Context, conn driver.Conn, query string, n int) ([]str
 	return out, nil
 }
 
-// text renders a driver value read from an identity query.
+// text renders a driver value read from the database's own tables (identity and catalog queries):
+// booleans as PostgreSQL writes them, t or f.
 func text(v driver.Value) string {
 	switch v := v.(type) {
 	case nil:
@@ -282,6 +283,11 @@ func text(v driver.Value) string {
 		return v
 	case []byte:
 		return string(v)
+	case bool:
+		if v {
+			return "t"
+		}
+		return "f"
 	}
 	return fmt.Sprint(v)
 }
