@@ -23,7 +23,7 @@ const (
 	EnvRedisURL = "CACHEDSQL_REDIS_URL"
 	// EnvNamespace is the key prefix (Options.Namespace).
 	EnvNamespace = "CACHEDSQL_NAMESPACE"
-	// EnvStoreTimeout is Options.StoreTimeout as a Go duration ("20ms").
+	// EnvStoreTimeout is Options.StoreTimeout as a Go duration ("50ms").
 	EnvStoreTimeout = "CACHEDSQL_STORE_TIMEOUT"
 	// EnvSessionSettings is Options.SessionSettings: custom setting names separated by commas
 	// ("app.tenant,app.region").
@@ -45,7 +45,7 @@ func OptionsFromEnv() (Options, error) {
 	if v := os.Getenv(EnvStoreTimeout); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return o, fmt.Errorf("cachedsql: %s: want a positive duration such as 20ms, got %q", EnvStoreTimeout, v)
+			return o, fmt.Errorf("cachedsql: %s: want a positive duration such as 50ms, got %q", EnvStoreTimeout, v)
 		}
 		o.StoreTimeout = d
 	}

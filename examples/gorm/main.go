@@ -103,7 +103,7 @@ func options(rdb *redis.Client, namespace string) cachedsql.Options {
 	o := cachedsql.Options{Rules: rules, Namespace: namespace}
 	if rdb != nil {
 		o.Redis = rdb
-		// The default bound on a Redis round trip is 20ms; these examples also run as tests beside
+		// The default bound on a Redis round trip is 50ms; these examples also run as tests beside
 		// other work, where a slower reply would turn a hit into a bypass and change their output.
 		o.StoreTimeout = 500 * time.Millisecond
 	}

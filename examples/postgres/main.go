@@ -31,7 +31,7 @@ type config struct {
 	dsn       string // PostgreSQL
 	redisAddr string // host:port
 	namespace string // Redis key prefix
-	// storeTimeout bounds each Redis round trip (0: the default, 20ms); a slower Redis sends the
+	// storeTimeout bounds each Redis round trip (0: the default, 50ms); a slower Redis sends the
 	// read to the database.
 	storeTimeout time.Duration
 }
@@ -55,7 +55,7 @@ func envOr(name, def string) string {
 }
 
 // newRedis returns a client fit to sit next to a cache. ContextTimeoutEnabled makes go-redis apply
-// context deadlines to socket I/O, so the cache's StoreTimeout (20ms by default) really bounds each
+// context deadlines to socket I/O, so the cache's StoreTimeout (50ms by default) really bounds each
 // call. MaxRetries -1 turns retries off: a failed call goes to the database at once instead of being
 // retried against a Redis that is down (go-redis retries 3 times by default). The fail-open tests use
 // the same settings.

@@ -17,7 +17,7 @@ func TestPostgresExample(t *testing.T) {
 		dsn:       testenv.Postgres(t),
 		redisAddr: testenv.RedisAddr(t),
 		namespace: strings.TrimSuffix(testenv.Prefix(t), ":"),
-		// The test machine runs other tests at once: the default 20ms could turn a slow Redis
+		// The test machine runs other tests at once: the default 50ms could turn a slow Redis
 		// reply into a bypass and change the output.
 		storeTimeout: 2 * time.Second,
 	}
