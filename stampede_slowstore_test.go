@@ -22,10 +22,10 @@ import (
 // user gets: identical concurrent reads in one process share one query even when their lookups time
 // out, and even while the circuit breaker keeps the store out of the way.
 
-// slowStoreDelay delays every Redis reply beyond the default StoreTimeout (20ms).
-const slowStoreDelay = 30 * time.Millisecond
+// slowStoreDelay delays each request and each reply, which puts a Redis round trip (80ms) beyond the
+// default StoreTimeout (50ms).
+const slowStoreDelay = 40 * time.Millisecond
 
-// storeCommands counts the commands a go-redis client sends, pipelined ones one by one.
 // storeCommands counts the commands sent to Redis but the watch's (watch.go: a beat every 250ms in the
 // background, whatever reads do) and connection handshakes.
 type storeCommands struct{ n atomic.Int64 }
