@@ -187,6 +187,10 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 		e.endTx(ctx, c, false)
 	default:
 		eff = cs.id.writeEffect(e, eff)
+		if eff != nil {
+			// From now on this process beats in the watch (watch.go): it writes.
+			e.watch.wrote.Store(true)
+		}
 		if eff != nil && err != nil {
 			eff.through = nil
 		}

@@ -199,7 +199,6 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	keys := dedupe(eff.keys)
 	rows := e.rowCount(keys)
 	e.observeInvalidate(ctx, cause, eff.tables, rows)
-	e.watch.wrote.Store(true)
 	if e.health.pending.down.Load() {
 		// The store could not be reached at the last attempt: the deliverer's retries stand for this
 		// write's own round trip, which would only wait for the same failure.
