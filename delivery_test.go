@@ -339,3 +339,41 @@ func restoreKeys(t *testing.T, rdb *redis.Client, prefix string, snapshot map[st
 		}
 	}
 }
+
+// readMark marks the context of the reads of TestReadsDoNotDeliver.
+type readMark struct{}
+
+// readOps records the operations of the store errors raised on a marked read's own context.
+type readOps struct{ storeErrorOps }
+
+func (o *readOps) ObserveStoreError(ctx context.Context, ev cachedsql.StoreErrorEvent) {
+	if ctx.Value(readMark{}) != nil {
+		o.storeErrorOps.ObserveStoreError(ctx, ev)
+	}
+}
+
+// TestReadsDoNotDeliver (issue 8): a read must never deliver pending invalidations itself. Before the
+// fix the read path flushed them, holding a lock across one round trip per pending table, so that a
+// read of an unrelated table waited for a store that did not answer (606 ms measured).
+func TestReadsDoNotDeliver(t *testing.T) {
+	t.Parallel()
+	obs := &readOps{}
+	proxy, w, _, _ := writerAndReader(t, obs)
+	readName(t, w, 1)
+	proxy.Blackhole(true)
+	mustExec(t, w, `UPDATE users SET name = 'ann2' WHERE id = 1`) // queued after InvalidateTimeout
+	ctx := context.WithValue(context.Background(), readMark{}, true)
+	for range 5 {
+		var n int
+		if err := w.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for _, op := range obs.ops {
+		if strings.Contains(op, "bump") || strings.Contains(op, "pending") {
+			t.Errorf("a read made a store call to deliver invalidations (%q)", op)
+		}
+	}
+}
