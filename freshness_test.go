@@ -65,8 +65,8 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 return 0`)
 
-// TestFreshness checks the freshness promise across processes: two processes share PostgreSQL and
-// Redis, each with writers and readers through the wrapper. A writer publishes "counter id reached
+// TestFreshness checks the freshness promise across processes, with the default options and the CPU
+// saturated: two processes share PostgreSQL and Redis, each with writers and readers through the wrapper. A writer publishes "counter id reached
 // n" (a Redis key outside the cache, raised to the maximum) after its UPDATE … RETURNING has
 // returned; a reader reads that floor first, then the counter through the wrapper. A value below the
 // floor is a stale read. With token checking on there must be none; with it off there must be some,
@@ -80,6 +80,7 @@ func TestFreshness(t *testing.T) {
 		{"unchecked", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			testenv.Burn(t) // the child processes run on a saturated CPU, as on a loaded host
 			cfg := baseFreshnessConfig(t)
 			cfg.Unchecked = tc.unchecked
 			dsn := cfg.DSN
@@ -353,6 +354,7 @@ func TestFreshnessRows(t *testing.T) {
 		{"mixed rules", "write-through", []int{0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			testenv.Burn(t) // the child processes run on a saturated CPU, as on a loaded host
 			cfg := baseFreshnessConfig(t)
 			cfg.Mode, cfg.RowProcesses = tc.mode, tc.rows
 			cfg.ColdCounters, cfg.ColdEvery = 4, 3
