@@ -179,7 +179,8 @@
 //
 // The cache never makes a statement fail. A read's store calls are bounded by Options.StoreTimeout; a
 // failure or timeout sends the read to the database (concurrent identical reads still share one query),
-// and failures that go on for a second open a circuit breaker for Options.BreakerCooldown. The breaker
+// and failures that go on for a second (or a refused connection, at once) open a circuit breaker for
+// Options.BreakerCooldown. The breaker
 // concerns reads only: a write always tries to replace its tokens, bounded by
 // Options.InvalidateTimeout. A replacement that fails is queued: this process bypasses the cache for
 // those tables while a background deliverer retries with backoff, and closing the *sql.DB makes a last

@@ -133,7 +133,7 @@ func (e *engine) watchOnce(mode int) {
 		e.invalidateTables(context.Background(), nil, "process gone")
 	}
 	if res.Counter < before {
-		e.log.Warn("cachedsql: the store lost writes (restored or failed over); replacing the database's epoch",
+		e.log.Warn("cachedsql: the store lost writes (flushed, restored or failed over); replacing the database's epoch",
 			"generation", res.Counter, "seen", before)
 		ws.gen.Store(res.Counter)
 		e.invalidateTables(context.Background(), nil, "store lost writes")
