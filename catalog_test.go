@@ -90,21 +90,7 @@ func catalogBackends() []catalogBackend {
 // openSQLiteFK opens a new SQLite file with foreign keys enforced, bare and through the wrapper.
 func openSQLiteFK(t *testing.T, opts cachedsql.Options) (bare, db *sql.DB) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "fk.db") + "?_foreign_keys=on"
-	if opts.Rules == nil {
-		opts.Rules = cacheAll(t)
-	}
-	bare, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bare.Close() })
-	db, err = cachedsql.Open("sqlite3", path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return bare, db
+	return openSQLiteDSN(t, filepath.Join(t.TempDir(), "fk.db")+"?_foreign_keys=on", opts)
 }
 
 // TestIssue8ForeignKeyActions: a delete or update of a parent through the wrapper changes its children

@@ -125,7 +125,6 @@ type testKnobs struct {
 	rand          func() float64
 	noDedup       bool                     // every miss runs its own load (lockstore.Group.NoDedup)
 	analysis      func(site, query string) // called where analysis of query runs ("plan", "effect", "row", "args"): may panic
-	watch         *[3]time.Duration        // the watch's period, lapse and gone bounds
 }
 
 var errNotCaching = errors.New("cachedsql: not a database opened by cachedsql")

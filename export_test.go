@@ -20,8 +20,3 @@ func InjectTime(o *Options, now func() time.Time, rnd func() float64) {
 
 // NoDedup makes every miss of o's cache run its own load, as if single flight were off.
 func NoDedup(o *Options) { o.test.noDedup = true }
-
-// WatchTimes sets o's watch period, lapse and gone bounds (watch.go).
-func WatchTimes(o *Options, every, lapse, gone time.Duration) {
-	o.test.watch = &[3]time.Duration{every, lapse, gone}
-}

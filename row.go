@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql/driver"
-	"errors"
 	"math"
 	"reflect"
 	"slices"
@@ -330,9 +329,6 @@ func sameValue(a, b any) bool {
 	}
 	return a == b
 }
-
-// errRegister reports that a row rule's key could not be registered in the store.
-var errRegister = errors.New("cachedsql: registering a row key failed")
 
 // registerRow makes sure the key column set of p's row rule is in the store's registry before the
 // process fills entries keyed by it, so that writers in other processes (whose rules may not know the

@@ -30,23 +30,31 @@ func openSQLite(t testing.TB, opts cachedsql.Options) (bare, db *sql.DB) {
 	return bare, db
 }
 
-// openSQLitePath is openSQLite that also returns the file's path.
-func openSQLitePath(t testing.TB, opts cachedsql.Options) (path string, bare, db *sql.DB) {
+// openSQLiteDSN opens the SQLite database dsn bare and through the wrapper (with opts, and every read
+// cached when opts has no rules); both are closed when t ends.
+func openSQLiteDSN(t testing.TB, dsn string, opts cachedsql.Options) (bare, db *sql.DB) {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "test.db")
 	if opts.Rules == nil {
 		opts.Rules = cacheAll(t)
 	}
-	bare, err := sql.Open("sqlite3", path)
+	bare, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bare.Close() })
-	db, err = cachedsql.Open("sqlite3", path, opts)
+	db, err = cachedsql.Open("sqlite3", dsn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return bare, db
+}
+
+// openSQLitePath is openSQLite that also returns the file's path.
+func openSQLitePath(t testing.TB, opts cachedsql.Options) (path string, bare, db *sql.DB) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "test.db")
+	bare, db = openSQLiteDSN(t, path, opts)
 	mustExec(t, bare, `CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL, born TIMESTAMP, avatar BLOB)`)
 	mustExec(t, bare, `INSERT INTO users VALUES (1, 'ann', 1.5, '2001-02-03 04:05:06', x'0102'), (2, 'bob', NULL, NULL, x''), (3, 'cy', -0.0, '1999-12-31 23:59:59', NULL)`)
 	mustExec(t, bare, `CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, total INTEGER)`)

@@ -44,9 +44,6 @@ type watcher interface {
 type watchState struct {
 	w      watcher // nil: not watching
 	member string
-	every  time.Duration
-	lapse  time.Duration
-	gone   time.Duration
 
 	// away: a process sharing the database has been silent for the lapse bound; reads bypass the cache.
 	away atomic.Bool
@@ -68,10 +65,6 @@ func (e *engine) startWatch() {
 	}
 	ws := &e.watch
 	ws.w, ws.member = w, rand.Text()
-	ws.every, ws.lapse, ws.gone = watchEvery, watchLapse, watchGone
-	if k := e.opts.test.watch; k != nil {
-		ws.every, ws.lapse, ws.gone = k[0], k[1], k[2]
-	}
 	ws.stop, ws.done = make(chan struct{}), make(chan struct{})
 	go e.watchLoop()
 }
@@ -90,7 +83,7 @@ func (e *engine) stopWatch() {
 func (e *engine) watchLoop() {
 	ws := &e.watch
 	defer close(ws.done)
-	t := time.NewTicker(ws.every)
+	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	for {
 		e.watchOnce(store.WatchBeat)
@@ -115,7 +108,7 @@ func (e *engine) watchOnce(mode int) {
 	// the call is on its way may have reached the store after the call read the counter.
 	before := ws.gen.Load()
 	ctx, cancel := e.invalidateCtx(context.Background())
-	res, err := ws.w.Watch(ctx, e.layout.Live(), ws.member, mode, ws.lapse, ws.gone, e.layout.Generation())
+	res, err := ws.w.Watch(ctx, e.layout.Live(), ws.member, mode, watchLapse, watchGone, e.layout.Generation())
 	cancel()
 	if err != nil {
 		e.log.Debug("cachedsql: watch failed", "err", err)

@@ -46,10 +46,6 @@ func (st *Statement) RowOps() (deletes, updates bool) {
 	return deletes, updates
 }
 
-// Volatile reports whether keying treats a call of the function name (lower-cased, without schema)
-// as making a read uncacheable: now(), random(), nextval() and the like.
-func Volatile(name string) bool { return isVolatile(name) }
-
 // Statements splits text at its top-level semicolons and returns each statement's text, dropping
 // empty ones.
 func Statements(text string) []string {
