@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	pgxcache "github.com/cachedsql/cachedsql/drivers/pgx"
-	"github.com/cachedsql/cachedsql/internal/drivertest"
+	"github.com/cachedsql/cachedsql/drivers/internal/drivertest"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	sqlite3cache "github.com/cachedsql/cachedsql/drivers/sqlite3"
-	"github.com/cachedsql/cachedsql/internal/drivertest"
+	"github.com/cachedsql/cachedsql/drivers/internal/drivertest"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
