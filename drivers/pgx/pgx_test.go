@@ -3,8 +3,8 @@ package pgx_test
 import (
 	"testing"
 
-	pgxcache "github.com/cachedsql/cachedsql/drivers/pgx"
 	"github.com/cachedsql/cachedsql/drivers/internal/drivertest"
+	pgxcache "github.com/cachedsql/cachedsql/drivers/pgx"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 

@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	sqlite3cache "github.com/cachedsql/cachedsql/drivers/sqlite3"
 	"github.com/cachedsql/cachedsql/drivers/internal/drivertest"
+	sqlite3cache "github.com/cachedsql/cachedsql/drivers/sqlite3"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
