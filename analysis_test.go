@@ -57,6 +57,7 @@ func total(t *testing.T, db interface {
 // + and - (bal+-1) panicked inside statement analysis and took the application down. Through Exec
 // and Query, it must run, return the database's result, and invalidate what it wrote.
 func TestOperatorRunStatements(t *testing.T) {
+	t.Parallel()
 	_, db := openAcct(t, cachedsql.Options{})
 	ctx := context.Background()
 	for range 2 { // fill, then hit
@@ -114,6 +115,7 @@ func (h *warnCounter) Handle(ctx context.Context, r slog.Record) error {
 // TestAnalysisPanic: a panic inside statement analysis is a bypass with the reason "analysis failed"
 // for a read, a replaced epoch for a write, and one Warn in the log, never a crash (issue 8, item 9).
 func TestAnalysisPanic(t *testing.T) {
+	t.Parallel()
 	const (
 		read     = `SELECT name FROM users WHERE id = 1`
 		write    = `UPDATE users SET name = 'zed' WHERE id = 1`
@@ -211,6 +213,7 @@ func TestAnalysisPanic(t *testing.T) {
 
 // TestPlainFirstWord covers the fallback that decides what a statement whose analysis failed is.
 func TestPlainFirstWord(t *testing.T) {
+	t.Parallel()
 	for q, want := range map[string]string{
 		"SELECT 1":                                     "select",
 		"  ( select 1)":                                "select",
@@ -233,6 +236,7 @@ func TestPlainFirstWord(t *testing.T) {
 // TestRulesAnalysisPanic: a rule whose statement makes analysis panic is a problem of the rule, not a
 // crash of the program loading it.
 func TestRulesAnalysisPanic(t *testing.T) {
+	t.Parallel()
 	msg := cachedsql.Analysed(func() error { panic("injected") })
 	if !strings.Contains(msg, "match.sql") || !strings.Contains(msg, "analysis failed") || !strings.Contains(msg, "injected") {
 		t.Errorf("got %q, want a match.sql problem naming the panic", msg)
@@ -242,6 +246,7 @@ func TestRulesAnalysisPanic(t *testing.T) {
 // TestParseRulesOperatorRuns is the rule-file side of issue 8, item 9: a match.sql holding a run of +
 // and - made ParseRules panic.
 func TestParseRulesOperatorRuns(t *testing.T) {
+	t.Parallel()
 	rs, err := cachedsql.ParseRules("ops.yaml", []byte(operatorRunRules))
 	if err != nil {
 		t.Fatal(err)
@@ -266,6 +271,7 @@ rules:
 // TestAnalysisPanicSession: a statement whose analysis panicked and that is not a plain read or DML
 // may have changed the session (it could be a SET, a DO or a CALL): its connection's reads bypass.
 func TestAnalysisPanicSession(t *testing.T) {
+	t.Parallel()
 	const pragma = `PRAGMA case_sensitive_like = ON`
 	opts := cachedsql.Options{}
 	cachedsql.InjectAnalysis(&opts, func(site, query string) {

@@ -11,6 +11,7 @@ import (
 // pending load cannot be produced on demand with a real database), from the text alone for databases
 // without catalog support, and rebuilt when it changes.
 func TestCatalogPlans(t *testing.T) {
+	t.Parallel()
 	rs, err := NewRules(Rule{Name: "all", Match: Match{Default: true}})
 	if err != nil {
 		t.Fatal(err)

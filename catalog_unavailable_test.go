@@ -20,6 +20,7 @@ import (
 // resumes. The test runs in a database of its own: the catalog covers every schema of a database, and
 // the lock must not slow other tests' loads.
 func TestIssue8CatalogUnavailable(t *testing.T) {
+	t.Parallel()
 	base := testenv.PostgresBase(t)
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme == "" {

@@ -70,6 +70,7 @@ func forEachClusterKey(ctx context.Context, c *redis.ClusterClient, prefix strin
 // the epoch of one namespace land in different slots on different masters, so every step that
 // touches several keys (fetch with tokens, token creation, invalidation) must work across slots.
 func TestClusterEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, b := range clusterBackends {
 		t.Run(b.name, func(t *testing.T) {
 			c := testenv.RedisCluster(t)

@@ -9,6 +9,7 @@ import (
 // TestConvertLike checks the exact conversions write-through makes to give a written key value the Go
 // type reads gave it, and that inexact ones are refused.
 func TestConvertLike(t *testing.T) {
+	t.Parallel()
 	type myInt int32
 	type myText string
 	tests := []struct {

@@ -101,6 +101,7 @@ func TestFailOpenRedisStopped(t *testing.T) {
 }
 
 func TestFailOpenSlowAndHungRedis(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"slow", "blackhole", "refused"} {
 		t.Run(mode, func(t *testing.T) {
 			rdb0 := testenv.Redis(t)

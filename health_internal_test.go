@@ -16,6 +16,7 @@ import (
 // report back (its caller's context was cancelled). Before the fix the trial stayed taken and the
 // breaker stayed open for the life of the process; now the next trial comes one cooldown later.
 func TestBreakerTrialCannotStick(t *testing.T) {
+	t.Parallel()
 	var h health
 	h.init(Options{BreakerThreshold: 2, BreakerCooldown: time.Second, MaxPending: 1})
 	t0 := time.Unix(1000, 0)
@@ -46,6 +47,7 @@ func TestBreakerTrialCannotStick(t *testing.T) {
 // TestBreakerIgnoresHiccups (issue 8): a loaded host stalls every call in flight at once; as many
 // failures as the threshold within an instant must not open the breaker, only a run lasting breakerSpan.
 func TestBreakerIgnoresHiccups(t *testing.T) {
+	t.Parallel()
 	var h health
 	h.init(Options{BreakerThreshold: 5, BreakerCooldown: time.Second, MaxPending: 1})
 	t0 := time.Unix(1000, 0)
@@ -66,6 +68,7 @@ func TestBreakerIgnoresHiccups(t *testing.T) {
 // TestBreakerOpensOnRefusal (issue 8): a store that refuses connections is down, not stalled: the first
 // refusal opens the breaker, so that later reads do not each wait out StoreTimeout in dial retries.
 func TestBreakerOpensOnRefusal(t *testing.T) {
+	t.Parallel()
 	var h health
 	h.init(Options{BreakerThreshold: 5, BreakerCooldown: time.Second, MaxPending: 1})
 	err := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
@@ -82,6 +85,7 @@ func TestBreakerOpensOnRefusal(t *testing.T) {
 
 // TestBypassReasonsNamed: every bypass reason has a name (Stats.Bypasses and observers report it).
 func TestBypassReasonsNamed(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for r := range numBypassReasons {
 		name := r.String()
@@ -108,6 +112,7 @@ func (w raceWatcher) Watch(context.Context, string, string, int, time.Duration, 
 // have reached the store after the call read the counter (4). That is no loss of writes: before the fix
 // the watch replaced the database's epoch for it (a spurious "store lost writes").
 func TestWatchGenerationRace(t *testing.T) {
+	t.Parallel()
 	mem := store.NewMemory(store.MemoryOptions{})
 	e, err := newEngine(Options{testStore: mem}, "sqlite3", "file:race?mode=memory", nil)
 	if err != nil {

@@ -87,6 +87,7 @@ var importRules = []importRule{
 // TestForbiddenImports fails when a package imports what docs/ARCHITECTURE.md says it must never
 // import. It reads the import lines of every Go file of the module, tests included.
 func TestForbiddenImports(t *testing.T) {
+	t.Parallel()
 	imports := moduleImports(t)
 	for _, r := range importRules {
 		base, all := strings.CutSuffix(r.dir, "/...")
@@ -113,6 +114,7 @@ func TestForbiddenImports(t *testing.T) {
 // TestImportRulesDocumented checks that docs/ARCHITECTURE.md's table of forbidden imports names
 // exactly the folders that importRules checks.
 func TestImportRulesDocumented(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open(filepath.Join("docs", "ARCHITECTURE.md"))
 	if err != nil {
 		t.Fatal(err)

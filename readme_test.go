@@ -12,6 +12,7 @@ import (
 // TestReadmeSnippets checks that every Go snippet in README.md is taken from compiled code: its lines,
 // in order, appear in one Go file of the module (an example or a test), so the README cannot drift.
 func TestReadmeSnippets(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

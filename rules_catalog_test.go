@@ -9,6 +9,7 @@ import (
 
 // TestRulesDeclarations: depends_on and triggers in a rule file, and their Go forms.
 func TestRulesDeclarations(t *testing.T) {
+	t.Parallel()
 	rs, err := cachedsql.ParseRules("rules.yaml", []byte(`version: 1
 rules:
   - name: tiers

@@ -75,6 +75,7 @@ func withStampedeDefaults(r cachedsql.Rule) cachedsql.Rule {
 }
 
 func TestLoadRulesGood(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(rulesTestdata, "good")
 	rs, err := cachedsql.LoadRules(dir)
 	if err != nil {
@@ -115,6 +116,7 @@ func TestLoadRulesGood(t *testing.T) {
 }
 
 func TestLoadRulesOrder(t *testing.T) {
+	t.Parallel()
 	good := filepath.Join(rulesTestdata, "good")
 	deflt := filepath.Join(good, "zz-default.yaml")
 	app := filepath.Join(good, "10-app.yaml")
@@ -141,6 +143,7 @@ func TestLoadRulesOrder(t *testing.T) {
 }
 
 func TestLoadRulesFolders(t *testing.T) {
+	t.Parallel()
 	rule := "version: 1\nrules:\n  - name: %s\n    match: {query_name: Q}\n"
 	tests := []struct {
 		name    string
@@ -203,6 +206,7 @@ func writeFile(t *testing.T, path, data string) {
 }
 
 func TestLoadRulesMissing(t *testing.T) {
+	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "nope.yaml")
 	_, err := cachedsql.LoadRules(missing)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -220,6 +224,7 @@ func TestLoadRulesMissing(t *testing.T) {
 // compares the error with the sibling .err file. File names in messages
 // are relative to the bad folder.
 func TestLoadRulesBad(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(rulesTestdata, "bad")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -263,6 +268,7 @@ func checkRuleErrors(t *testing.T, err error) {
 }
 
 func TestParseRulesError(t *testing.T) {
+	t.Parallel()
 	data := "version: 1\nrules:\n  - name: users\n    match: {tables_any: [users]}\n    ttl: 30\n"
 	_, err := cachedsql.ParseRules("cache.yaml", []byte(data))
 	var re *cachedsql.RuleError
@@ -277,6 +283,7 @@ func TestParseRulesError(t *testing.T) {
 }
 
 func TestRuleErrorString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		err  cachedsql.RuleError
@@ -298,6 +305,7 @@ func TestRuleErrorString(t *testing.T) {
 }
 
 func TestNewRulesValidation(t *testing.T) {
+	t.Parallel()
 	users := cachedsql.Match{TablesAny: []string{"users"}}
 	tests := []struct {
 		name  string
@@ -349,6 +357,7 @@ func TestNewRulesValidation(t *testing.T) {
 }
 
 func TestNewRulesDefaults(t *testing.T) {
+	t.Parallel()
 	in := []cachedsql.Rule{
 		{Match: cachedsql.Match{QueryName: "GetUser"}},
 		{Name: "big", Match: cachedsql.Match{TablesAll: []string{"logs"}}, TTL: time.Hour, MaxRows: -1, MaxBytes: -1},
@@ -380,6 +389,7 @@ func read(name, normalized string, tables ...string) *keying.Statement {
 }
 
 func TestMatch(t *testing.T) {
+	t.Parallel()
 	rs, err := cachedsql.NewRules(
 		cachedsql.Rule{Name: "by-name", Match: cachedsql.Match{QueryName: "GetUser"}},
 		cachedsql.Rule{Name: "by-fingerprint", Match: cachedsql.Match{Fingerprint: "00000000000000000000000000000000"}},
@@ -446,6 +456,7 @@ func analyze(t *testing.T, query string, wantRead bool) *keying.Statement {
 }
 
 func TestMatchAnalyze(t *testing.T) {
+	t.Parallel()
 	byPrint := analyze(t, "SELECT id, total FROM invoices WHERE id = $1", true)
 	rs, err := cachedsql.NewRules(
 		cachedsql.Rule{Name: "get-user", Match: cachedsql.Match{QueryName: "GetUser"}},

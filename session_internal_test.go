@@ -11,6 +11,7 @@ import (
 // session user and temporary tables alone (checked on PostgreSQL 15), and a reset inside a transaction
 // may be rolled back.
 func TestSessionState(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		stmts   []string
 		inTx    []bool // per statement; nil: none in a transaction

@@ -141,6 +141,7 @@ func TestStampedeMultiProcess(t *testing.T) {
 // the query once; with Redis replies delayed beyond StoreTimeout, at most once per process (each
 // process's reads share one query; no process waits on a store it cannot reach).
 func TestStampedeMultiProcessDefaults(t *testing.T) {
+	t.Parallel()
 	const procs, conns = 3, 12
 	for _, tc := range []struct {
 		name string
