@@ -55,7 +55,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 			switch e.ageOf(p.rule, ent) {
 			case strategies.Fresh:
 				tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
-				e.hit(ctx, p)
+				e.hit(ctx, p, start)
 				e.touchHot(p, req.key, ent, args)
 				return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
 			case strategies.Early:
@@ -65,7 +65,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 			case strategies.Revalidate:
 				tokenPool.Put(tp)
 				e.refreshLater(p, req.key, args)
-				return e.serveStale(ctx, p, ent, staleRevalidate), nil
+				return e.serveStale(ctx, p, ent, StaleRevalidate), nil
 			case strategies.Stale:
 				req.stale = &found{ent: ent, b: b, at: start}
 			}
@@ -187,7 +187,7 @@ func (e *engine) storeFailedRead(ctx context.Context, p *plan, req *fillReq, nex
 	if err != nil && !errors.Is(err, errTokens) && ctx.Err() == nil {
 		e.storeFailed(ctx, "fetch", err)
 	}
-	e.bypass(ctx, p, bypassStore)
+	e.bypass(ctx, p, BypassStore)
 	if req.bg || req.noLease {
 		// A background refresh, or a write-through's fill: neither has callers to share with.
 		return next(ctx)
