@@ -163,8 +163,7 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 		reason = cs.id.bypass()
 	}
 	if reason != bypassNone {
-		e.bypass(ctx, p, reason)
-		return next(ctx)
+		return e.bypassRead(ctx, p, reason, next)
 	}
 	return e.read(ctx, p, args, ctl, next)
 }

@@ -241,8 +241,10 @@
 //
 // Options.Logger reports store failures and the circuit breaker. Options.Observer is told of each read
 // as it is decided ([Observer], [ReadEvent]: the statement's fingerprint and normalized text, its rule,
-// the outcome and its typed reason, and for a hit how long it took); optional interfaces add
-// invalidations ([InvalidateObserver]), store failures ([StoreErrorObserver]) and stampede-control
-// events ([StampedeObserver]). Observers run on the statement's goroutine: they must be quick and safe
-// for concurrent use. Without an observer the read path builds no events.
+// the outcome and its typed reason, and for a hit how long it took); optional interfaces add the
+// database time of reads that went to the database ([QueryObserver]: a miss's load, a bypass until its
+// rows are closed), invalidations ([InvalidateObserver]), store failures ([StoreErrorObserver]) and
+// stampede-control events ([StampedeObserver]). Observers run on the statement's goroutine: they must
+// be quick and safe for concurrent use. Without an observer the read path builds no events; without a
+// QueryObserver the rows of a bypass are the parent's, unwrapped.
 package cachedsql

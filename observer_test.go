@@ -20,12 +20,29 @@ type recordingObserver struct {
 	reads       []cachedsql.ReadEvent
 	invalidates []cachedsql.InvalidateEvent
 	storeErrs   []cachedsql.StoreErrorEvent
+	queries     []cachedsql.QueryEvent
 }
 
 var (
 	_ cachedsql.InvalidateObserver = (*recordingObserver)(nil)
 	_ cachedsql.StoreErrorObserver = (*recordingObserver)(nil)
+	_ cachedsql.QueryObserver      = (*recordingObserver)(nil)
 )
+
+func (o *recordingObserver) ObserveQuery(_ context.Context, ev cachedsql.QueryEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.queries = append(o.queries, ev)
+}
+
+// takeQueries returns the query events recorded so far and forgets them.
+func (o *recordingObserver) takeQueries() []cachedsql.QueryEvent {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.queries
+	o.queries = nil
+	return q
+}
 
 func (o *recordingObserver) ObserveRead(_ context.Context, ev cachedsql.ReadEvent) {
 	o.mu.Lock()
@@ -133,6 +150,76 @@ func TestObserverReadEvents(t *testing.T) {
 		want.Detail = keying.Analyze(`SELECT random()`).Reason
 		if len(got) != 1 || got[0] != want || want.Detail == "" {
 			t.Errorf("read events %+v, want one bypass %+v with keying's reason as its detail", got, want)
+		}
+	})
+}
+
+// TestObserverQueryEvents: a QueryObserver hears how long the database took for each read that went to
+// it (a miss's load, a bypass once its rows are closed, a failed query), and nothing of a hit.
+func TestObserverQueryEvents(t *testing.T) {
+	obs := &recordingObserver{}
+	_, db := openSQLite(t, cachedsql.Options{Observer: obs, Rules: observerRules(t)})
+	ctx := context.Background()
+	const users = `SELECT name FROM users WHERE id = ?`
+	const all = `SELECT name FROM users`
+	query := func(q string, o cachedsql.Outcome, why cachedsql.BypassReason, rule string, rows int) cachedsql.QueryEvent {
+		st := keying.Analyze(q)
+		return cachedsql.QueryEvent{Query: q, Fingerprint: st.Fingerprint, Normalized: st.Normalized, Rule: rule,
+			Outcome: o, Bypass: why, Rows: rows}
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+		want []cachedsql.QueryEvent
+	}{
+		{"miss", func(t *testing.T) { queryAll(t, db, ctx, users, 1) },
+			[]cachedsql.QueryEvent{query(users, cachedsql.OutcomeMiss, 0, "users", 1)}},
+		{"hit", func(t *testing.T) { queryAll(t, db, ctx, users, 1) }, nil},
+		{"bypass", func(t *testing.T) { queryAll(t, db, cachedsql.WithBypass(ctx), all) },
+			[]cachedsql.QueryEvent{query(all, cachedsql.OutcomeBypass, cachedsql.BypassContext, "users", 3)}},
+		{"bypass read in part", func(t *testing.T) {
+			rows, err := db.QueryContext(ctx, `SELECT 1 UNION ALL SELECT 2`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows.Next()
+			rows.Close()
+		}, []cachedsql.QueryEvent{query(`SELECT 1 UNION ALL SELECT 2`, cachedsql.OutcomeBypass, cachedsql.BypassNoRule, "", 1)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obs.takeQueries()
+			tc.run(t)
+			got := obs.takeQueries()
+			for i, ev := range got {
+				if ev.Duration <= 0 || ev.Err != nil || (ev.Outcome == cachedsql.OutcomeMiss) != (ev.Bytes > 0) {
+					t.Errorf("query event %+v: want a duration, no error, and bytes for a miss only", ev)
+				}
+				got[i].Duration, got[i].Bytes = 0, 0
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("query events\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+	t.Run("failed bypass", func(t *testing.T) {
+		obs.takeQueries()
+		if _, err := db.QueryContext(ctx, `SELECT x FROM nosuch`); err == nil {
+			t.Fatal("query of a missing table: no error")
+		}
+		if got := obs.takeQueries(); len(got) != 1 || got[0].Err == nil || got[0].Bypass != cachedsql.BypassNoRule {
+			t.Errorf("query events %+v, want one bypass with the query's error", got)
+		}
+	})
+	t.Run("bypass keeps column types", func(t *testing.T) {
+		rows, err := db.QueryContext(cachedsql.WithBypass(ctx), all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cts, err := rows.ColumnTypes()
+		if err != nil || len(cts) != 1 || cts[0].DatabaseTypeName() != "TEXT" {
+			t.Errorf("column types of a bypass: %v, %v; want one TEXT column", cts, err)
 		}
 	})
 }

@@ -22,16 +22,14 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 	start := time.Now()
 	h, why := e.hashArgs(p, args)
 	if why != bypassNone {
-		e.bypass(ctx, p, why)
-		return next(ctx)
+		return e.bypassRead(ctx, p, why, next)
 	}
 	// req stays on the stack on the hit path; the miss path copies it to the heap.
 	req := fillReq{ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background, noLease: ctl.writeThrough, start: start}
 	if p.row == nil {
 		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
 	} else if why := e.rowTarget(p, args, h, &req); why != bypassNone {
-		e.bypass(ctx, p, why)
-		return next(ctx)
+		return e.bypassRead(ctx, p, why, next)
 	}
 	if ctl.ttl > 0 {
 		req.ttl = ctl.ttl

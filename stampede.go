@@ -161,8 +161,7 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 			return e.serveLoaded(ctx, p, res, false)
 		case errors.Is(err, errNotShared), errors.Is(err, context.Canceled) && ctx.Err() == nil:
 			// Not shareable, or the flight ended because its callers gave up: query alone.
-			e.bypass(ctx, p, BypassNotShared)
-			return next(ctx)
+			return e.bypassRead(ctx, p, BypassNotShared, next)
 		case e.staleUsable(req.stale, p.rule.StaleIfError) && ctx.Err() == nil:
 			return e.serveStale(ctx, p, req.stale.ent, StaleIfError), nil
 		}
@@ -471,6 +470,7 @@ func (e *engine) query(ctx context.Context, p *plan, req *fillReq, next wrap.Que
 	rows, err := next(qctx)
 	if err != nil {
 		stop()
+		e.observeLoad(ctx, p, req, e.now().Sub(start), 0, 0, err)
 		return nil, err
 	}
 	rec := newRecorder(p, req.tokens, rows)
@@ -500,6 +500,7 @@ func (e *engine) query(ctx context.Context, p *plan, req *fillReq, next wrap.Que
 	rec.ent.Expires = rec.ent.Created.Add(req.ttl)
 	hook(e.opts.test.beforeFill)
 	b, stored := e.fill(ctx, p, req, &rec.ent)
+	e.observeLoad(ctx, p, req, rec.ent.Delta, len(rec.ent.Rows), len(b), nil)
 	if b == nil {
 		// Not storable (not encodable, or over max_bytes): only this caller gets the rows.
 		return &loaded{ent: &rec.ent, since: since}, errNotShared

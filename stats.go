@@ -2,9 +2,12 @@ package cachedsql
 
 import (
 	"context"
+	"database/sql/driver"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/cachedsql/cachedsql/internal/wrap"
 )
 
 // BypassReason says why a read went straight to the database without looking up the cache. The zero
@@ -288,6 +291,109 @@ type StampedeObserver interface {
 	// ObserveStampede is called for each stampede-control event: a fill lease taken or found held, a
 	// wait for another process's fill and how it ended, an early recomputation, a background refresh.
 	ObserveStampede(ctx context.Context, ev StampedeEvent)
+}
+
+// QueryObserver is an optional interface of an [Observer]: it hears how long the database took for the
+// reads that went to it, for histograms of database time by rule or fingerprint.
+type QueryObserver interface {
+	// ObserveQuery is called when a query that a read sent to the database has ended: for the load of a
+	// miss once it has read the whole result, for a bypass when the caller closes its rows (or the query
+	// failed). A miss that another caller's load served, and a load whose result could not be kept
+	// whole (over max_rows or max_bytes, or an error after the first row), are not reported; nor are
+	// reads that take the write path because they call a volatile function.
+	ObserveQuery(ctx context.Context, ev QueryEvent)
+}
+
+// QueryEvent describes one query that a read sent to the database. Observers receive it by value and
+// may keep it.
+type QueryEvent struct {
+	Query       string // the statement's text as the application gave it
+	Fingerprint string // the statement's fingerprint, as in [ReadEvent]
+	Normalized  string // the statement's normalized text
+	Rule        string // the first matching rule's name, "" if none
+	// Outcome is OutcomeMiss for the load of an entry (a miss, an early recompute, a background refresh
+	// or a write-through's read), or OutcomeBypass, with Bypass saying why. A load made while the store
+	// may not be used (its result is shared, not stored) is a bypass for BypassStore.
+	Outcome Outcome
+	Bypass  BypassReason
+	// Background is set for the loads of background refreshes and write-through, which no caller waits
+	// for.
+	Background bool
+	// Duration runs from sending the query to reading its last row, for a load. For a bypass it runs
+	// to the caller's closing the rows, so it includes the caller's own work between rows.
+	Duration time.Duration
+	// Rows counts the rows read (for a bypass, those the caller read). Bytes is the size of a load's
+	// encoded result, what a hit would fetch from the store; 0 for a bypass.
+	Rows, Bytes int
+	// Err is the query's error, if it failed before its rows were read.
+	Err error
+}
+
+// bypassRead counts a read of p that bypasses the cache for reason why and runs it on the database,
+// telling a QueryObserver how long the database took. Without one it adds nothing to next.
+func (e *engine) bypassRead(ctx context.Context, p *plan, why BypassReason, next wrap.QueryFunc) (driver.Rows, error) {
+	e.bypass(ctx, p, why)
+	qo, ok := e.opts.Observer.(QueryObserver)
+	if !ok {
+		return next(ctx)
+	}
+	start := time.Now()
+	rows, err := next(ctx)
+	ev := QueryEvent{Query: p.st.Query, Fingerprint: p.st.Fingerprint, Normalized: p.st.Normalized, Rule: p.ruleName,
+		Outcome: OutcomeBypass, Bypass: why}
+	switch {
+	case err == driver.ErrSkip: // database/sql prepares the statement: it comes back through the statement
+		return rows, err
+	case err != nil:
+		ev.Duration, ev.Err = time.Since(start), err
+		qo.ObserveQuery(ctx, ev)
+		return rows, err
+	}
+	r := &observedRows{RowsCore: wrap.ParentRows(rows), qo: qo, ctx: ctx, ev: ev, start: start}
+	return wrap.WrapRows(r, wrap.RowsMaskOf(rows)), nil
+}
+
+// observedRows are the rows of a bypass, which tell a QueryObserver of the query when they are closed.
+type observedRows struct {
+	wrap.RowsCore
+	qo    QueryObserver
+	ctx   context.Context // the query's, for the observer: the driver contract keeps it until Close
+	ev    QueryEvent
+	start time.Time
+	done  bool
+}
+
+func (r *observedRows) Next(dest []driver.Value) error {
+	err := r.RowsCore.Next(dest)
+	if err == nil {
+		r.ev.Rows++
+	}
+	return err
+}
+
+func (r *observedRows) Close() error {
+	err := r.RowsCore.Close()
+	if !r.done {
+		r.done = true
+		r.ev.Duration = time.Since(r.start)
+		r.qo.ObserveQuery(r.ctx, r.ev)
+	}
+	return err
+}
+
+// observeLoad tells a QueryObserver of the query of a load of p for req: it took d and read rows rows,
+// encoded in size bytes, or failed with err.
+func (e *engine) observeLoad(ctx context.Context, p *plan, req *fillReq, d time.Duration, rows, size int, err error) {
+	qo, ok := e.opts.Observer.(QueryObserver)
+	if !ok {
+		return
+	}
+	ev := QueryEvent{Query: p.st.Query, Fingerprint: p.st.Fingerprint, Normalized: p.st.Normalized, Rule: p.ruleName,
+		Outcome: OutcomeMiss, Background: req.bg || req.noLease, Duration: d, Rows: rows, Bytes: size, Err: err}
+	if req.noStore {
+		ev.Outcome, ev.Bypass = OutcomeBypass, BypassStore
+	}
+	qo.ObserveQuery(ctx, ev)
 }
 
 // StampedeKind is the kind of a [StampedeEvent].
