@@ -246,5 +246,5 @@
 // rows are closed), invalidations ([InvalidateObserver]), store failures ([StoreErrorObserver]) and
 // stampede-control events ([StampedeObserver]). Observers run on the statement's goroutine: they must
 // be quick and safe for concurrent use. Without an observer the read path builds no events; without a
-// QueryObserver the rows of a bypass are the parent's, unwrapped.
+// QueryObserver a bypass gets no extra rows wrapper.
 package cachedsql
