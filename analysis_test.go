@@ -167,7 +167,7 @@ func TestAnalysisPanic(t *testing.T) {
 				if got := name(); got != "ann" {
 					t.Errorf("read: got %q, want ann", got)
 				}
-				if st := stats(t, db); st.Bypasses["analysis failed"] == 0 {
+				if st := stats(t, db); st.Bypasses[cachedsql.BypassAnalysisFailed] == 0 {
 					t.Errorf("read whose analysis panicked: bypasses %v, want \"analysis failed\"", st.Bypasses)
 				}
 			case tt.site == "row" || tt.site == "args":
@@ -175,7 +175,7 @@ func TestAnalysisPanic(t *testing.T) {
 				if got := balance(t, reader, 1); got != 12 {
 					t.Errorf("row read whose analysis panicked: got %d, want the database's 12", got)
 				}
-				if st := stats(t, db); st.Bypasses["analysis failed"] == 0 {
+				if st := stats(t, db); st.Bypasses[cachedsql.BypassAnalysisFailed] == 0 {
 					t.Errorf("bypasses %v, want \"analysis failed\"", st.Bypasses)
 				}
 			default: // a write: it runs, and replaces the epoch, so even orders is read again
@@ -287,7 +287,7 @@ func TestAnalysisPanicSession(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE name LIKE 'A%'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("count: %d, %v; want 0 (LIKE is case sensitive now: ann does not match A%%)", n, err)
 	}
-	if st := stats(t, db); st.Bypasses["session changed"] != 1 {
+	if st := stats(t, db); st.Bypasses[cachedsql.BypassSessionChanged] != 1 {
 		t.Errorf("bypasses %v, want one \"session changed\"", st.Bypasses)
 	}
 }

@@ -24,8 +24,8 @@ func TestCatalogPlans(t *testing.T) {
 	epoch := []string{e.layout.Epoch()}
 
 	// Not loaded yet: reads bypass, writes and reads calling functions replace the epoch.
-	if p := e.plans.get(`SELECT * FROM t`); p.reason != bypassCatalog || p.rule == nil {
-		t.Errorf("read with the catalog unknown: reason %v, rule %v; want %v and the rule kept", p.reason, p.rule, bypassCatalog)
+	if p := e.plans.get(`SELECT * FROM t`); p.reason != BypassCatalogUnknown || p.rule == nil {
+		t.Errorf("read with the catalog unknown: reason %v, rule %v; want %v and the rule kept", p.reason, p.rule, BypassCatalogUnknown)
 	}
 	if p := e.plans.get(`SELECT f(x) FROM t`); !slices.Equal(p.writeKeys, epoch) {
 		t.Errorf("read calling a function with the catalog unknown: writes %q, want the epoch", p.writeKeys)
@@ -78,15 +78,15 @@ func TestCatalogPlans(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		sql     string
-		reason  bypassReason
+		reason  BypassReason
 		session bool
 		reads   []string
 	}{
 		{`SELECT * FROM v`, bypassNone, false, []string{"v", "w", "parent", "base"}},
-		{`SELECT tier_of($1)`, bypassUserFunction, false, nil},
+		{`SELECT tier_of($1)`, BypassUserFunction, false, nil},
 		{`SELECT slug($1)`, bypassNone, false, nil},
-		{`SELECT bump()`, bypassUserFunction, true, nil},
-		{`SELECT * FROM clock`, bypassView, false, []string{"clock"}},
+		{`SELECT bump()`, BypassUserFunction, true, nil},
+		{`SELECT * FROM clock`, BypassView, false, []string{"clock"}},
 	} {
 		p := e.plans.get(tc.sql)
 		var reads []string

@@ -37,7 +37,7 @@ func (e *engine) planCatalogRead(p *plan, cat *catalog) {
 			// Any function may be user-defined and write: replace the epoch after the statement.
 			p.writeKeys = []string{e.layout.Epoch()}
 		}
-		p.why(bypassCatalog, "the database catalog is not loaded")
+		p.why(BypassCatalogUnknown, "the database catalog is not loaded")
 		return
 	}
 	tables := cat.expand(append(slices.Clone(st.Reads), depends...))
@@ -53,28 +53,28 @@ func (e *engine) planCatalogRead(p *plan, cat *catalog) {
 			// reads are not cached, and the statement replaces the epoch once it has run.
 			p.session = true
 			p.writeKeys = []string{e.layout.Epoch()}
-			p.why(bypassUserFunction, "calls volatile function "+f+"(), which may write any table or change the session: list the tables it reads in the rule's depends_on")
+			p.why(BypassUserFunction, "calls volatile function "+f+"(), which may write any table or change the session: list the tables it reads in the rule's depends_on")
 		default:
-			p.why(bypassUserFunction, "calls user-defined function "+f+"(), which may read any table: list the tables it reads in the rule's depends_on")
+			p.why(BypassUserFunction, "calls user-defined function "+f+"(), which may read any table: list the tables it reads in the rule's depends_on")
 		}
 	}
 	for _, t := range tables {
 		if why, ok := cat.viewWhy[t]; ok {
-			p.why(bypassView, why)
+			p.why(BypassView, why)
 		}
 	}
 	for _, t := range tables {
 		if !slices.Contains(st.Reads, t) {
 			p.readKeys = append(p.readKeys, e.layout.Token(t))
 			if p.row != nil {
-				p.why(bypassView, "a row rule's entries record only the tokens of the table it names, which is a view here")
+				p.why(BypassView, "a row rule's entries record only the tokens of the table it names, which is a view here")
 			}
 		}
 	}
 }
 
 // why sets the reason p is not cached, keeping an earlier one.
-func (p *plan) why(r bypassReason, detail string) {
+func (p *plan) why(r BypassReason, detail string) {
 	if p.reason == bypassNone {
 		p.reason, p.detail = r, detail
 	}

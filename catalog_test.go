@@ -207,16 +207,16 @@ func TestIssue8ViewCallingNow(t *testing.T) {
 	mustExec(t, db, `CREATE VIEW clock AS SELECT now() AS t`)
 	warm(t, db, `SELECT t FROM clock`)
 	reads, _, _ := obs.take()
-	if n := countBypass(reads, "view not cacheable"); n != 2 {
+	if n := countBypass(reads, cachedsql.BypassView, ""); n != 2 {
 		t.Errorf("reads of a view calling now(): %d bypasses for \"view not cacheable\", want 2: %+v", n, reads)
 	}
 }
 
-// countBypass counts the bypasses among reads whose reason starts with reason.
-func countBypass(reads []cachedsql.ReadEvent, reason string) int {
+// countBypass counts the bypasses among reads for reason why whose detail starts with detail.
+func countBypass(reads []cachedsql.ReadEvent, why cachedsql.BypassReason, detail string) int {
 	n := 0
 	for _, r := range reads {
-		if r.Outcome == cachedsql.OutcomeBypass && strings.HasPrefix(r.Reason, reason) {
+		if r.Outcome == cachedsql.OutcomeBypass && r.Bypass == why && strings.HasPrefix(r.Detail, detail) {
 			n++
 		}
 	}
@@ -249,7 +249,7 @@ func TestIssue8UserFunction(t *testing.T) {
 		mustExec(t, db, `UPDATE customers SET tier = 'silver' WHERE id = 1`)
 		check("silver")
 		reads, _, _ := obs.take()
-		if n := countBypass(reads, "user-defined function: calls user-defined function tier_of()"); n != 3 {
+		if n := countBypass(reads, cachedsql.BypassUserFunction, "calls user-defined function tier_of()"); n != 3 {
 			t.Errorf("reads calling tier_of(): %d bypasses for the function, want 3: %+v", n, reads)
 		}
 	})
@@ -281,7 +281,7 @@ rules:
 			t.Errorf("after an update of customers, tier_of(1) = %q, %v; want silver", got, err)
 		}
 		reads, _, _ := obs.take()
-		if n := countBypass(reads, "user-defined function"); n != 0 {
+		if n := countBypass(reads, cachedsql.BypassUserFunction, ""); n != 0 {
 			t.Errorf("with depends_on: %d bypasses for the function, want 0: %+v", n, reads)
 		}
 		_ = bare
@@ -319,7 +319,7 @@ func TestIssue8VolatileFunctionWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	reads, _, _ := obs.take()
-	if len(reads) != 1 || reads[0].Outcome != cachedsql.OutcomeBypass || reads[0].Reason != "session changed" {
+	if len(reads) != 1 || reads[0].Outcome != cachedsql.OutcomeBypass || reads[0].Bypass != cachedsql.BypassSessionChanged {
 		t.Errorf("read after SELECT bump() on the same connection: %+v, want a bypass for \"session changed\"", reads)
 	}
 }
@@ -422,10 +422,10 @@ func TestIssue8SQLiteApplicationFunctions(t *testing.T) {
 	defer db.Close()
 	warm(t, db, `SELECT twice(21)`, `SELECT stamp()`)
 	reads, _, _ := obs.take()
-	if n := countBypass(reads, "user-defined function: calls user-defined function stamp()"); n != 2 {
+	if n := countBypass(reads, cachedsql.BypassUserFunction, "calls user-defined function stamp()"); n != 2 {
 		t.Errorf("reads of stamp(): %d bypasses for the function, want 2: %+v", n, reads)
 	}
-	if n := countBypass(reads, "user-defined function: calls user-defined function twice()"); n != 0 {
+	if n := countBypass(reads, cachedsql.BypassUserFunction, "calls user-defined function twice()"); n != 0 {
 		t.Errorf("reads of the deterministic twice() bypassed for the function: %+v", reads)
 	}
 }

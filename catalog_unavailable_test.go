@@ -86,7 +86,7 @@ func TestIssue8CatalogUnavailable(t *testing.T) {
 	}
 	mustExec(t, db, `INSERT INTO t VALUES (2)`)
 	reads, invs, _ := obs.take()
-	if n := countBypass(reads, "catalog unknown"); n != 1 {
+	if n := countBypass(reads, cachedsql.BypassCatalogUnknown, ""); n != 1 {
 		t.Errorf("read with the catalog locked: %+v, want a bypass for \"catalog unknown\"", reads)
 	}
 	if len(invs) != 1 || invs[0].Tables != nil {
@@ -101,7 +101,7 @@ func TestIssue8CatalogUnavailable(t *testing.T) {
 	for {
 		rowsText(t, db, `SELECT x FROM t`)
 		reads, _, _ := obs.take()
-		if countBypass(reads, "catalog unknown") == 0 {
+		if countBypass(reads, cachedsql.BypassCatalogUnknown, "") == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -136,9 +136,9 @@ func testClusterReads(t *testing.T, db *sql.DB) {
 	if st.Invalidations < 2 {
 		t.Errorf("invalidations = %d, want at least 2", st.Invalidations)
 	}
-	if st.StoreErrors != 0 || st.Bypasses["store unavailable"] != 0 || st.BreakerOpen {
+	if st.StoreErrors != 0 || st.Bypasses[cachedsql.BypassStore] != 0 || st.BreakerOpen {
 		t.Errorf("store errors %d, store bypasses %d, breaker open %v; want none",
-			st.StoreErrors, st.Bypasses["store unavailable"], st.BreakerOpen)
+			st.StoreErrors, st.Bypasses[cachedsql.BypassStore], st.BreakerOpen)
 	}
 }
 
@@ -156,8 +156,8 @@ func testClusterSpread(t *testing.T, c *redis.ClusterClient, db *sql.DB, ns stri
 		}
 	}
 	st := stats(t, db)
-	if st.StoreErrors != 0 || st.Bypasses["store unavailable"] != 0 {
-		t.Errorf("store errors %d, store bypasses %d; want none", st.StoreErrors, st.Bypasses["store unavailable"])
+	if st.StoreErrors != 0 || st.Bypasses[cachedsql.BypassStore] != 0 {
+		t.Errorf("store errors %d, store bypasses %d; want none", st.StoreErrors, st.Bypasses[cachedsql.BypassStore])
 	}
 	if st.Hits < uint64(len(queries)) {
 		t.Errorf("hits = %d, want at least %d (the second read of each query)", st.Hits, len(queries))

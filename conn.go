@@ -104,7 +104,7 @@ func (e *engine) Query(ctx context.Context, c *wrap.Conn, query string, args []d
 		cs.changeSession(p, nil) // SELECT set_config(…): never cacheable, and later reads differ
 		return e.routeRead(ctx, cs, p, args, next)
 	}
-	if p.reason == bypassAnalysis || p.st.Kind == keying.KindRead && p.reason != bypassNone {
+	if p.reason == BypassAnalysisFailed || p.st.Kind == keying.KindRead && p.reason != bypassNone {
 		// It may have been a read (its analysis failed), or it is one that takes the write path: count
 		// it as a read that went to the database.
 		e.bypass(ctx, p, p.reason)
@@ -154,17 +154,16 @@ func (e *engine) routeRead(ctx context.Context, cs *connState, p *plan, args []d
 	switch {
 	case reason != bypassNone:
 	case ctl.bypass:
-		reason = bypassContext
+		reason = BypassContext
 	case cs.inTx:
-		reason = bypassTransaction
+		reason = BypassTransaction
 	case cs.dirty:
-		reason = bypassSession
+		reason = BypassSessionChanged
 	case cs.id.mode != modeSame:
 		reason = cs.id.bypass()
 	}
 	if reason != bypassNone {
-		e.bypass(ctx, p, reason)
-		return next(ctx)
+		return e.bypassRead(ctx, p, reason, next)
 	}
 	return e.read(ctx, p, args, ctl, next)
 }

@@ -32,7 +32,7 @@
 // outside a transaction. PRAGMA foreign_keys, busy_timeout, journal_mode, synchronous,
 // statement_timeout, lock_timeout, application_name and the like never count. If analysing a statement
 // fails (a defect of this package, logged once at Warn), a read goes to the database (bypass reason
-// "analysis failed") and anything else is treated as writing every table.
+// [BypassAnalysisFailed]) and anything else is treated as writing every table.
 //
 // # Isolation
 //
@@ -118,7 +118,7 @@
 //   - a read of a view records the tokens of every table the view reads, through views of views; a view
 //     whose query is not cacheable (it calls now(), reads a catalog) is not cached;
 //   - a read calling a user-defined function that is neither IMMUTABLE (PostgreSQL) nor registered as
-//     deterministic (SQLite) is not cached, with the bypass reason "user-defined function", unless its
+//     deterministic (SQLite) is not cached, with the bypass reason [BypassUserFunction], unless its
 //     rule lists the tables the function reads in [Rule.DependsOn]; a write to one of them then
 //     invalidates it. A call of a VOLATILE PostgreSQL function (the default volatility) that no rule
 //     vouches for that way may write any table or change a session setting: the statement replaces
@@ -233,5 +233,18 @@
 //
 // # Seeing it work
 //
-// [StatsOf] (or [Connector.Stats]) returns counters; Options.Logger and Options.Observer report events.
+// [StatsOf] returns a snapshot of a cache's counters, however its *sql.DB was opened ([Open], [sql.Open]
+// with a driver from [Register], or [sql.OpenDB] with a [Connector]). Reads that went straight to the
+// database are counted in [Stats].Bypasses by [BypassReason], copies served past their TTL in
+// [Stats].StaleServed by [StaleReason]; the constants of each type say when it applies, and String gives
+// the stable names that maps of them print ("no rule", "transaction" …).
+//
+// Options.Logger reports store failures and the circuit breaker. Options.Observer is told of each read
+// as it is decided ([Observer], [ReadEvent]: the statement's fingerprint and normalized text, its rule,
+// the outcome and its typed reason, and for a hit how long it took); optional interfaces add the
+// database time of reads that went to the database ([QueryObserver]: a miss's load, a bypass until its
+// rows are closed), invalidations ([InvalidateObserver]), store failures ([StoreErrorObserver]) and
+// stampede-control events ([StampedeObserver]). Observers run on the statement's goroutine: they must
+// be quick and safe for concurrent use. Without an observer the read path builds no events; without a
+// QueryObserver a bypass gets no extra rows wrapper.
 package cachedsql

@@ -376,9 +376,6 @@ func (c *Connector) Close() error {
 	return nil
 }
 
-// Stats returns a snapshot of the connector's counters.
-func (c *Connector) Stats() Stats { return c.eng.stats.snapshot(c.eng) }
-
 // connectorDriver is what (*sql.DB).Driver returns for a caching DB.
 type connectorDriver struct {
 	parent driver.Driver
@@ -393,7 +390,10 @@ func (d *connectorDriver) Open(dsn string) (driver.Conn, error) {
 	return d.eng.wrapConn(context.Background(), pc)
 }
 
-// StatsOf returns the counters of the cache behind db, and false if db was not opened through this package.
+// StatsOf returns a snapshot of the counters of the cache behind db, and false if db was not opened
+// through this package. It serves every way of opening one: [Open], [sql.Open] with a driver from
+// [Register] or [WrapDriver], and [sql.OpenDB] with a [Connector] from [WrapConnector]. It is safe for
+// concurrent use, and cheap enough to call on every scrape of a metrics endpoint.
 func StatsOf(db *sql.DB) (Stats, bool) {
 	if d, ok := db.Driver().(*connectorDriver); ok {
 		return d.eng.stats.snapshot(d.eng), true

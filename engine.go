@@ -208,7 +208,7 @@ type plan struct {
 	row *rowPlan
 	// reason says why a read is not cached (when rule is nil, or for a reason of the catalog's);
 	// detail says more, for the observer.
-	reason bypassReason
+	reason BypassReason
 	detail string
 	// cat is the catalog the plan was made with; alsoWrites are the tables a write changes without
 	// naming them (in writeKeys too); session: running it may change the session (it calls a volatile
@@ -285,16 +285,16 @@ func (e *engine) newPlan(query string) (p *plan) {
 		}
 		switch {
 		case !st.Cacheable:
-			p.reason = bypassNotCacheable
+			p.reason = BypassNotCacheable
 		case e.rules == nil:
-			p.reason = bypassNoRule
+			p.reason = BypassNoRule
 		default:
 			if r := e.rules.first(st); r == nil {
-				p.reason = bypassNoRule
+				p.reason = BypassNoRule
 			} else {
 				p.ruleName, p.rstat = r.Name, e.stats.rule(r.Name)
 				if r.Disabled {
-					p.reason = bypassRuleDisabled
+					p.reason = BypassRuleDisabled
 				} else {
 					p.rule = r
 					if r.row != nil {
@@ -323,8 +323,8 @@ func (e *engine) newPlan(query string) (p *plan) {
 // DELETE, MERGE or REPLACE, it also marks its connection's session changed until DISCARD ALL, since
 // it may have been a DO, a CALL or a SET.
 func (e *engine) failedPlan(query string) *plan {
-	st := &keying.Statement{Query: query, Reason: bypassAnalysis.String()}
-	p := &plan{st: st, reason: bypassAnalysis}
+	st := &keying.Statement{Query: query, Reason: BypassAnalysisFailed.String()}
+	p := &plan{st: st, reason: BypassAnalysisFailed}
 	first := plainFirstWord(query)
 	switch first {
 	case "select", "values", "table", "show":
@@ -379,12 +379,12 @@ func plainFirstWord(query string) (w string) {
 }
 
 // hashArgs hashes the arguments of a read of p. Otherwise it returns why the read bypasses the cache:
-// an argument cannot be hashed (bypassArgs), or hashing panicked (bypassAnalysis).
-func (e *engine) hashArgs(p *plan, args []driver.NamedValue) (h keying.Hash, why bypassReason) {
+// an argument cannot be hashed (BypassArgument), or hashing panicked (BypassAnalysisFailed).
+func (e *engine) hashArgs(p *plan, args []driver.NamedValue) (h keying.Hash, why BypassReason) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.analysisFailed("args", r)
-			why = bypassAnalysis
+			why = BypassAnalysisFailed
 		}
 	}()
 	if e.opts.test.analysis != nil {
@@ -392,7 +392,7 @@ func (e *engine) hashArgs(p *plan, args []driver.NamedValue) (h keying.Hash, why
 	}
 	h, err := keying.HashArgs(args)
 	if err != nil {
-		return h, bypassArgs
+		return h, BypassArgument
 	}
 	return h, bypassNone
 }

@@ -99,7 +99,7 @@ func TestRegisterFromEnvUnset(t *testing.T) {
 	for range 2 {
 		queryAll(t, db, context.Background(), `SELECT name FROM env_items`)
 	}
-	if st := stats(t, db); st.Hits != 0 || st.Misses != 0 || st.Bypasses["no rule"] != 2 {
+	if st := stats(t, db); st.Hits != 0 || st.Misses != 0 || st.Bypasses[cachedsql.BypassNoRule] != 2 {
 		t.Errorf("without rules: %+v, want every read bypassed for no rule", st)
 	}
 }
@@ -135,7 +135,7 @@ func checkEnvDriver(t *testing.T, db *sql.DB, param string) {
 	if r := st.Rules["env-items"]; r.Hits != 1 || r.Misses != 2 {
 		t.Errorf("rule env-items: %+v, want 1 hit and 2 misses (stats %+v)", r, st)
 	}
-	if st.Bypasses["no rule"] != 1 {
+	if st.Bypasses[cachedsql.BypassNoRule] != 1 {
 		t.Errorf("bypasses %v, want one for no rule", st.Bypasses)
 	}
 }

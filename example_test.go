@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,6 +80,35 @@ func ExampleStatsOf() {
 	st, _ := cachedsql.StatsOf(db)
 	log.Printf("hits %d misses %d (%.0f%%) invalidations %d store errors %d",
 		st.Hits, st.Misses, 100*st.HitRatio(), st.Invalidations, st.StoreErrors)
+	log.Printf("bypasses by reason: %v", st.Bypasses) // map[no rule:12 transaction:3]
+	if n := st.Bypasses[cachedsql.BypassStore]; n > 0 {
+		log.Printf("%d reads went to the database because the store was unavailable", n)
+	}
+}
+
+// readLogger is an Observer that logs why reads bypass the cache, and slow hits.
+type readLogger struct{ log *slog.Logger }
+
+func (l readLogger) ObserveRead(ctx context.Context, ev cachedsql.ReadEvent) {
+	switch {
+	case ev.Outcome == cachedsql.OutcomeBypass && ev.Bypass != cachedsql.BypassNoRule:
+		l.log.InfoContext(ctx, "cache bypassed", "reason", ev.Bypass, "detail", ev.Detail,
+			"rule", ev.Rule, "fingerprint", ev.Fingerprint)
+	case ev.Outcome == cachedsql.OutcomeHit && ev.Duration > 10*time.Millisecond:
+		l.log.WarnContext(ctx, "slow cache hit", "took", ev.Duration, "rule", ev.Rule, "query", ev.Normalized)
+	}
+}
+
+func ExampleObserver() {
+	db, err := cachedsql.Open("pgx", dsn, cachedsql.Options{
+		Redis:    rdb,
+		Rules:    rules,
+		Observer: readLogger{log: slog.Default()},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = db
 }
 
 func Example_gorm() {

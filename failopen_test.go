@@ -73,7 +73,7 @@ func TestFailOpenRedisStopped(t *testing.T) {
 		}
 	}
 	st := stats(t, db)
-	if st.StoreErrors == 0 || st.Bypasses["store unavailable"] == 0 {
+	if st.StoreErrors == 0 || st.Bypasses[cachedsql.BypassStore] == 0 {
 		t.Errorf("outage not seen: %+v", st)
 	}
 	// A write during the outage cannot replace the token: it stays pending, and this process bypasses
@@ -130,7 +130,7 @@ func TestFailOpenSlowAndHungRedis(t *testing.T) {
 				read()
 			}
 			st := stats(t, db)
-			if st.Bypasses["store unavailable"] < before.Bypasses["store unavailable"]+20 {
+			if st.Bypasses[cachedsql.BypassStore] < before.Bypasses[cachedsql.BypassStore]+20 {
 				t.Errorf("reads with the breaker open were not bypasses: %+v", st)
 			}
 			if n := st.StoreErrors - before.StoreErrors; n > 2 {

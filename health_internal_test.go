@@ -83,19 +83,6 @@ func TestBreakerOpensOnRefusal(t *testing.T) {
 	}
 }
 
-// TestBypassReasonsNamed: every bypass reason has a name (Stats.Bypasses and observers report it).
-func TestBypassReasonsNamed(t *testing.T) {
-	t.Parallel()
-	seen := map[string]bool{}
-	for r := range numBypassReasons {
-		name := r.String()
-		if name == "" || seen[name] {
-			t.Errorf("bypass reason %d is named %q (empty or twice)", r, name)
-		}
-		seen[name] = true
-	}
-}
-
 // raceWatcher is a store's watch whose reply carries a generation read before a write that the process
 // learns of while the call is on its way.
 type raceWatcher struct {

@@ -371,12 +371,12 @@ func (ci *connIdentity) writeEffect(e *engine, eff *writeEffect) *writeEffect {
 }
 
 // bypass returns why reads on a connection with identity ci do not use the cache (bypassNone: they do).
-func (ci *connIdentity) bypass() bypassReason {
+func (ci *connIdentity) bypass() BypassReason {
 	switch ci.mode {
 	case modeOtherSession:
-		return bypassSessionKey
+		return BypassSessionDiffers
 	case modeOtherDB:
-		return bypassOtherDB
+		return BypassOtherDatabase
 	}
 	return bypassNone
 }

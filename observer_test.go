@@ -11,6 +11,7 @@ import (
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 // recordingObserver keeps every event it is told about.
@@ -19,12 +20,29 @@ type recordingObserver struct {
 	reads       []cachedsql.ReadEvent
 	invalidates []cachedsql.InvalidateEvent
 	storeErrs   []cachedsql.StoreErrorEvent
+	queries     []cachedsql.QueryEvent
 }
 
 var (
 	_ cachedsql.InvalidateObserver = (*recordingObserver)(nil)
 	_ cachedsql.StoreErrorObserver = (*recordingObserver)(nil)
+	_ cachedsql.QueryObserver      = (*recordingObserver)(nil)
 )
+
+func (o *recordingObserver) ObserveQuery(_ context.Context, ev cachedsql.QueryEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.queries = append(o.queries, ev)
+}
+
+// takeQueries returns the query events recorded so far and forgets them.
+func (o *recordingObserver) takeQueries() []cachedsql.QueryEvent {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.queries
+	o.queries = nil
+	return q
+}
 
 func (o *recordingObserver) ObserveRead(_ context.Context, ev cachedsql.ReadEvent) {
 	o.mu.Lock()
@@ -66,26 +84,35 @@ func observerRules(t *testing.T) *cachedsql.Rules {
 	return rs
 }
 
+// readEvent is the event a read of query under rule with outcome o and bypass reason why is expected to
+// give, fingerprint included; Duration is left out.
+func readEvent(query, rule string, o cachedsql.Outcome, why cachedsql.BypassReason) cachedsql.ReadEvent {
+	st := keying.Analyze(query)
+	return cachedsql.ReadEvent{Query: query, Fingerprint: st.Fingerprint, Normalized: st.Normalized, Rule: rule,
+		Outcome: o, Bypass: why}
+}
+
 func TestObserverReadEvents(t *testing.T) {
 	obs := &recordingObserver{}
 	_, db := openSQLite(t, cachedsql.Options{Observer: obs, Rules: observerRules(t)})
 	ctx := context.Background()
 	const users = `SELECT name FROM users WHERE id = ?`
+	const orders = `SELECT total FROM orders`
 	tests := []struct {
 		name string
 		run  func(t *testing.T)
 		want []cachedsql.ReadEvent
 	}{
 		{"miss", func(t *testing.T) { queryAll(t, db, ctx, users, 1) },
-			[]cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeMiss}}},
+			[]cachedsql.ReadEvent{readEvent(users, "users", cachedsql.OutcomeMiss, 0)}},
 		{"hit", func(t *testing.T) { queryAll(t, db, ctx, users, 1) },
-			[]cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeHit}}},
+			[]cachedsql.ReadEvent{readEvent(users, "users", cachedsql.OutcomeHit, 0)}},
 		{"no rule", func(t *testing.T) { queryAll(t, db, ctx, `SELECT 1`) },
-			[]cachedsql.ReadEvent{{Query: `SELECT 1`, Outcome: cachedsql.OutcomeBypass, Reason: "no rule"}}},
-		{"rule disabled", func(t *testing.T) { queryAll(t, db, ctx, `SELECT total FROM orders`) },
-			[]cachedsql.ReadEvent{{Query: `SELECT total FROM orders`, Rule: "orders-off", Outcome: cachedsql.OutcomeBypass, Reason: "rule disabled"}}},
+			[]cachedsql.ReadEvent{readEvent(`SELECT 1`, "", cachedsql.OutcomeBypass, cachedsql.BypassNoRule)}},
+		{"rule disabled", func(t *testing.T) { queryAll(t, db, ctx, orders) },
+			[]cachedsql.ReadEvent{readEvent(orders, "orders-off", cachedsql.OutcomeBypass, cachedsql.BypassRuleDisabled)}},
 		{"context", func(t *testing.T) { queryAll(t, db, cachedsql.WithBypass(ctx), users, 1) },
-			[]cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeBypass, Reason: "context"}}},
+			[]cachedsql.ReadEvent{readEvent(users, "users", cachedsql.OutcomeBypass, cachedsql.BypassContext)}},
 		{"transaction", func(t *testing.T) {
 			tx, err := db.BeginTx(ctx, nil)
 			if err != nil {
@@ -93,7 +120,7 @@ func TestObserverReadEvents(t *testing.T) {
 			}
 			defer tx.Rollback()
 			queryAll(t, tx, ctx, users, 1)
-		}, []cachedsql.ReadEvent{{Query: users, Rule: "users", Outcome: cachedsql.OutcomeBypass, Reason: "transaction"}}},
+		}, []cachedsql.ReadEvent{readEvent(users, "users", cachedsql.OutcomeBypass, cachedsql.BypassTransaction)}},
 		{"write through Query is no read", func(t *testing.T) {
 			queryAll(t, db, ctx, `UPDATE orders SET total = total WHERE id = 1 RETURNING id`)
 		}, nil},
@@ -103,6 +130,13 @@ func TestObserverReadEvents(t *testing.T) {
 			obs.take()
 			tc.run(t)
 			got, _, _ := obs.take()
+			for i, ev := range got {
+				// A hit says how long it took; the other outcomes are sent before the database is queried.
+				if (ev.Outcome == cachedsql.OutcomeHit) != (ev.Duration > 0) {
+					t.Errorf("%v event: duration %v", ev.Outcome, ev.Duration)
+				}
+				got[i].Duration = 0
+			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("read events\n got %+v\nwant %+v", got, tc.want)
 			}
@@ -112,9 +146,80 @@ func TestObserverReadEvents(t *testing.T) {
 		obs.take()
 		queryAll(t, db, ctx, `SELECT random()`)
 		got, _, _ := obs.take()
-		if len(got) != 1 || got[0].Outcome != cachedsql.OutcomeBypass || !strings.HasPrefix(got[0].Reason, "not cacheable: ") ||
-			len(got[0].Reason) <= len("not cacheable: ") {
-			t.Errorf("read events %+v, want one bypass with reason \"not cacheable: <why>\"", got)
+		want := readEvent(`SELECT random()`, "", cachedsql.OutcomeBypass, cachedsql.BypassNotCacheable)
+		want.Detail = keying.Analyze(`SELECT random()`).Reason
+		if len(got) != 1 || got[0] != want || want.Detail == "" {
+			t.Errorf("read events %+v, want one bypass %+v with keying's reason as its detail", got, want)
+		}
+	})
+}
+
+// TestObserverQueryEvents: a QueryObserver hears how long the database took for each read that went to
+// it (a miss's load, a bypass once its rows are closed, a failed query), and nothing of a hit.
+func TestObserverQueryEvents(t *testing.T) {
+	obs := &recordingObserver{}
+	_, db := openSQLite(t, cachedsql.Options{Observer: obs, Rules: observerRules(t)})
+	ctx := context.Background()
+	const users = `SELECT name FROM users WHERE id = ?`
+	const all = `SELECT name FROM users`
+	query := func(q string, o cachedsql.Outcome, why cachedsql.BypassReason, rule string, rows int) cachedsql.QueryEvent {
+		st := keying.Analyze(q)
+		return cachedsql.QueryEvent{Query: q, Fingerprint: st.Fingerprint, Normalized: st.Normalized, Rule: rule,
+			Outcome: o, Bypass: why, Rows: rows}
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+		want []cachedsql.QueryEvent
+	}{
+		{"miss", func(t *testing.T) { queryAll(t, db, ctx, users, 1) },
+			[]cachedsql.QueryEvent{query(users, cachedsql.OutcomeMiss, 0, "users", 1)}},
+		{"hit", func(t *testing.T) { queryAll(t, db, ctx, users, 1) }, nil},
+		{"bypass", func(t *testing.T) { queryAll(t, db, cachedsql.WithBypass(ctx), all) },
+			[]cachedsql.QueryEvent{query(all, cachedsql.OutcomeBypass, cachedsql.BypassContext, "users", 3)}},
+		{"bypass read in part", func(t *testing.T) {
+			rows, err := db.QueryContext(ctx, `SELECT 1 UNION ALL SELECT 2`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows.Next()
+			rows.Close()
+		}, []cachedsql.QueryEvent{query(`SELECT 1 UNION ALL SELECT 2`, cachedsql.OutcomeBypass, cachedsql.BypassNoRule, "", 1)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obs.takeQueries()
+			tc.run(t)
+			got := obs.takeQueries()
+			for i, ev := range got {
+				if ev.Duration <= 0 || ev.Err != nil || (ev.Outcome == cachedsql.OutcomeMiss) != (ev.Bytes > 0) {
+					t.Errorf("query event %+v: want a duration, no error, and bytes for a miss only", ev)
+				}
+				got[i].Duration, got[i].Bytes = 0, 0
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("query events\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+	t.Run("failed bypass", func(t *testing.T) {
+		obs.takeQueries()
+		if _, err := db.QueryContext(ctx, `SELECT x FROM nosuch`); err == nil {
+			t.Fatal("query of a missing table: no error")
+		}
+		if got := obs.takeQueries(); len(got) != 1 || got[0].Err == nil || got[0].Bypass != cachedsql.BypassNoRule {
+			t.Errorf("query events %+v, want one bypass with the query's error", got)
+		}
+	})
+	t.Run("bypass keeps column types", func(t *testing.T) {
+		rows, err := db.QueryContext(cachedsql.WithBypass(ctx), all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cts, err := rows.ColumnTypes()
+		if err != nil || len(cts) != 1 || cts[0].DatabaseTypeName() != "TEXT" {
+			t.Errorf("column types of a bypass: %v, %v; want one TEXT column", cts, err)
 		}
 	})
 }
@@ -245,7 +350,7 @@ func TestStoreDownEvents(t *testing.T) {
 			t.Errorf("store error event %+v: want an op and an error", e)
 		}
 	}
-	if last := reads[len(reads)-1]; last.Outcome != cachedsql.OutcomeBypass || last.Reason != "store unavailable" || last.Rule != "all" {
+	if last := reads[len(reads)-1]; last.Outcome != cachedsql.OutcomeBypass || last.Bypass != cachedsql.BypassStore || last.Rule != "all" {
 		t.Errorf("last read event %+v, want a bypass of rule all, reason store unavailable", last)
 	}
 	warned := false

@@ -22,16 +22,14 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 	start := time.Now()
 	h, why := e.hashArgs(p, args)
 	if why != bypassNone {
-		e.bypass(ctx, p, why)
-		return next(ctx)
+		return e.bypassRead(ctx, p, why, next)
 	}
 	// req stays on the stack on the hit path; the miss path copies it to the heap.
 	req := fillReq{ttl: p.rule.TTL, force: ctl.refresh, bg: ctl.background, noLease: ctl.writeThrough, start: start}
 	if p.row == nil {
 		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
 	} else if why := e.rowTarget(p, args, h, &req); why != bypassNone {
-		e.bypass(ctx, p, why)
-		return next(ctx)
+		return e.bypassRead(ctx, p, why, next)
 	}
 	if ctl.ttl > 0 {
 		req.ttl = ctl.ttl
@@ -55,7 +53,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 			switch e.ageOf(p.rule, ent) {
 			case strategies.Fresh:
 				tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
-				e.hit(ctx, p)
+				e.hit(ctx, p, start)
 				e.touchHot(p, req.key, ent, args)
 				return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
 			case strategies.Early:
@@ -65,7 +63,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 			case strategies.Revalidate:
 				tokenPool.Put(tp)
 				e.refreshLater(p, req.key, args)
-				return e.serveStale(ctx, p, ent, staleRevalidate), nil
+				return e.serveStale(ctx, p, ent, StaleRevalidate), nil
 			case strategies.Stale:
 				req.stale = &found{ent: ent, b: b, at: start}
 			}
@@ -187,7 +185,7 @@ func (e *engine) storeFailedRead(ctx context.Context, p *plan, req *fillReq, nex
 	if err != nil && !errors.Is(err, errTokens) && ctx.Err() == nil {
 		e.storeFailed(ctx, "fetch", err)
 	}
-	e.bypass(ctx, p, bypassStore)
+	e.bypass(ctx, p, BypassStore)
 	if req.bg || req.noLease {
 		// A background refresh, or a write-through's fill: neither has callers to share with.
 		return next(ctx)

@@ -517,9 +517,9 @@ func TestPostgresSessionChangeBypasses(t *testing.T) {
 				t.Errorf("read on the changed conn: got %q, want %q", got, tc.want)
 			}
 			mid := stats(t, db)
-			if mid.Hits != before.Hits || mid.Bypasses["session changed"] != before.Bypasses["session changed"]+1 {
+			if mid.Hits != before.Hits || mid.Bypasses[cachedsql.BypassSessionChanged] != before.Bypasses[cachedsql.BypassSessionChanged]+1 {
 				t.Errorf("read on the changed conn: hits %d→%d, session bypasses %d→%d; want a session bypass",
-					before.Hits, mid.Hits, before.Bypasses["session changed"], mid.Bypasses["session changed"])
+					before.Hits, mid.Hits, before.Bypasses[cachedsql.BypassSessionChanged], mid.Bypasses[cachedsql.BypassSessionChanged])
 			}
 			if got := read(db); got != "home" {
 				t.Errorf("read on another conn: got %q, want home", got)

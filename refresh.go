@@ -322,7 +322,7 @@ func refreshMargin(r *Rule, delta time.Duration) time.Duration {
 }
 
 // serveStale serves a copy past its TTL under the rule's stale windows.
-func (e *engine) serveStale(ctx context.Context, p *plan, ent *codec.Entry, why staleReason) driver.Rows {
+func (e *engine) serveStale(ctx context.Context, p *plan, ent *codec.Entry, why StaleReason) driver.Rows {
 	e.stats.stale[why].Add(1)
 	e.observeStale(ctx, p, why)
 	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags))

@@ -81,12 +81,12 @@ func (e *engine) newRowPlan(r *Rule) *rowPlan {
 
 // rowTarget names the row entry a read of a row rule's statement with args looks up, and the tokens it
 // records. Otherwise it returns why the read bypasses the cache: a key value cannot be canonicalized
-// (bypassArgs), or analysing the arguments panicked (bypassAnalysis, a defect of this package).
-func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req *fillReq) (why bypassReason) {
+// (BypassArgument), or analysing the arguments panicked (BypassAnalysisFailed, a defect of this package).
+func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req *fillReq) (why BypassReason) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.analysisFailed("row", r)
-			why = bypassAnalysis
+			why = BypassAnalysisFailed
 		}
 	}()
 	if e.opts.test.analysis != nil {
@@ -97,13 +97,13 @@ func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req
 	for i, v := range sh.vals {
 		x, ok := strategies.ArgValue(v, args)
 		if !ok {
-			return bypassArgs
+			return BypassArgument
 		}
 		vals[i] = x
 	}
 	rh, ok := keying.RowHash(sh.table, sh.key, vals)
 	if !ok {
-		return bypassArgs
+		return BypassArgument
 	}
 	row := e.layout.RowToken(rh)
 	req.key = e.entries.RowEntry(row, p.st, h)

@@ -147,9 +147,9 @@ func TestSessionBackToBaseline(t *testing.T) {
 				mustExec(t, conn, strings.ReplaceAll(s, "%s", other))
 			}
 			if len(tt.change) > 0 && !strings.Contains(tt.name, "harmless") {
-				before := stats(t, db).Bypasses["session changed"]
+				before := stats(t, db).Bypasses[cachedsql.BypassSessionChanged]
 				who(t, conn)
-				if stats(t, db).Bypasses["session changed"] == before {
+				if stats(t, db).Bypasses[cachedsql.BypassSessionChanged] == before {
 					t.Fatalf("read after %q was not bypassed", tt.change)
 				}
 			}
@@ -191,7 +191,7 @@ func TestSQLiteForeignKeysToggle(t *testing.T) {
 			t.Fatalf("got %v, want [[rex]]", got)
 		}
 	}
-	if st := stats(t, db); st.Hits == hits || st.Bypasses["session changed"] != 0 {
+	if st := stats(t, db); st.Hits == hits || st.Bypasses[cachedsql.BypassSessionChanged] != 0 {
 		t.Errorf("reads after PRAGMA foreign_keys OFF/ON: hits %d→%d, bypasses %v; want a hit and no session bypass", hits, st.Hits, st.Bypasses)
 	}
 	var fk int
@@ -243,7 +243,7 @@ func TestGORMSQLiteForeignKeys(t *testing.T) {
 			t.Fatalf("First: %+v, %v", p, err)
 		}
 	}
-	if st := stats(t, db); st.Hits == hits || st.Bypasses["session changed"] != 0 {
+	if st := stats(t, db); st.Hits == hits || st.Bypasses[cachedsql.BypassSessionChanged] != 0 {
 		t.Errorf("GORM reads after a migration that toggled foreign keys: hits %d→%d, bypasses %v; want hits and no session bypass",
 			hits, st.Hits, st.Bypasses)
 	}

@@ -243,7 +243,7 @@ func TestSQLiteTransactions(t *testing.T) {
 			t.Errorf("after commit: got %d, want 42", got)
 		}
 	})
-	if st := stats(t, db); st.Bypasses["transaction"] == 0 {
+	if st := stats(t, db); st.Bypasses[cachedsql.BypassTransaction] == 0 {
 		t.Errorf("reads in a transaction were not bypassed: %+v", st.Bypasses)
 	}
 }
@@ -279,7 +279,7 @@ func TestSQLiteSessionChangeBypasses(t *testing.T) {
 	defer conn.Close()
 	mustExec(t, conn, `PRAGMA case_sensitive_like = ON`)
 	queryAll(t, conn, ctx, `SELECT name FROM users WHERE name LIKE 'A%'`)
-	if st := stats(t, db); st.Bypasses["session changed"] != 1 || st.Misses != 0 {
+	if st := stats(t, db); st.Bypasses[cachedsql.BypassSessionChanged] != 1 || st.Misses != 0 {
 		t.Errorf("read after PRAGMA: bypasses %v misses %d, want one session bypass", st.Bypasses, st.Misses)
 	}
 }
@@ -297,7 +297,7 @@ func TestContextControl(t *testing.T) {
 	}
 	name(ctx)
 	name(cachedsql.WithBypass(ctx))
-	if st := stats(t, db); st.Bypasses["context"] != 1 || st.Hits != 0 {
+	if st := stats(t, db); st.Bypasses[cachedsql.BypassContext] != 1 || st.Hits != 0 {
 		t.Errorf("WithBypass: %+v", st)
 	}
 	// A write outside the wrapper is invisible to the cache until the TTL ends or a forced refresh.
@@ -345,7 +345,7 @@ func TestNotCacheableReads(t *testing.T) {
 		queryAll(t, db, ctx, q)
 		queryAll(t, db, ctx, q)
 	}
-	if st := stats(t, db); st.Hits != 0 || st.Misses != 0 || st.Bypasses["not cacheable"] != 6 {
+	if st := stats(t, db); st.Hits != 0 || st.Misses != 0 || st.Bypasses[cachedsql.BypassNotCacheable] != 6 {
 		t.Errorf("non-cacheable reads: %+v", st)
 	}
 }

@@ -49,7 +49,7 @@ type loaded struct {
 	rows driver.Rows
 	// stale: ent is a copy past its TTL, served under the rule's stale windows for staleWhy.
 	stale    bool
-	staleWhy staleReason
+	staleWhy StaleReason
 	// stored: the load stored its result.
 	stored bool
 	// since is when the query or store round trip that produced the result began (or earlier).
@@ -71,7 +71,7 @@ func (f *found) loaded() *loaded {
 }
 
 // staleLoaded returns f, a copy past its TTL, as the result of a load served under the stale window why.
-func (f *found) staleLoaded(why staleReason) *loaded {
+func (f *found) staleLoaded(why StaleReason) *loaded {
 	return &loaded{b: f.encoded(), ent: f.ent, since: f.at, stale: true, staleWhy: why}
 }
 
@@ -142,7 +142,7 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 			return e.serveLoaded(ctx, p, res, true)
 		case leader:
 			if e.staleUsable(req.stale, p.rule.StaleIfError) && ctx.Err() == nil {
-				return e.serveStale(ctx, p, req.stale.ent, staleIfError), nil
+				return e.serveStale(ctx, p, req.stale.ent, StaleIfError), nil
 			}
 			return nil, err
 		case err == nil && !sharable(res, req) && round == 0:
@@ -161,10 +161,9 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 			return e.serveLoaded(ctx, p, res, false)
 		case errors.Is(err, errNotShared), errors.Is(err, context.Canceled) && ctx.Err() == nil:
 			// Not shareable, or the flight ended because its callers gave up: query alone.
-			e.bypass(ctx, p, bypassNotShared)
-			return next(ctx)
+			return e.bypassRead(ctx, p, BypassNotShared, next)
 		case e.staleUsable(req.stale, p.rule.StaleIfError) && ctx.Err() == nil:
-			return e.serveStale(ctx, p, req.stale.ent, staleIfError), nil
+			return e.serveStale(ctx, p, req.stale.ent, StaleIfError), nil
 		}
 		return nil, err
 	}
@@ -248,7 +247,7 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 		case took:
 			lease, held = l, true
 		case e.staleUsable(req.stale, max(p.rule.StaleIfError, p.rule.StaleWhileRevalidate)):
-			return req.stale.staleLoaded(staleWaited), nil
+			return req.stale.staleLoaded(StaleLockWait), nil
 		}
 	}
 	if held {
@@ -259,7 +258,7 @@ func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.Quer
 	}
 	res, err := e.query(ctx, p, req, next)
 	if err != nil && !errors.Is(err, errNotShared) && e.staleUsable(req.stale, p.rule.StaleIfError) {
-		return req.stale.staleLoaded(staleIfError), nil
+		return req.stale.staleLoaded(StaleIfError), nil
 	}
 	return res, err
 }
@@ -471,6 +470,7 @@ func (e *engine) query(ctx context.Context, p *plan, req *fillReq, next wrap.Que
 	rows, err := next(qctx)
 	if err != nil {
 		stop()
+		e.observeLoad(ctx, p, req, e.now().Sub(start), 0, 0, err)
 		return nil, err
 	}
 	rec := newRecorder(p, req.tokens, rows)
@@ -500,6 +500,7 @@ func (e *engine) query(ctx context.Context, p *plan, req *fillReq, next wrap.Que
 	rec.ent.Expires = rec.ent.Created.Add(req.ttl)
 	hook(e.opts.test.beforeFill)
 	b, stored := e.fill(ctx, p, req, &rec.ent)
+	e.observeLoad(ctx, p, req, rec.ent.Delta, len(rec.ent.Rows), len(b), nil)
 	if b == nil {
 		// Not storable (not encodable, or over max_bytes): only this caller gets the rows.
 		return &loaded{ent: &rec.ent, since: since}, errNotShared

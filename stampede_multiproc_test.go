@@ -254,7 +254,7 @@ func TestStampedeChild(t *testing.T) {
 	s.Hits, s.Misses, s.Shared = st.Hits, st.Misses, st.SharedLoads
 	s.LeasesAcquired, s.LeasesContended = st.LeasesAcquired, st.LeasesContended
 	s.LeaseWaits, s.LeaseWaitTimeouts = st.LeaseWaits, st.LeaseWaitTimeouts
-	s.StoreErrors, s.StoreBypasses = st.StoreErrors, st.Bypasses["store unavailable"]
+	s.StoreErrors, s.StoreBypasses = st.StoreErrors, st.Bypasses[cachedsql.BypassStore]
 	s.BreakerOpened = breakerOpened.Load()
 	childReport(t, s)
 }

@@ -115,7 +115,7 @@ func bareGated(t *testing.T, db *sql.DB) *sql.DB {
 }
 
 // wantStale checks a cache's StaleServed counters.
-func wantStale(t *testing.T, db *sql.DB, want map[string]uint64) {
+func wantStale(t *testing.T, db *sql.DB, want map[cachedsql.StaleReason]uint64) {
 	t.Helper()
 	if got := stats(t, db).StaleServed; !maps.Equal(got, want) {
 		t.Errorf("StaleServed: got %v, want %v", got, want)
@@ -247,7 +247,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		if got := mustRead(t, db, q); got != "one" {
 			t.Errorf("read inside the window: got %q, want the old copy %q", got, "one")
 		}
-		wantStale(t, db, map[string]uint64{"revalidate": 1})
+		wantStale(t, db, map[cachedsql.StaleReason]uint64{cachedsql.StaleRevalidate: 1})
 		eventually(t, "the background refresh", func() bool { return stats(t, db).Refreshes == 1 })
 		before := stats(t, db)
 		if got := mustRead(t, db, q); got != "uno" {
@@ -259,7 +259,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		if got := g.calls.Load(); got != 2 {
 			t.Errorf("database executions: got %d, want 2 (the fill and the refresh)", got)
 		}
-		wantStale(t, db, map[string]uint64{"revalidate": 1})
+		wantStale(t, db, map[cachedsql.StaleReason]uint64{cachedsql.StaleRevalidate: 1})
 	})
 	t.Run("past the window", func(t *testing.T) {
 		clock, g, db, q := setup(t)
@@ -274,7 +274,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		if got := g.calls.Load(); got != 2 {
 			t.Errorf("database executions: got %d, want 2", got)
 		}
-		wantStale(t, db, map[string]uint64{})
+		wantStale(t, db, map[cachedsql.StaleReason]uint64{})
 	})
 }
 
@@ -305,13 +305,13 @@ func TestStaleIfError(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "gate: database failure") {
 					t.Errorf("read past the window: got %q, %v; want the database's error", name, err)
 				}
-				wantStale(t, db, map[string]uint64{})
+				wantStale(t, db, map[cachedsql.StaleReason]uint64{})
 				return
 			}
 			if err != nil || name != "one" {
 				t.Errorf("read inside the window: got %q, %v; want the old copy %q", name, err, "one")
 			}
-			wantStale(t, db, map[string]uint64{"database error": 1})
+			wantStale(t, db, map[cachedsql.StaleReason]uint64{cachedsql.StaleIfError: 1})
 			if got := g.calls.Load(); got != 2 {
 				t.Errorf("database executions: got %d, want 2 (the fill and the failed query)", got)
 			}
@@ -352,7 +352,7 @@ func TestStaleWindowsAfterWrite(t *testing.T) {
 			case !tt.failDB && (err != nil || name != "uno"):
 				t.Errorf("read after a write: got %q, %v; want %q", name, err, "uno")
 			}
-			wantStale(t, db, map[string]uint64{})
+			wantStale(t, db, map[cachedsql.StaleReason]uint64{})
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -307,8 +308,8 @@ func (p *printer) stats(st cachedsql.Stats) {
 		r := st.Rules[n]
 		fmt.Fprintf(p.out, "  rule %-16s hits %d  misses %d  fills %d\n", n, r.Hits, r.Misses, r.Fills)
 	}
-	for reason, n := range st.Bypasses {
-		fmt.Fprintf(p.out, "  bypassed (%s): %d\n", reason, n)
+	for _, reason := range slices.Sorted(maps.Keys(st.Bypasses)) {
+		fmt.Fprintf(p.out, "  bypassed (%s): %d\n", reason, st.Bypasses[reason])
 	}
 }
 
