@@ -173,8 +173,9 @@ func (a *Admin) Databases(ctx context.Context) ([]DatabaseID, error) {
 }
 
 // Flush deletes every key of the namespace, in every database: entries, generation tokens (so
-// that every process's next reads miss), hot sets, logs. It returns how many keys it deleted. Keys of
-// another namespace are left alone, including a nested one ("<namespace>:x").
+// that every process's next reads miss), hot sets, logs. It returns how many keys it deleted. A key
+// under the namespace's prefix that is not one of the forms [keying.Layout] lists is left alone: one
+// of a nested namespace ("<namespace>:x"), or of an older release (which expires by itself).
 func (a *Admin) Flush(ctx context.Context) (int, error) {
 	n := 0
 	var batch []string
@@ -283,9 +284,6 @@ func (a *Admin) InvalidateTables(ctx context.Context, identity string, tables ..
 	}
 	return nil
 }
-
-// adminCause is the cause the invalidation log records for [Admin.InvalidateTables].
-const adminCause = "cachedsql.Admin"
 
 // tableTokens returns the token keys of tables in the database of l: each table's token and the
 // tokens of its row entries, one per key column set registered for it.

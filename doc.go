@@ -234,4 +234,11 @@
 // # Seeing it work
 //
 // [StatsOf] (or [Connector.Stats]) returns counters; Options.Logger and Options.Observer report events.
+//
+// # Administration
+//
+// [Admin] works on a namespace in Redis from outside the applications that cache in it (the cachedsql
+// command runs on it): it lists the databases, hot sets and recent invalidations, flushes the namespace
+// or one rule's entries, and invalidates tables of one database. [Invalidate] does the latter through
+// an open database.
 package cachedsql
