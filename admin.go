@@ -96,9 +96,9 @@ func DatabaseIDOf(identity string) DatabaseID {
 // errBadDatabaseID reports a DatabaseID that is neither AllDatabases nor 16 hex digits.
 var errBadDatabaseID = errors.New("cachedsql: database id must be 16 lower-case hex digits")
 
-// matches reports whether the database db is selected by filter, which must be valid.
-func (filter DatabaseID) matches(db string) bool {
-	return filter == AllDatabases || string(filter) == db
+// matches reports whether id, as a filter, selects the database db (a db8 part).
+func (id DatabaseID) matches(db string) bool {
+	return id == AllDatabases || string(id) == db
 }
 
 // check returns an error if id is neither AllDatabases nor the id of a database.
