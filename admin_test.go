@@ -58,7 +58,7 @@ func wantHits(t testing.TB, step string, want map[*sql.DB]map[string]bool) {
 	}
 }
 
-// TestAdminTwoDatabases: two databases share a namespace; flushing a rule or invalidating a table of
+// TestAdminTwoDatabases (issue 9): two databases share a namespace; flushing a rule or invalidating a table of
 // one leaves the other's entries valid, and the listings tell them apart.
 func TestAdminTwoDatabases(t *testing.T) {
 	ctx := context.Background()

@@ -140,7 +140,7 @@ func TestRunFlushRuleForeignMember(t *testing.T) {
 	}
 }
 
-// TestRunFlushRuleOneDatabase: with -db, `flush -rule` deletes the rule's entries of that database
+// TestRunFlushRuleOneDatabase (issue 9): with -db, `flush -rule` deletes the rule's entries of that database
 // only; without, of every database of the namespace.
 func TestRunFlushRuleOneDatabase(t *testing.T) {
 	const query = `SELECT id, name FROM users WHERE id = 1`
