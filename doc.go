@@ -247,4 +247,11 @@
 // stampede-control events ([StampedeObserver]). Observers run on the statement's goroutine: they must
 // be quick and safe for concurrent use. Without an observer the read path builds no events; without a
 // QueryObserver a bypass gets no extra rows wrapper.
+//
+// # Administration
+//
+// [Admin] works on a namespace in Redis from outside the applications that cache in it (the cachedsql
+// command runs on it): it lists the databases, hot sets and recent invalidations, flushes the namespace
+// or one rule's entries, and invalidates tables of one database. [Invalidate] does the latter through
+// an open database.
 package cachedsql

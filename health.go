@@ -2,14 +2,11 @@ package cachedsql
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"net"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/cachedsql/cachedsql/keying"
 )
 
 // health keeps the cache failing open: a circuit breaker over the read path's store calls, and the
@@ -119,26 +116,4 @@ func (e *engine) storeFailed(ctx context.Context, op string, err error) {
 func refused(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// Invalidate replaces the generation tokens of tables in the cache behind db, as a write to them
-// through the wrapper would: every cached read of any of them, in every process sharing the store,
-// misses from now on. With no tables it replaces the database's epoch, invalidating all its entries.
-// Use it after writes made outside the wrapper. It fails if db was not opened by this package, or if it
-// must open db's first connection (to learn the database's identity) and cannot; a store failure is
-// not returned: the tokens are delivered later, as after a write (see the package doc).
-func Invalidate(ctx context.Context, db *sql.DB, tables ...string) error {
-	d, ok := db.Driver().(*connectorDriver)
-	if !ok {
-		return errNotCaching
-	}
-	names := make([]string, len(tables))
-	for i, t := range tables {
-		names[i] = keying.TableName(t)
-	}
-	if err := d.eng.resolveIdentity(ctx, db); err != nil {
-		return err
-	}
-	d.eng.invalidateTables(ctx, names, "")
-	return nil
 }

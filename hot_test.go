@@ -11,6 +11,7 @@ import (
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 // TestHotSetFeed: hits of an entry of a refresh_ahead rule reach the rule's sorted set in Redis, keyed
@@ -35,7 +36,12 @@ func TestHotSetFeed(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	setKey := prefix + "h:users"
+	var setKey string
+	eventually(t, "the hot set", func() bool {
+		sets := ruleKeys(t, rdb, opts.Namespace, keying.KeyHot, "users")
+		setKey = strings.Join(sets, " ")
+		return len(sets) == 1
+	})
 	for _, want := range []float64{hits, hits / 2, hits / 4} {
 		var got []redis.Z
 		eventually(t, fmt.Sprintf("a score of %g", want), func() bool {
@@ -71,8 +77,12 @@ func TestHotSetTTL(t *testing.T) {
 		readName(t, db, 2)
 	}
 	ctx := context.Background()
-	setKey := prefix + "h:users"
-	eventually(t, "the hot set", func() bool { return rdb.Exists(ctx, setKey).Val() == 1 })
+	var setKey string
+	eventually(t, "the hot set", func() bool {
+		sets := ruleKeys(t, rdb, opts.Namespace, keying.KeyHot, "users")
+		setKey = strings.Join(sets, " ")
+		return len(sets) == 1
+	})
 	ttl := rdb.PTTL(ctx, setKey).Val()
 	if ttl <= 9*time.Hour || ttl > 10*time.Hour {
 		t.Errorf("PTTL of the hot set = %v, want about 10h (ten rule TTLs)", ttl)

@@ -28,6 +28,9 @@ func (e *engine) rowCount(keys []string) int {
 	return rows
 }
 
+// adminCause is the cause the invalidation log records for [Admin.InvalidateTables].
+const adminCause = "cachedsql.Admin"
+
 // logCause names the statement behind an invalidation without its text: a statement may hold
 // literal values (a password hash in an UPDATE) that must not be copied into the shared store. It is
 // the statement's first word and its sqlc name, or its fingerprint, which `cachedsql explain` prints.

@@ -239,9 +239,9 @@ const (
 	minHotSetTTL = time.Minute
 )
 
-// hotSetKey is the key of the sorted set of the hot entries of the rule named name.
+// hotSetKey is the key of the sorted set of the hot entries of the rule named name in this database.
 func (e *engine) hotSetKey(name string) string {
-	return e.entries.Prefix() + "h:" + name
+	return e.layout.Hot(name)
 }
 
 // hotSetTTL is how long a rule's hot set outlives its last feed: ten TTLs of the rule, at least a minute.

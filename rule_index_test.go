@@ -11,18 +11,32 @@ import (
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
-// ruleSetMembers returns the sorted union of the members of the sets under prefix.
-func ruleSetMembers(t *testing.T, rdb *redis.Client, prefix string) []string {
+// ruleKeys returns the sorted keys of the given kind (hot sets or rule indexes) of rule under namespace
+// ns, of every database.
+func ruleKeys(t *testing.T, rdb *redis.Client, ns string, kind keying.KeyKind, rule string) []string {
 	t.Helper()
-	ctx := context.Background()
-	sets, err := rdb.Keys(ctx, prefix+"*").Result()
+	l := keying.NewLayout(ns, "")
+	keys, err := rdb.Keys(context.Background(), l.KindPrefix(kind)+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys = slices.DeleteFunc(keys, func(k string) bool {
+		name, ok := l.Parse(k)
+		return !ok || name.Kind != kind || name.Rule != rule
+	})
+	slices.Sort(keys)
+	return keys
+}
+
+// ruleSetMembers returns the sorted union of the members of the rule index sets of rule under ns.
+func ruleSetMembers(t *testing.T, rdb *redis.Client, ns, rule string) []string {
+	t.Helper()
+	ctx := context.Background()
 	var out []string
-	for _, s := range sets {
+	for _, s := range ruleKeys(t, rdb, ns, keying.KeyRuleIndex, rule) {
 		m, err := rdb.SMembers(ctx, s).Result()
 		if err != nil {
 			t.Fatalf("SMEMBERS %s: %v", s, err)
@@ -71,7 +85,7 @@ func TestRuleIndexSets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
-			got := ruleSetMembers(t, rdb, ns+":k:"+tt.rule+":")
+			got := ruleSetMembers(t, rdb, ns, tt.rule)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("members of rule %s's sets = %q, want %q", tt.rule, got, tt.want)
 			}

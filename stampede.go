@@ -338,7 +338,7 @@ func (e *engine) recheck(ctx context.Context, p *plan, req *fillReq) (*found, er
 
 // leaseKey names the fill lease of an entry.
 func (e *engine) leaseKey(key string) string {
-	return e.entries.Prefix() + "l:" + key[len(e.entries.Prefix()):]
+	return e.entries.Lease(key)
 }
 
 // acquireLease tries once to take the fill lease of key. failing reports that the store is failing (the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 // pauseFill returns a beforeFill hook that, once armed, holds the first fill that reaches it until
@@ -134,7 +135,8 @@ func TestWriteThroughResultSets(t *testing.T) {
 		queryAll(t, db, ctx, orderTotal, 1)
 	}
 	eventually(t, "the hot set to list both entries", func() bool {
-		return rdb.ZCard(ctx, ns+":h:sets").Val() == 2
+		sets := ruleKeys(t, rdb, ns, keying.KeyHot, "sets")
+		return len(sets) == 1 && rdb.ZCard(ctx, sets[0]).Val() == 2
 	})
 	before := stats(t, db)
 	mustExec(t, db, `INSERT INTO users (id, name) VALUES (?, ?)`, 9, "ivy")

@@ -3,6 +3,7 @@ package keying
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 )
 
@@ -12,7 +13,8 @@ const DefaultNamespace = "cachedsql"
 // Layout names every store key under one namespace for one database
 // identity (see [Identity]). Keys are printable ASCII and hold no argument
 // value and no identity text: the identity is hashed, and db8 below is the
-// first 16 hex digits of its SHA-256. The forms are stable:
+// first 16 hex digits of its SHA-256 ([Layout.Database]). The forms are
+// stable; the part after the namespace names the key's [KeyKind]:
 //
 //	<ns>:q:<db8>:<fingerprint 16 hex>:<32 hex>  a cached result (Entry)
 //	<ns>:t:<db8>:<table>                        a table's generation token
@@ -24,10 +26,15 @@ const DefaultNamespace = "cachedsql"
 //	<ns>:r:<db8>:{<row>}:<fp 16 hex>:<32 hex>   a cached row entry (RowEntry)
 //	<ns>:t:<db8>:<table>:k:<16 hex>             the token of a table's row entries keyed by one column set (KeyedToken)
 //	<ns>:ks:<db8>:<table>                       the column sets a table's row entries are keyed by (Keysets, a set)
+//	<ns>:l:<entry key after "<ns>:">            the fill lease of an entry (Lease)
+//	<ns>:h:<db8>:<rule>                         a rule's hot entries, by score (Hot, a sorted set)
+//	<ns>:k:<db8>:<rule>:<bucket>                a rule's entries filled in one time bucket (RuleIndex, a set)
 //
-// The caching layer adds, under the same prefix and outside this type: <ns>:l:… fill leases,
-// <ns>:h:<rule> a rule's hot entries (a sorted set), and <ns>:k:<rule>:<bucket> a rule's live
-// entries filled in one time bucket (a set, for flushing a rule).
+// <rule> is a rule's name with every byte outside [A-Za-z0-9_.-] written as
+// %XX (lower-case hex), so it holds no ":", no Redis Cluster hash tag and
+// no SCAN MATCH pattern character, and two names never share it. <bucket>
+// is a decimal number. [Layout.KindPrefix] and [Layout.Parse] let a tool
+// list the keys of one kind across the databases of the namespace.
 //
 // A Layout is a small immutable value, safe for concurrent use.
 type Layout struct {
@@ -70,6 +77,10 @@ func (l Layout) Namespace() string { return l.ns }
 
 // Prefix returns "<ns>:", the start of every key of this layout.
 func (l Layout) Prefix() string { return l.ns + ":" }
+
+// Database returns db8, the part of this layout's keys that names the
+// database: the first 16 hex digits of the SHA-256 of the identity.
+func (l Layout) Database() string { return l.db }
 
 // Epoch returns the key of the namespace epoch of this database, which
 // every entry records and which DDL and writes to unknown tables replace.
@@ -146,4 +157,202 @@ func TableName(name string) string {
 		return st.Reads[0]
 	}
 	return lowerASCII(name)
+}
+
+// KeyKind is the kind of a store key: the part of its name between the
+// namespace and the next ":" (see [Layout]).
+type KeyKind string
+
+// The kinds of key a [Layout] builds.
+const (
+	KeyEntry      KeyKind = "q"    // a cached result ([Layout.Entry])
+	KeyToken      KeyKind = "t"    // a table's token ([Layout.Token], [Layout.KeyedToken])
+	KeyEpoch      KeyKind = "e"    // the namespace epoch ([Layout.Epoch])
+	KeyLog        KeyKind = "log"  // the recent invalidations ([Layout.Log])
+	KeyLive       KeyKind = "live" // the processes sharing the database ([Layout.Live])
+	KeyGeneration KeyKind = "gen"  // the write generation ([Layout.Generation])
+	KeyRow        KeyKind = "r"    // a row's token or a row entry ([Layout.RowToken], [Layout.RowEntry])
+	KeyKeysets    KeyKind = "ks"   // a table's key column sets ([Layout.Keysets])
+	KeyLease      KeyKind = "l"    // an entry's fill lease ([Layout.Lease])
+	KeyHot        KeyKind = "h"    // a rule's hot entries ([Layout.Hot])
+	KeyRuleIndex  KeyKind = "k"    // a rule's entries of one time bucket ([Layout.RuleIndex])
+)
+
+// keyKinds is the set of kinds [Layout.Parse] accepts.
+var keyKinds = map[KeyKind]bool{
+	KeyEntry: true, KeyToken: true, KeyEpoch: true, KeyLog: true, KeyLive: true, KeyGeneration: true,
+	KeyRow: true, KeyKeysets: true, KeyLease: true, KeyHot: true, KeyRuleIndex: true,
+}
+
+// Lease returns the key of the fill lease of the entry at key entry (from
+// [Layout.Entry] or [Layout.RowEntry] of a layout of the same namespace):
+// "<ns>:l:" and entry without its "<ns>:". It is scoped by the database as
+// entry is, and a row entry's lease keeps the entry's Cluster hash tag.
+func (l Layout) Lease(entry string) string {
+	return l.ns + ":l:" + strings.TrimPrefix(entry, l.Prefix())
+}
+
+// Hot returns the key of the sorted set of the hot entries of the rule
+// named rule in this database: "<ns>:h:<db8>:<rule>", rule escaped as the
+// [Layout] doc says.
+func (l Layout) Hot(rule string) string {
+	return l.ns + ":h:" + l.db + ":" + escapeRule(rule)
+}
+
+// RuleIndex returns the key of the set of the entries of this database
+// filled under the rule named rule in time bucket bucket (a number the
+// caller derives from the time; it must not be negative):
+// "<ns>:k:<db8>:<rule>:<bucket>", rule escaped as the [Layout] doc says.
+func (l Layout) RuleIndex(rule string, bucket int64) string {
+	return l.ns + ":k:" + l.db + ":" + escapeRule(rule) + ":" + strconv.FormatInt(bucket, 10)
+}
+
+// KindPrefix returns "<ns>:<kind>:", the start of the keys of that kind of
+// every database of the namespace, for a tool that lists them (then checks
+// each with [Layout.Parse]: a nested namespace such as "<ns>:x" shares the
+// prefix of "<ns>").
+func (l Layout) KindPrefix(kind KeyKind) string {
+	return l.ns + ":" + string(kind) + ":"
+}
+
+// KeyName is what [Layout.Parse] reads from the name of a key.
+type KeyName struct {
+	// Kind is the key's kind.
+	Kind KeyKind
+	// Database is the db8 part of the key (16 hex digits): [Layout.Database]
+	// of the layout that built it (for a lease, of the layout that built its
+	// entry).
+	Database string
+	// Rule is the name of the rule of a hot set or a rule index, unescaped;
+	// "" for the other kinds.
+	Rule string
+	// Bucket is the time bucket of a rule index; 0 for the other kinds.
+	Bucket int64
+}
+
+// Parse reads the name of a key of any database of l's namespace. It
+// reports false for a key outside the namespace or of a nested namespace,
+// of an unknown kind, without a database part of 16 lower-case hex digits,
+// or, for a hot set or a rule index, whose rule or bucket part is not one
+// [Layout.Hot] or [Layout.RuleIndex] writes. For the other kinds it does not
+// check what follows the database part.
+func (l Layout) Parse(key string) (KeyName, bool) {
+	rest, ok := strings.CutPrefix(key, l.Prefix())
+	if !ok {
+		return KeyName{}, false
+	}
+	kind, rest, _ := strings.Cut(rest, ":")
+	k := KeyName{Kind: KeyKind(kind)}
+	if !keyKinds[k.Kind] {
+		return KeyName{}, false
+	}
+	if k.Kind == KeyLease { // "l:" then the entry key's kind, q or r
+		entryKind, tail, _ := strings.Cut(rest, ":")
+		if KeyKind(entryKind) != KeyEntry && KeyKind(entryKind) != KeyRow {
+			return KeyName{}, false
+		}
+		rest = tail
+	}
+	var more bool
+	k.Database, rest, more = strings.Cut(rest, ":")
+	if !isDB8(k.Database) {
+		return KeyName{}, false
+	}
+	switch k.Kind {
+	case KeyHot:
+		k.Rule, ok = unescapeRule(rest)
+		ok = ok && more
+	case KeyRuleIndex: // more is implied: the rule and bucket parts hold a ":"
+		i := strings.LastIndexByte(rest, ':')
+		if i < 0 {
+			return KeyName{}, false
+		}
+		if k.Rule, ok = unescapeRule(rest[:i]); ok {
+			k.Bucket, ok = parseBucket(rest[i+1:])
+		}
+	}
+	if !ok {
+		return KeyName{}, false
+	}
+	return k, true
+}
+
+// isDB8 reports whether s is a db8 part: 16 lower-case hex digits.
+func isDB8(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for i := range len(s) {
+		if strings.IndexByte(hexDigits, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// parseBucket reads a bucket as [Layout.RuleIndex] writes it: a decimal
+// number without sign or leading zero.
+func parseBucket(s string) (int64, bool) {
+	b, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || b < 0 || strconv.FormatInt(b, 10) != s {
+		return 0, false
+	}
+	return b, true
+}
+
+// ruleByte reports whether c stands for itself in the rule part of a key.
+func ruleByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+// escapeRule returns the rule part of a key for the rule named name.
+func escapeRule(name string) string {
+	n := 0
+	for i := range len(name) {
+		if !ruleByte(name[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return name
+	}
+	var b strings.Builder
+	b.Grow(len(name) + 2*n)
+	for i := range len(name) {
+		c := name[i]
+		if ruleByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+// unescapeRule is the inverse of escapeRule: it returns false for a part
+// escapeRule does not write (a bad or needless escape, upper-case hex).
+func unescapeRule(s string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '%' {
+			if !ruleByte(c) {
+				return "", false
+			}
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", false
+		}
+		hi, lo := strings.IndexByte(hexDigits, s[i+1]), strings.IndexByte(hexDigits, s[i+2])
+		if hi < 0 || lo < 0 || ruleByte(byte(hi<<4|lo)) {
+			return "", false
+		}
+		b.WriteByte(byte(hi<<4 | lo))
+		i += 2
+	}
+	return b.String(), true
 }

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/cachedsql/cachedsql"
-	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 // twoRuleApp opens the SQLite file at path through the wrapper, caching in the test's Redis under
@@ -23,12 +22,29 @@ func twoRuleApp(t *testing.T, path, ns, usersRule, ordersRule string) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testenv.Redis(t), Namespace: ns})
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testRedis(t), Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { app.Close() })
 	return app
+}
+
+// ruleSets returns the keys of the sets that list the entries of rule, in every database of ns.
+func ruleSets(t *testing.T, ns, rule string) []string {
+	t.Helper()
+	l := keying.NewLayout(ns, "")
+	keys, err := testRedis(t).Keys(context.Background(), l.KindPrefix(keying.KeyRuleIndex)+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sets []string
+	for _, k := range keys {
+		if name, ok := l.Parse(k); ok && name.Kind == keying.KeyRuleIndex && name.Rule == rule {
+			sets = append(sets, k)
+		}
+	}
+	return sets
 }
 
 // readHit reads query through app and reports whether it was served from the cache.
@@ -66,7 +82,7 @@ func TestRunFlushRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+			ns := testNamespace(t)
 			app := twoRuleApp(t, warmDB(t), ns, tt.usersRule, tt.orders)
 			for _, q := range []string{usersQuery, ordersQuery} {
 				if readHit(t, app, q) {
@@ -95,16 +111,15 @@ func TestRunFlushRule(t *testing.T) {
 // (planted there, or written by something else) is never deleted by `flush -rule`.
 func TestRunFlushRuleForeignMember(t *testing.T) {
 	ctx := context.Background()
-	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
-	other := strings.TrimSuffix(testenv.Prefix(t), ":")
+	ns, other := testNamespace(t), testNamespace(t)
 	app := twoRuleApp(t, warmDB(t), ns, "a", "b")
 	if readHit(t, app, `SELECT id, name FROM users WHERE id = 1`) {
 		t.Fatal("first read was a hit, want a miss")
 	}
-	rdb := testenv.Redis(t)
-	sets, err := scanKeys(ctx, rdb, ns+":k:a:", "set")
-	if err != nil || len(sets) == 0 {
-		t.Fatalf("rule sets: %q, %v", sets, err)
+	rdb := testRedis(t)
+	sets := ruleSets(t, ns, "a")
+	if len(sets) == 0 {
+		t.Fatal("rule a has no sets")
 	}
 	foreign := other + ":precious"
 	if err := rdb.Set(ctx, foreign, "keep me", 0).Err(); err != nil {
@@ -122,5 +137,43 @@ func TestRunFlushRuleForeignMember(t *testing.T) {
 	}
 	if n, err := rdb.Exists(ctx, foreign).Result(); err != nil || n != 1 {
 		t.Errorf("key %s outside the namespace: exists = %d, %v; want it kept", foreign, n, err)
+	}
+}
+
+// TestRunFlushRuleOneDatabase (issue 9): with -db, `flush -rule` deletes the rule's entries of that database
+// only; without, of every database of the namespace.
+func TestRunFlushRuleOneDatabase(t *testing.T) {
+	const query = `SELECT id, name FROM users WHERE id = 1`
+	ctx := context.Background()
+	ns := testNamespace(t)
+	pathA, pathB := warmDB(t), warmDB(t)
+	a, b := twoRuleApp(t, pathA, ns, "u", "o"), twoRuleApp(t, pathB, ns, "u", "o")
+	idA, err := cachedsql.ResolveIdentity(ctx, "sqlite3", pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flush := func(want string, args ...string) {
+		t.Helper()
+		var out bytes.Buffer
+		args = append([]string{"-redis", redisURL(t), "-namespace", ns, "-rule", "u"}, args...)
+		if err := runFlush(ctx, args, &out); err != nil {
+			t.Fatalf("runFlush: %v\n%s", err, out.String())
+		}
+		if got := out.String(); got != want {
+			t.Errorf("flush %q: output %q, want %q", args, got, want)
+		}
+	}
+	readHit(t, a, query)
+	readHit(t, b, query)
+	flush("deleted 1 entries of rule u\n", "-db", string(cachedsql.DatabaseIDOf(idA)))
+	if readHit(t, a, query) {
+		t.Error("database A: a hit after flushing its rule, want a miss")
+	}
+	if !readHit(t, b, query) {
+		t.Error("database B: a miss after flushing the rule of A, want a hit")
+	}
+	flush("deleted 2 entries of rule u\n")
+	if readHit(t, a, query) || readHit(t, b, query) {
+		t.Error("a hit after flushing the rule in every database, want misses")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/cachedsql/cachedsql"
-	"github.com/cachedsql/cachedsql/internal/testenv"
 	"github.com/cachedsql/cachedsql/keying"
 )
 
@@ -20,7 +19,7 @@ func opsApp(t *testing.T, path, ns string) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testenv.Redis(t), Namespace: ns})
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testRedis(t), Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,13 +45,11 @@ func hitsMisses(t *testing.T, app *sql.DB) (hits, misses uint64) {
 	return s.Hits, s.Misses
 }
 
-func redisURL(t *testing.T) string { return "redis://" + testenv.RedisAddr(t) + "/0" }
-
 // TestRunInvalidations: writes through the wrapper are listed newest first with their tables and
 // statements, and -n bounds the list.
 func TestRunInvalidations(t *testing.T) {
 	ctx := context.Background()
-	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	ns := testNamespace(t)
 	app := opsApp(t, warmDB(t), ns)
 	first := `UPDATE users SET name = 'ann2' WHERE id = 1`
 	second := `INSERT INTO orders VALUES (1, 5)`
@@ -97,7 +94,7 @@ func TestRunInvalidations(t *testing.T) {
 // TestRunFlushTable: `flush -table` makes the next read of the table miss, and is logged.
 func TestRunFlushTable(t *testing.T) {
 	ctx := context.Background()
-	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	ns := testNamespace(t)
 	path := warmDB(t)
 	app := opsApp(t, path, ns)
 	readUser(t, app)
@@ -118,7 +115,7 @@ func TestRunFlushTable(t *testing.T) {
 	if err := runInvalidations(ctx, []string{"-redis", redisURL(t), "-namespace", ns}, &out); err != nil {
 		t.Fatalf("runInvalidations: %v", err)
 	}
-	if got, want := out.String(), "users  cachedsql flush -table\n"; !strings.HasSuffix(got, want) {
+	if got, want := out.String(), "users  cachedsql.Admin\n"; !strings.HasSuffix(got, want) {
 		t.Errorf("invalidations: got %q, want it to end with %q", got, want)
 	}
 }
@@ -126,8 +123,7 @@ func TestRunFlushTable(t *testing.T) {
 // TestRunFlushAll: `flush -all` deletes every key of the namespace and nothing else.
 func TestRunFlushAll(t *testing.T) {
 	ctx := context.Background()
-	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
-	other := strings.TrimSuffix(testenv.Prefix(t), ":")
+	ns, other := testNamespace(t), testNamespace(t)
 	path := warmDB(t)
 	for _, n := range []string{ns, other} {
 		app := opsApp(t, path, n)
@@ -141,12 +137,15 @@ func TestRunFlushAll(t *testing.T) {
 	if err := runFlush(ctx, []string{"-redis", redisURL(t), "-namespace", ns, "-all"}, &out); err != nil {
 		t.Fatalf("runFlush: %v\n%s", err, out.String())
 	}
-	rdb := testenv.Redis(t)
+	if got, want := out.String(), "deleted "; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, " keys under "+ns+":*\n") {
+		t.Errorf("flush output = %q, want %q, a count and the namespace", got, want)
+	}
+	rdb := testRedis(t)
 	for _, tt := range []struct {
 		ns   string
 		want bool
 	}{{ns, false}, {other, true}} {
-		keys, err := scanKeys(ctx, rdb, keying.NewLayout(tt.ns, "").Prefix(), "")
+		keys, err := rdb.Keys(ctx, tt.ns+":*").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,6 +168,7 @@ func TestRunFlushUsage(t *testing.T) {
 		{"rule and table", []string{"-redis", url, "-rule", "r", "-table", "t", "-dsn", "x"}},
 		{"rule with dsn", []string{"-redis", url, "-rule", "r", "-dsn", "x"}},
 		{"table without dsn", []string{"-redis", url, "-table", "t"}},
+		{"db without rule", []string{"-redis", url, "-all", "-db", "0123456789abcdef"}},
 		{"no redis", []string{"-all"}},
 	}
 	for _, tt := range tests {
@@ -184,14 +184,14 @@ func TestRunFlushUsage(t *testing.T) {
 // key registry the application wrote.
 func TestRunFlushTableRows(t *testing.T) {
 	ctx := context.Background()
-	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	ns := testNamespace(t)
 	path := warmDB(t)
 	rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "user", Key: []string{"id"},
 		Match: cachedsql.Match{SQL: `SELECT id, name FROM users WHERE id = ?`}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testenv.Redis(t), Namespace: ns})
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testRedis(t), Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}

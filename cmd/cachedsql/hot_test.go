@@ -3,46 +3,59 @@ package main
 import (
 	"bytes"
 	"context"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/cachedsql/cachedsql/internal/store"
-	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cachedsql/cachedsql/keying"
 )
 
-// TestRunHot: `cachedsql hot` lists each rule's hot set under the namespace, top members first, and
-// skips keys under h: that are not sorted sets.
+// TestRunHot: `cachedsql hot` lists each rule's hot set in each database of the namespace, top
+// members first, and skips keys that are not hot sets.
 func TestRunHot(t *testing.T) {
 	ctx := context.Background()
-	rdb, prefix := testenv.Redis(t), testenv.Prefix(t)
-	ns := strings.TrimSuffix(prefix, ":")
-	st := store.NewRedis(rdb)
-	feeds := map[string]map[string]float64{
-		"users":  {prefix + "q:aa": 3, prefix + "q:bb": 7.5, prefix + "q:cc": 1},
-		"orders": {prefix + "q:dd": 2},
+	rdb, ns := testRedis(t), testNamespace(t)
+	a, b := keying.NewLayout(ns, "database a"), keying.NewLayout(ns, "database b")
+	p := a.Prefix()
+	feeds := []struct {
+		key     string
+		members []redis.Z
+	}{
+		{a.Hot("users"), []redis.Z{{Score: 3, Member: p + "q:aa"}, {Score: 7.5, Member: p + "q:bb"}, {Score: 1, Member: p + "q:cc"}}},
+		{a.Hot("orders"), []redis.Z{{Score: 2, Member: p + "q:dd"}}},
+		{b.Hot("users"), []redis.Z{{Score: 4, Member: p + "q:ee"}}},
 	}
-	for rule, hits := range feeds {
-		if err := st.AddHot(ctx, prefix+"h:"+rule, hits, 0.5, time.Minute); err != nil {
+	for _, f := range feeds {
+		if err := rdb.ZAdd(ctx, f.key, f.members...).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := rdb.Set(ctx, prefix+"h:not-a-set", "x", time.Minute).Err(); err != nil {
+	if err := rdb.ZAdd(ctx, a.KindPrefix(keying.KeyHot)+"not-a-hot-set", redis.Z{Score: 1, Member: "x"}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	url := "redis://" + testenv.RedisAddr(t) + "/0"
+	url := redisURL(t)
+	header := func(l keying.Layout, rule, shown string) string {
+		return "rule " + rule + "  db " + l.Database() + "  (" + l.Hot(rule) + "): " + shown + " shown\n"
+	}
+	orders := header(a, "orders", "1") +
+		"           2  " + p + "q:dd\n"
+	usersA := header(a, "users", "2") +
+		"         7.5  " + p + "q:bb\n" +
+		"           3  " + p + "q:aa\n"
+	usersB := header(b, "users", "1") +
+		"           4  " + p + "q:ee\n"
+	first, second := usersA, usersB // by rule, then database id
+	if b.Database() < a.Database() {
+		first, second = usersB, usersA
+	}
 
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"top two", []string{"-redis", url, "-namespace", ns, "-n", "2"},
-			"rule orders (" + prefix + "h:orders): 1 shown\n" +
-				"           2  " + prefix + "q:dd\n" +
-				"rule users (" + prefix + "h:users): 2 shown\n" +
-				"         7.5  " + prefix + "q:bb\n" +
-				"           3  " + prefix + "q:aa\n"},
+		{"top two", []string{"-redis", url, "-namespace", ns, "-n", "2"}, orders + first + second},
+		{"one database", []string{"-redis", url, "-namespace", ns, "-n", "2", "-db", a.Database()}, orders + usersA},
 		{"empty namespace", []string{"-redis", url, "-namespace", ns + "-none"},
 			"no hot sets under " + ns + "-none:h:*\n"},
 	}

@@ -9,11 +9,14 @@
 //	cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
 //	                                                  install PostgreSQL change-signal triggers
 //	cachedsql pg uninstall -dsn DSN                   remove them
-//	cachedsql hot -redis URL [-namespace NS] [-n 20]  list the hot entries of refresh_ahead rules
-//	cachedsql invalidations -redis URL [-namespace NS] [-n 20]
+//	cachedsql hot -redis URL [-namespace NS] [-db ID] [-n 20]
+//	                                                  list the hot entries of refresh_ahead rules
+//	cachedsql invalidations -redis URL [-namespace NS] [-db ID] [-n 20]
 //	                                                  list recent invalidations, newest first
-//	cachedsql flush -redis URL [-namespace NS] (-all | -rule R | -table T [-driver pgx] -dsn DSN)
-//	                                                  drop a namespace, or invalidate a table
+//	cachedsql flush -redis URL [-namespace NS] (-all | -rule R [-db ID] | -table T [-driver pgx] -dsn DSN)
+//	                                                  drop a namespace or a rule's entries, or invalidate a table
+//
+// hot, invalidations and flush run [cachedsql.Admin]; ID is a database's id as they print it.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -30,7 +34,11 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
-		fmt.Fprintln(os.Stderr, "cachedsql:", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "cachedsql: ") { // the library's errors name it already
+			msg = "cachedsql: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }
@@ -38,9 +46,9 @@ func main() {
 const usage = `usage:
   cachedsql demo [-pg DSN] [-redis URL] [-rows N]
   cachedsql explain SQL...
-  cachedsql hot -redis URL [-namespace NS] [-n 20]
-  cachedsql invalidations -redis URL [-namespace NS] [-n 20]
-  cachedsql flush -redis URL [-namespace NS] (-all | -rule R | -table T [-driver pgx] -dsn DSN)
+  cachedsql hot -redis URL [-namespace NS] [-db ID] [-n 20]
+  cachedsql invalidations -redis URL [-namespace NS] [-db ID] [-n 20]
+  cachedsql flush -redis URL [-namespace NS] (-all | -rule R [-db ID] | -table T [-driver pgx] -dsn DSN)
   cachedsql warm [-driver pgx] -dsn DSN -rules FILES -redis URL [-namespace NS] -file WARM.yaml
   cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
   cachedsql pg uninstall -dsn DSN

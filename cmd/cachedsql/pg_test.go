@@ -5,8 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"testing"
-
-	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
 // pgTriggers counts the pgsignal triggers in the current schema of db.
@@ -25,7 +23,7 @@ func pgTriggers(t *testing.T, db *sql.DB) int {
 // triggers, and mistakes are refused.
 func TestRunPG(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
+	dsn := testPostgres(t)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)

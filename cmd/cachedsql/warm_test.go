@@ -9,10 +9,7 @@ import (
 	"testing"
 
 	"github.com/cachedsql/cachedsql"
-	"github.com/cachedsql/cachedsql/internal/testenv"
 )
-
-func TestMain(m *testing.M) { testenv.Main(m) }
 
 const warmRulesFile = "testdata/warm-rules.yaml"
 
@@ -42,7 +39,7 @@ func warmDB(t *testing.T) string {
 func warmArgs(t *testing.T, path, ns, file string) []string {
 	t.Helper()
 	return []string{"-driver", "sqlite3", "-dsn", path, "-rules", warmRulesFile,
-		"-redis", "redis://" + testenv.RedisAddr(t) + "/0", "-namespace", ns, "-file", file}
+		"-redis", redisURL(t), "-namespace", ns, "-file", file}
 }
 
 // TestRunWarm: `cachedsql warm` stores the results the rules cache, so that an application opening
@@ -50,7 +47,7 @@ func warmArgs(t *testing.T, path, ns, file string) []string {
 func TestRunWarm(t *testing.T) {
 	ctx := context.Background()
 	path := warmDB(t)
-	ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+	ns := testNamespace(t)
 	var out bytes.Buffer
 	if err := runWarm(ctx, warmArgs(t, path, ns, "testdata/warm.yaml"), &out); err != nil {
 		t.Fatalf("runWarm: %v\n%s", err, out.String())
@@ -63,7 +60,7 @@ func TestRunWarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testenv.Redis(t), Namespace: ns})
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testRedis(t), Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +100,7 @@ func TestRunWarmBadFile(t *testing.T) {
 	path := warmDB(t)
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {
-			ns := strings.TrimSuffix(testenv.Prefix(t), ":")
+			ns := testNamespace(t)
 			var out bytes.Buffer
 			err := runWarm(context.Background(), warmArgs(t, path, ns, tt.file), &out)
 			if err == nil {
