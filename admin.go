@@ -279,7 +279,9 @@ func (a *Admin) InvalidateTables(ctx context.Context, identity string, tables ..
 		logged = names
 	}
 	entry := store.LogEntry{Time: time.Now().UTC(), Cause: adminCause, Tables: logged}
-	if err := a.st.BumpAndLog(ctx, keys, l.Log(), entry); err != nil {
+	// As a write through the wrapper does, it also counts in the database's write generation, by which
+	// the processes tell that a store restored from an older copy lost writes (watch.go).
+	if _, err := a.st.BumpAndRead(ctx, keys, l.Log(), entry, store.BumpRead{Counter: l.Generation()}); err != nil {
 		return fmt.Errorf("cachedsql: invalidate: %w", err)
 	}
 	return nil

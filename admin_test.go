@@ -11,6 +11,7 @@ import (
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 const (
@@ -235,11 +236,18 @@ func TestAdminInvalidateTablesRows(t *testing.T) {
 	if h, _ := read(); h != 1 {
 		t.Fatalf("second read: %d hits, want 1", h)
 	}
+	gen := keying.NewLayout(ns, id).Generation()
+	before, _ := rdb.Get(ctx, gen).Int64() // 0 when missing
 	if err := cachedsql.NewAdmin(rdb, ns).InvalidateTables(ctx, id, "users"); err != nil {
 		t.Fatal(err)
 	}
 	if h, m := read(); h != 0 || m != 1 {
 		t.Errorf("after InvalidateTables: hits, misses = %d, %d; want 0, 1", h, m)
+	}
+	// It counts as a write in the database's write generation, as a write through the wrapper does, so
+	// that a store restored from a copy taken before it is detected.
+	if after, err := rdb.Get(ctx, gen).Int64(); err != nil || after <= before {
+		t.Errorf("write generation %s: %d, %v after InvalidateTables; want above %d", gen, after, err, before)
 	}
 }
 
