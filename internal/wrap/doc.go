@@ -22,7 +22,7 @@
 //     is exactly the ladder it follows when no checker exists. The wrapped
 //     statement asks the parent statement's checker, else the parent conn's,
 //     else answers ErrSkip, so the checker database/sql would have used is the
-//     one that answers. (Our own conn has no directives to remove here.)
+//     one that answers.
 //   - [driver.Pinger]: database/sql's Ping does nothing and returns nil for a
 //     conn without it; the wrapper returns nil.
 //   - [driver.ConnPrepareContext]: without it database/sql calls Prepare, then
@@ -64,6 +64,8 @@
 //     (driver.DefaultParameterConverter) differs from absence in corner cases:
 //     database/sql then skips conversion of arguments past NumInput and words
 //     Valuer errors differently.
+//
+// driver.Tx has no optional interface, and the parent's Tx is handed back as is.
 //
 // That leaves 2^7 conn and 2^3 statement combinations, generated into
 // zz_generated.go by the program in ./gen; each embeds a base type holding the
