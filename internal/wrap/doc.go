@@ -65,7 +65,7 @@
 //     database/sql then skips conversion of arguments past NumInput and words
 //     Valuer errors differently.
 //
-// driver.Tx has no optional interface, and the parent's Tx is handed back as is.
+// driver.Tx has no optional interface; this package does not wrap it.
 //
 // That leaves 2^7 conn and 2^3 statement combinations, generated into
 // zz_generated.go by the program in ./gen; each embeds a base type holding the
