@@ -72,9 +72,9 @@ func (c execConn) ExecContext(_ context.Context, _ string, args []driver.NamedVa
 	return driver.RowsAffected(1), nil
 }
 
-// prepConn has no optional interface: database/sql prepares every exec. Its
-// statements convert with upper (a ColumnConverter) when it is set, and its
-// CheckNamedValue, when nvc is set, drops arguments of type dropArg.
+// prepConn has no optional interface: database/sql prepares every exec. When
+// upper is set its statements have a ColumnConverter that upper-cases
+// strings.
 type prepConn struct {
 	log   *argLog
 	upper bool
@@ -89,7 +89,8 @@ func (c prepConn) Prepare(string) (driver.Stmt, error) {
 func (c prepConn) Close() error              { return nil }
 func (c prepConn) Begin() (driver.Tx, error) { return nil, errors.New("prepConn: no begin") }
 
-// nvcConn is a prepConn with a NamedValueChecker.
+// nvcConn is a prepConn with a NamedValueChecker: it drops arguments of type
+// dropArg, accepts any uint64 and skips the rest.
 type nvcConn struct{ prepConn }
 
 type dropArg struct{}
