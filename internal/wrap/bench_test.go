@@ -61,3 +61,61 @@ func TestPassThroughAllocs(t *testing.T) {
 		t.Errorf("allocations per wrapped QueryContext: got %v, want 0", got)
 	}
 }
+
+// checkConn is a staticConn whose CheckNamedValue accepts every value.
+type checkConn struct{ staticConn }
+
+func (checkConn) CheckNamedValue(*driver.NamedValue) error { return nil }
+
+var (
+	sinkConn driver.Conn
+	sinkErr  error
+)
+
+// BenchmarkWrapConn measures what wrapping costs per new connection.
+func BenchmarkWrapConn(b *testing.B) {
+	parent := &fakeConn{}
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkConn, _ = WrapConn(parent, passThrough{})
+	}
+}
+
+// BenchmarkCheckNamedValue measures the conn's CheckNamedValue, which
+// database/sql calls once per argument of every statement.
+func BenchmarkCheckNamedValue(b *testing.B) {
+	parent := checkConn{staticConn{Conn: &fakeConn{}, rows: &fakeRows{}}}
+	wrapped, _ := WrapConn(parent, passThrough{})
+	for _, bb := range []struct {
+		name string
+		conn driver.NamedValueChecker
+	}{
+		{"bare", parent},
+		{"wrapped", wrapped.(driver.NamedValueChecker)},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			nv := driver.NamedValue{Ordinal: 1, Value: int64(7)}
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkErr = bb.conn.CheckNamedValue(&nv)
+			}
+		})
+	}
+}
+
+// BenchmarkRows measures wrapping a parent's rows as the caching layer does
+// on every query that reaches the database, then reading the column types
+// as database/sql's ColumnTypes does.
+func BenchmarkRows(b *testing.B) {
+	parent := &fakeRows{}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := WrapRows(ParentRows(parent), RowsMaskOf(parent))
+		sinkRows = r
+		_ = r.(driver.RowsColumnTypeScanType).ColumnTypeScanType(0)
+		_ = r.(driver.RowsColumnTypeDatabaseTypeName).ColumnTypeDatabaseTypeName(0)
+		_, _ = r.(driver.RowsColumnTypeLength).ColumnTypeLength(0)
+		_, _ = r.(driver.RowsColumnTypeNullable).ColumnTypeNullable(0)
+		_, _, _ = r.(driver.RowsColumnTypePrecisionScale).ColumnTypePrecisionScale(0)
+	}
+}

@@ -53,18 +53,24 @@ type Conn struct {
 	parent driver.Conn
 	ic     Interceptor
 	calls  callCache
+
+	// The parent's neutral interfaces (see doc.go), nil where it lacks one.
+	prepCtx driver.ConnPrepareContext
+	pinger  driver.Pinger
+	nvc     driver.NamedValueChecker
 }
 
 // Parent returns the driver.Conn that c wraps.
 func (c *Conn) Parent() driver.Conn { return c.parent }
 
 // WrapConn wraps parent so that its statements go through ic. The returned
-// conn implements exactly those of ConnBeginTx, ConnPrepareContext,
-// ExecerContext, Execer, QueryerContext, Queryer, Pinger, SessionResetter,
-// Validator and NamedValueChecker that parent implements, plus
-// Unwrap() driver.Conn and Core() *Conn. Ping, ResetSession, IsValid,
-// CheckNamedValue and Close forward to parent unchanged. WrapConn panics if
-// parent or ic is nil.
+// conn implements exactly those of ConnBeginTx, ExecerContext, Execer,
+// QueryerContext, Queryer, SessionResetter and Validator that parent
+// implements, and always ConnPrepareContext, Pinger and NamedValueChecker
+// (which answer as database/sql would without them when parent lacks them;
+// see the package doc), plus Unwrap() driver.Conn and Core() *Conn. Ping,
+// ResetSession, IsValid, CheckNamedValue and Close forward to parent
+// unchanged. WrapConn panics if parent or ic is nil.
 func WrapConn(parent driver.Conn, ic Interceptor) (driver.Conn, *Conn) {
 	if parent == nil || ic == nil {
 		panic("wrap: WrapConn with a nil parent or interceptor")
@@ -84,26 +90,27 @@ func Unwrap(c any) driver.Conn {
 
 func newCore(parent driver.Conn, ic Interceptor) *Conn {
 	c := &Conn{parent: parent, ic: ic}
+	c.prepCtx, _ = parent.(driver.ConnPrepareContext)
+	c.pinger, _ = parent.(driver.Pinger)
+	c.nvc, _ = parent.(driver.NamedValueChecker)
 	c.calls.init(c)
 	return c
 }
 
-// connChecks tests for the optional conn interfaces, in the bit order of
-// the conn mixins below and of the generator's list.
+// connChecks tests for the composed conn interfaces (those whose presence
+// database/sql can tell from a neutral answer), in the bit order of the conn
+// mixins below and of the generator's list.
 var connChecks = [...]func(any) bool{
 	has[driver.ConnBeginTx],
-	has[driver.ConnPrepareContext],
 	has[driver.ExecerContext],
 	has[driver.Execer], //nolint:staticcheck // legacy interface, kept on purpose
 	has[driver.QueryerContext],
 	has[driver.Queryer], //nolint:staticcheck // legacy interface, kept on purpose
-	has[driver.Pinger],
 	has[driver.SessionResetter],
 	has[driver.Validator],
-	has[driver.NamedValueChecker],
 }
 
-// connMaskOf returns the bits of the optional interfaces parent implements.
+// connMaskOf returns the bits of the composed interfaces parent implements.
 func connMaskOf(parent driver.Conn) uint { return maskOf(parent, connChecks[:]) }
 
 // has reports whether v implements T.
@@ -123,11 +130,17 @@ func maskOf(v any, checks []func(any) bool) uint {
 	return m
 }
 
-// connBase holds the methods every wrapped conn has. Each generated conn type
-// embeds it plus one mixin per optional interface of its parent.
+// connBase holds the methods every wrapped conn has, the neutral optional
+// ones included. Each generated conn type embeds it plus one mixin per
+// composed interface of its parent.
 type connBase struct{ c *Conn }
 
-var _ driver.Conn = connBase{}
+var (
+	_ driver.Conn               = connBase{}
+	_ driver.ConnPrepareContext = connBase{}
+	_ driver.Pinger             = connBase{}
+	_ driver.NamedValueChecker  = connBase{}
+)
 
 // Core returns the shared core of the wrapped conn.
 func (b connBase) Core() *Conn { return b.c }
@@ -156,34 +169,71 @@ func (b connBase) Begin() (driver.Tx, error) {
 	return b.c.ic.Begin(context.Background(), b.c, driver.TxOptions{}, k.beginFn)
 }
 
-// The mixins: one per optional conn interface, in mask bit order.
+// PrepareContext prepares query on the parent and wraps the statement. For a
+// parent without PrepareContext it does what database/sql does then: Prepare,
+// and if ctx ended meanwhile, close the statement and return ctx.Err().
+func (b connBase) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if b.c.prepCtx != nil {
+		s, err := b.c.prepCtx.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return wrapStmt(b.c, s, query), nil
+	}
+	s, err := b.c.parent.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	default:
+	}
+	return wrapStmt(b.c, s, query), nil
+}
+
+// Ping forwards to the parent; without a parent Pinger it returns nil, as
+// database/sql's Ping does for such a driver.
+func (b connBase) Ping(ctx context.Context) error {
+	if b.c.pinger == nil {
+		return nil
+	}
+	return b.c.pinger.Ping(ctx)
+}
+
+// CheckNamedValue forwards to the parent; without a parent
+// NamedValueChecker it returns driver.ErrSkip, which sends database/sql on to
+// the statement's ColumnConverter or the default conversion, as absence does.
+func (b connBase) CheckNamedValue(nv *driver.NamedValue) error {
+	if b.c.nvc == nil {
+		return driver.ErrSkip
+	}
+	return b.c.nvc.CheckNamedValue(nv)
+}
+
+// The mixins: one per composed conn interface, in mask bit order.
 
 type (
-	connBeginTx           struct{ c *Conn }
-	connPrepareContext    struct{ c *Conn }
-	connExecerContext     struct{ c *Conn }
-	connExecer            struct{ c *Conn }
-	connQueryerContext    struct{ c *Conn }
-	connQueryer           struct{ c *Conn }
-	connPinger            struct{ c *Conn }
-	connSessionResetter   struct{ c *Conn }
-	connValidator         struct{ c *Conn }
-	connNamedValueChecker struct{ c *Conn }
+	connBeginTx         struct{ c *Conn }
+	connExecerContext   struct{ c *Conn }
+	connExecer          struct{ c *Conn }
+	connQueryerContext  struct{ c *Conn }
+	connQueryer         struct{ c *Conn }
+	connSessionResetter struct{ c *Conn }
+	connValidator       struct{ c *Conn }
 )
 
 // Each single-bit generated type must implement its interface: this checks
 // the mixins and the generator's bit order at once.
 var (
-	_ driver.ConnBeginTx        = (*conn0001)(nil)
-	_ driver.ConnPrepareContext = (*conn0002)(nil)
-	_ driver.ExecerContext      = (*conn0004)(nil)
-	_ driver.Execer             = (*conn0008)(nil) //nolint:staticcheck // legacy interface, kept on purpose
-	_ driver.QueryerContext     = (*conn0016)(nil)
-	_ driver.Queryer            = (*conn0032)(nil) //nolint:staticcheck // legacy interface, kept on purpose
-	_ driver.Pinger             = (*conn0064)(nil)
-	_ driver.SessionResetter    = (*conn0128)(nil)
-	_ driver.Validator          = (*conn0256)(nil)
-	_ driver.NamedValueChecker  = (*conn0512)(nil)
+	_ driver.ConnBeginTx     = (*conn001)(nil)
+	_ driver.ExecerContext   = (*conn002)(nil)
+	_ driver.Execer          = (*conn004)(nil) //nolint:staticcheck // legacy interface, kept on purpose
+	_ driver.QueryerContext  = (*conn008)(nil)
+	_ driver.Queryer         = (*conn016)(nil) //nolint:staticcheck // legacy interface, kept on purpose
+	_ driver.SessionResetter = (*conn032)(nil)
+	_ driver.Validator       = (*conn064)(nil)
 )
 
 // BeginTx goes through the interceptor; next calls the parent's BeginTx.
@@ -192,15 +242,6 @@ func (m connBeginTx) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	defer m.c.calls.put(k)
 	k.op, k.opts = opBeginTx, opts
 	return m.c.ic.Begin(ctx, m.c, opts, k.beginFn)
-}
-
-// PrepareContext prepares query on the parent and wraps the statement.
-func (m connPrepareContext) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	s, err := m.c.parent.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return wrapStmt(m.c, s, query), nil
 }
 
 // ExecContext goes through the interceptor; next calls the parent's ExecContext.
@@ -239,11 +280,6 @@ func (m connQueryer) Query(query string, args []driver.Value) (driver.Rows, erro
 	return m.c.ic.Query(context.Background(), m.c, query, named, k.queryFn)
 }
 
-// Ping forwards to the parent.
-func (m connPinger) Ping(ctx context.Context) error {
-	return m.c.parent.(driver.Pinger).Ping(ctx)
-}
-
 // ResetSession forwards to the parent.
 func (m connSessionResetter) ResetSession(ctx context.Context) error {
 	return m.c.parent.(driver.SessionResetter).ResetSession(ctx)
@@ -252,11 +288,6 @@ func (m connSessionResetter) ResetSession(ctx context.Context) error {
 // IsValid forwards to the parent.
 func (m connValidator) IsValid() bool {
 	return m.c.parent.(driver.Validator).IsValid()
-}
-
-// CheckNamedValue forwards to the parent.
-func (m connNamedValueChecker) CheckNamedValue(nv *driver.NamedValue) error {
-	return m.c.parent.(driver.NamedValueChecker).CheckNamedValue(nv)
 }
 
 // namedValues converts the args of a legacy method for the interceptor,

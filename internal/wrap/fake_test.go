@@ -212,6 +212,13 @@ func (r *fakeRows) ColumnTypeLength(int) (int64, bool)                { return 8
 func (r *fakeRows) ColumnTypeNullable(int) (bool, bool)               { return true, true }
 func (r *fakeRows) ColumnTypePrecisionScale(int) (int64, int64, bool) { return 10, 2, true }
 
+// bareRows has only the methods of driver.Rows.
+type bareRows struct{ r *fakeRows }
+
+func (b bareRows) Columns() []string              { return b.r.Columns() }
+func (b bareRows) Close() error                   { return b.r.Close() }
+func (b bareRows) Next(dest []driver.Value) error { return b.r.Next(dest) }
+
 // event is one call seen by a recorder.
 type event struct {
 	kind  string // "Query", "Exec" or "Begin"

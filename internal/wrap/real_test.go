@@ -73,8 +73,9 @@ func realDrivers() []realDriver {
 	}
 }
 
-// TestRealDriverMethodSets checks that a wrapped conn, a statement prepared
-// on it and rows wrapped with WrapRows have the parent's method sets.
+// TestRealDriverMethodSets checks that a wrapped conn and a statement
+// prepared on it have the parent's composed interfaces and all the neutral
+// ones, and that rows wrapped with WrapRows keep the parent's mask.
 func TestRealDriverMethodSets(t *testing.T) {
 	for _, d := range realDrivers() {
 		t.Run(d.name, func(t *testing.T) {
@@ -84,17 +85,21 @@ func TestRealDriverMethodSets(t *testing.T) {
 			}
 			t.Cleanup(func() { parent.Close() })
 			wrapped, _ := WrapConn(parent, passThrough{})
-			sameSet(t, "conn", implemented(wrapped, connIfaces), implemented(parent, connIfaces))
+			conns, stmts := allOf(connIfaces, connNeutral), allOf(stmtIfaces, stmtNeutral)
+			sameSet(t, "conn", implemented(wrapped, conns), exposed(parent, connIfaces, connNeutral))
 
 			ps := prepare(t, parent, d.query)
 			ws := prepare(t, wrapped, d.query)
-			sameSet(t, "stmt", implemented(ws, stmtIfaces), implemented(ps, stmtIfaces))
+			sameSet(t, "stmt", implemented(ws, stmts), exposed(ps, stmtIfaces, stmtNeutral))
 
 			rows := query(t, ps)
 			wr := WrapRows(ParentRows(rows), RowsMaskOf(rows))
-			sameSet(t, "rows", implemented(wr, rowsIfaces), implemented(rows, rowsIfaces))
+			sameSet(t, "rows", implemented(wr, rowsIfaces), named(rowsAll, rowsIfaces))
+			if got, want := RowsMaskOf(wr), RowsMaskOf(rows); got != want {
+				t.Errorf("rows mask: got %06b, want the parent's %06b", got, want)
+			}
 			t.Logf("parent implements: conn %v; stmt %v; rows %v",
-				implemented(parent, connIfaces), implemented(ps, stmtIfaces), implemented(rows, rowsIfaces))
+				implemented(parent, conns), implemented(ps, stmts), implemented(rows, rowsIfaces))
 			if got, want := wr.Columns(), rows.Columns(); !reflect.DeepEqual(got, want) {
 				t.Errorf("columns: got %q, want %q", got, want)
 			}

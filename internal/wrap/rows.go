@@ -31,11 +31,18 @@ var rowsChecks = [...]func(any) bool{
 	has[driver.RowsColumnTypePrecisionScale],
 }
 
-// RowsMaskOf returns the optional interfaces r implements.
-func RowsMaskOf(r driver.Rows) RowsMask { return RowsMask(maskOf(r, rowsChecks[:])) }
+// RowsMaskOf returns the optional interfaces r implements. For rows returned
+// by [WrapRows] it returns their mask: the interfaces they answer for rather
+// than neutrally.
+func RowsMaskOf(r driver.Rows) RowsMask {
+	if w, ok := r.(*rows); ok {
+		return w.mask
+	}
+	return RowsMask(maskOf(r, rowsChecks[:]))
+}
 
-// RowsCore has every method a driver.Rows may have. [WrapRows] exposes only
-// some of them.
+// RowsCore has every method a driver.Rows may have. [WrapRows] asks it only
+// for the interfaces in its mask.
 type RowsCore interface {
 	driver.Rows
 	driver.RowsNextResultSet
@@ -46,14 +53,16 @@ type RowsCore interface {
 	driver.RowsColumnTypePrecisionScale
 }
 
-// WrapRows returns rows whose dynamic type implements exactly driver.Rows
-// plus the optional interfaces in mask, each calling core. The result is as
-// safe for concurrent use as core is.
+// WrapRows returns rows that implement every optional rows interface (all of
+// them are neutral: see the package doc). Those in mask call core; the others
+// give the answers database/sql assumes for a driver without them, as
+// [ParentRows] does, whatever core would say. The result is as safe for
+// concurrent use as core is.
 func WrapRows(core RowsCore, mask RowsMask) driver.Rows {
 	if core == nil {
 		panic("wrap: WrapRows with a nil core")
 	}
-	return rowsTable[mask&rowsAll](core)
+	return &rows{r: core, mask: mask & rowsAll}
 }
 
 // ParentRows adapts r to RowsCore. Optional methods call r's when it has them
@@ -120,65 +129,74 @@ func (p parentRows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok 
 	return 0, 0, false
 }
 
-// rowsBase holds the methods every wrapped rows has.
-type rowsBase struct{ r RowsCore }
+// rows is what WrapRows returns: every optional rows interface, each asking
+// the core when its bit is in mask and answering as ParentRows does for a
+// parent without it otherwise.
+type rows struct {
+	r    RowsCore
+	mask RowsMask
+}
 
-var _ driver.Rows = rowsBase{}
+var _ RowsCore = (*rows)(nil)
 
 // Columns forwards to the core.
-func (b rowsBase) Columns() []string { return b.r.Columns() }
+func (w *rows) Columns() []string { return w.r.Columns() }
 
 // Close forwards to the core.
-func (b rowsBase) Close() error { return b.r.Close() }
+func (w *rows) Close() error { return w.r.Close() }
 
 // Next forwards to the core.
-func (b rowsBase) Next(dest []driver.Value) error { return b.r.Next(dest) }
+func (w *rows) Next(dest []driver.Value) error { return w.r.Next(dest) }
 
-// The mixins: one per optional rows interface, in mask bit order.
-
-type (
-	rowsNextResultSet    struct{ r RowsCore }
-	rowsScanType         struct{ r RowsCore }
-	rowsDatabaseTypeName struct{ r RowsCore }
-	rowsLength           struct{ r RowsCore }
-	rowsNullable         struct{ r RowsCore }
-	rowsPrecisionScale   struct{ r RowsCore }
-)
-
-// Each single-bit generated type must implement its interface: this checks
-// the mixins and the generator's bit order at once.
-var (
-	_ driver.RowsNextResultSet              = (*rows01)(nil)
-	_ driver.RowsColumnTypeScanType         = (*rows02)(nil)
-	_ driver.RowsColumnTypeDatabaseTypeName = (*rows04)(nil)
-	_ driver.RowsColumnTypeLength           = (*rows08)(nil)
-	_ driver.RowsColumnTypeNullable         = (*rows16)(nil)
-	_ driver.RowsColumnTypePrecisionScale   = (*rows32)(nil)
-)
-
-// HasNextResultSet forwards to the core.
-func (m rowsNextResultSet) HasNextResultSet() bool { return m.r.HasNextResultSet() }
-
-// NextResultSet forwards to the core.
-func (m rowsNextResultSet) NextResultSet() error { return m.r.NextResultSet() }
-
-// ColumnTypeScanType forwards to the core.
-func (m rowsScanType) ColumnTypeScanType(i int) reflect.Type { return m.r.ColumnTypeScanType(i) }
-
-// ColumnTypeDatabaseTypeName forwards to the core.
-func (m rowsDatabaseTypeName) ColumnTypeDatabaseTypeName(i int) string {
-	return m.r.ColumnTypeDatabaseTypeName(i)
+// HasNextResultSet forwards to the core, or reports false.
+func (w *rows) HasNextResultSet() bool {
+	return w.mask&RowsNextResultSet != 0 && w.r.HasNextResultSet()
 }
 
-// ColumnTypeLength forwards to the core.
-func (m rowsLength) ColumnTypeLength(i int) (int64, bool) { return m.r.ColumnTypeLength(i) }
-
-// ColumnTypeNullable forwards to the core.
-func (m rowsNullable) ColumnTypeNullable(i int) (nullable, ok bool) {
-	return m.r.ColumnTypeNullable(i)
+// NextResultSet forwards to the core, or returns io.EOF.
+func (w *rows) NextResultSet() error {
+	if w.mask&RowsNextResultSet == 0 {
+		return io.EOF
+	}
+	return w.r.NextResultSet()
 }
 
-// ColumnTypePrecisionScale forwards to the core.
-func (m rowsPrecisionScale) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
-	return m.r.ColumnTypePrecisionScale(i)
+// ColumnTypeScanType forwards to the core, or returns the type of any.
+func (w *rows) ColumnTypeScanType(i int) reflect.Type {
+	if w.mask&RowsScanType == 0 {
+		return reflect.TypeFor[any]()
+	}
+	return w.r.ColumnTypeScanType(i)
+}
+
+// ColumnTypeDatabaseTypeName forwards to the core, or returns "".
+func (w *rows) ColumnTypeDatabaseTypeName(i int) string {
+	if w.mask&RowsDatabaseTypeName == 0 {
+		return ""
+	}
+	return w.r.ColumnTypeDatabaseTypeName(i)
+}
+
+// ColumnTypeLength forwards to the core, or reports ok false.
+func (w *rows) ColumnTypeLength(i int) (int64, bool) {
+	if w.mask&RowsLength == 0 {
+		return 0, false
+	}
+	return w.r.ColumnTypeLength(i)
+}
+
+// ColumnTypeNullable forwards to the core, or reports ok false.
+func (w *rows) ColumnTypeNullable(i int) (nullable, ok bool) {
+	if w.mask&RowsNullable == 0 {
+		return false, false
+	}
+	return w.r.ColumnTypeNullable(i)
+}
+
+// ColumnTypePrecisionScale forwards to the core, or reports ok false.
+func (w *rows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
+	if w.mask&RowsPrecisionScale == 0 {
+		return 0, 0, false
+	}
+	return w.r.ColumnTypePrecisionScale(i)
 }

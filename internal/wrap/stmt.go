@@ -12,30 +12,51 @@ type stmt struct {
 	c      *Conn
 	parent driver.Stmt
 	query  string
+	// nvc is the parent statement's NamedValueChecker, else the parent
+	// conn's, else nil: the one database/sql would have asked.
+	nvc driver.NamedValueChecker
 }
 
 // wrapStmt wraps parent in the generated type that has exactly the parent's
-// optional statement interfaces.
+// composed statement interfaces, and NamedValueChecker.
 func wrapStmt(c *Conn, parent driver.Stmt, query string) driver.Stmt {
-	return stmtTable[stmtMaskOf(parent)](&stmt{c: c, parent: parent, query: query})
+	s := &stmt{c: c, parent: parent, query: query, nvc: c.nvc}
+	if nvc, ok := parent.(driver.NamedValueChecker); ok {
+		s.nvc = nvc
+	}
+	return stmtTable[stmtMaskOf(parent)](s)
 }
 
-// stmtChecks tests for the optional statement interfaces, in the bit order
+// stmtChecks tests for the composed statement interfaces, in the bit order
 // of the stmt mixins below and of the generator's list.
 var stmtChecks = [...]func(any) bool{
 	has[driver.StmtExecContext],
 	has[driver.StmtQueryContext],
-	has[driver.NamedValueChecker],
 	has[driver.ColumnConverter], //nolint:staticcheck // legacy interface, kept on purpose
 }
 
-// stmtMaskOf returns the bits of the optional interfaces parent implements.
+// stmtMaskOf returns the bits of the composed interfaces parent implements.
 func stmtMaskOf(parent driver.Stmt) uint { return maskOf(parent, stmtChecks[:]) }
 
-// stmtBase holds the methods every wrapped statement has.
+// stmtBase holds the methods every wrapped statement has, NamedValueChecker
+// included.
 type stmtBase struct{ s *stmt }
 
-var _ driver.Stmt = stmtBase{}
+var (
+	_ driver.Stmt              = stmtBase{}
+	_ driver.NamedValueChecker = stmtBase{}
+)
+
+// CheckNamedValue asks the checker database/sql would have asked without
+// it: the parent statement's, else the parent conn's. With neither it
+// returns driver.ErrSkip, which sends database/sql on to ColumnConverter or
+// the default conversion, as absence does.
+func (b stmtBase) CheckNamedValue(nv *driver.NamedValue) error {
+	if b.s.nvc == nil {
+		return driver.ErrSkip
+	}
+	return b.s.nvc.CheckNamedValue(nv)
+}
 
 // Close closes the parent statement.
 func (b stmtBase) Close() error { return b.s.parent.Close() }
@@ -65,22 +86,20 @@ func (b stmtBase) Query(args []driver.Value) (driver.Rows, error) {
 	return c.ic.Query(context.Background(), c, b.s.query, named, k.queryFn)
 }
 
-// The mixins: one per optional statement interface, in mask bit order.
+// The mixins: one per composed statement interface, in mask bit order.
 
 type (
-	stmtExecContext       struct{ s *stmt }
-	stmtQueryContext      struct{ s *stmt }
-	stmtNamedValueChecker struct{ s *stmt }
-	stmtColumnConverter   struct{ s *stmt }
+	stmtExecContext     struct{ s *stmt }
+	stmtQueryContext    struct{ s *stmt }
+	stmtColumnConverter struct{ s *stmt }
 )
 
 // Each single-bit generated type must implement its interface: this checks
 // the mixins and the generator's bit order at once.
 var (
-	_ driver.StmtExecContext   = (*stmt01)(nil)
-	_ driver.StmtQueryContext  = (*stmt02)(nil)
-	_ driver.NamedValueChecker = (*stmt04)(nil)
-	_ driver.ColumnConverter   = (*stmt08)(nil) //nolint:staticcheck // legacy interface, kept on purpose
+	_ driver.StmtExecContext  = (*stmt1)(nil)
+	_ driver.StmtQueryContext = (*stmt2)(nil)
+	_ driver.ColumnConverter  = (*stmt4)(nil) //nolint:staticcheck // legacy interface, kept on purpose
 )
 
 // ExecContext goes through the interceptor; next calls the parent's ExecContext.
@@ -99,11 +118,6 @@ func (m stmtQueryContext) QueryContext(ctx context.Context, args []driver.NamedV
 	defer c.calls.put(k)
 	k.op, k.stmt, k.query, k.args = opStmtQueryContext, m.s.parent, m.s.query, args
 	return c.ic.Query(ctx, c, m.s.query, args, k.queryFn)
-}
-
-// CheckNamedValue forwards to the parent statement.
-func (m stmtNamedValueChecker) CheckNamedValue(nv *driver.NamedValue) error {
-	return m.s.parent.(driver.NamedValueChecker).CheckNamedValue(nv)
 }
 
 // ColumnConverter forwards to the parent statement.

@@ -6,12926 +6,1350 @@ import "database/sql/driver"
 
 // conn types: connN embeds connBase and the mixin of every bit set in N.
 
-type conn0000 struct {
+type conn000 struct {
 	connBase
 }
 
-type conn0001 struct {
+type conn001 struct {
 	connBase
 	connBeginTx
 }
 
-type conn0002 struct {
+type conn002 struct {
 	connBase
-	connPrepareContext
-}
-
-type conn0003 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-}
-
-type conn0004 struct {
-	connBase
-	connExecerContext
-}
-
-type conn0005 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-}
-
-type conn0006 struct {
-	connBase
-	connPrepareContext
 	connExecerContext
 }
 
-type conn0007 struct {
+type conn003 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-}
-
-type conn0008 struct {
-	connBase
-	connExecer
-}
-
-type conn0009 struct {
-	connBase
-	connBeginTx
-	connExecer
-}
-
-type conn0010 struct {
-	connBase
-	connPrepareContext
-	connExecer
-}
-
-type conn0011 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
 }
 
-type conn0012 struct {
+type conn004 struct {
 	connBase
-	connExecerContext
 	connExecer
 }
 
-type conn0013 struct {
+type conn005 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
 }
 
-type conn0014 struct {
+type conn006 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
 }
 
-type conn0015 struct {
+type conn007 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
-}
-
-type conn0016 struct {
-	connBase
-	connQueryerContext
-}
-
-type conn0017 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-}
-
-type conn0018 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-}
-
-type conn0019 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
 }
 
-type conn0020 struct {
+type conn008 struct {
 	connBase
-	connExecerContext
 	connQueryerContext
 }
 
-type conn0021 struct {
+type conn009 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connQueryerContext
 }
 
-type conn0022 struct {
+type conn010 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connQueryerContext
 }
 
-type conn0023 struct {
+type conn011 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
-}
-
-type conn0024 struct {
-	connBase
-	connExecer
-	connQueryerContext
-}
-
-type conn0025 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-}
-
-type conn0026 struct {
-	connBase
-	connPrepareContext
-	connExecer
 	connQueryerContext
 }
 
-type conn0027 struct {
+type conn012 struct {
 	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-}
-
-type conn0028 struct {
-	connBase
-	connExecerContext
 	connExecer
 	connQueryerContext
 }
 
-type conn0029 struct {
+type conn013 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
 	connQueryerContext
 }
 
-type conn0030 struct {
+type conn014 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
 }
 
-type conn0031 struct {
+type conn015 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
-}
-
-type conn0032 struct {
-	connBase
-	connQueryer
-}
-
-type conn0033 struct {
-	connBase
-	connBeginTx
-	connQueryer
-}
-
-type conn0034 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-}
-
-type conn0035 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
 }
 
-type conn0036 struct {
+type conn016 struct {
 	connBase
-	connExecerContext
 	connQueryer
 }
 
-type conn0037 struct {
+type conn017 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connQueryer
 }
 
-type conn0038 struct {
+type conn018 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connQueryer
 }
 
-type conn0039 struct {
+type conn019 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryer
-}
-
-type conn0040 struct {
-	connBase
-	connExecer
-	connQueryer
-}
-
-type conn0041 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-}
-
-type conn0042 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-}
-
-type conn0043 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
 	connQueryer
 }
 
-type conn0044 struct {
+type conn020 struct {
 	connBase
-	connExecerContext
 	connExecer
 	connQueryer
 }
 
-type conn0045 struct {
+type conn021 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
 	connQueryer
 }
 
-type conn0046 struct {
+type conn022 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryer
 }
 
-type conn0047 struct {
+type conn023 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connQueryer
-}
-
-type conn0048 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-}
-
-type conn0049 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-}
-
-type conn0050 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-}
-
-type conn0051 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
 	connQueryer
 }
 
-type conn0052 struct {
+type conn024 struct {
 	connBase
-	connExecerContext
 	connQueryerContext
 	connQueryer
 }
 
-type conn0053 struct {
+type conn025 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connQueryerContext
 	connQueryer
 }
 
-type conn0054 struct {
+type conn026 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connQueryerContext
 	connQueryer
 }
 
-type conn0055 struct {
+type conn027 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
-	connQueryer
-}
-
-type conn0056 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-}
-
-type conn0057 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-}
-
-type conn0058 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-}
-
-type conn0059 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
 	connQueryerContext
 	connQueryer
 }
 
-type conn0060 struct {
+type conn028 struct {
 	connBase
-	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
 }
 
-type conn0061 struct {
+type conn029 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
 }
 
-type conn0062 struct {
+type conn030 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
-}
-
-type conn0063 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-}
-
-type conn0064 struct {
-	connBase
-	connPinger
-}
-
-type conn0065 struct {
-	connBase
-	connBeginTx
-	connPinger
-}
-
-type conn0066 struct {
-	connBase
-	connPrepareContext
-	connPinger
-}
-
-type conn0067 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connPinger
-}
-
-type conn0068 struct {
-	connBase
-	connExecerContext
-	connPinger
-}
-
-type conn0069 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connPinger
-}
-
-type conn0070 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connPinger
-}
-
-type conn0071 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connPinger
-}
-
-type conn0072 struct {
-	connBase
-	connExecer
-	connPinger
-}
-
-type conn0073 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connPinger
-}
-
-type conn0074 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-}
-
-type conn0075 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-}
-
-type conn0076 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connPinger
-}
-
-type conn0077 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connPinger
-}
-
-type conn0078 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
 }
 
-type conn0079 struct {
+type conn031 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connPinger
-}
-
-type conn0080 struct {
-	connBase
 	connQueryerContext
-	connPinger
-}
-
-type conn0081 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connPinger
-}
-
-type conn0082 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-}
-
-type conn0083 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-}
-
-type conn0084 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-}
-
-type conn0085 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-}
-
-type conn0086 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-}
-
-type conn0087 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-}
-
-type conn0088 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0089 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0090 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0091 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0092 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0093 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0094 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0095 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-}
-
-type conn0096 struct {
-	connBase
-	connQueryer
-	connPinger
-}
-
-type conn0097 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connPinger
-}
-
-type conn0098 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
-}
-
-type conn0099 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
-}
-
-type conn0100 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connPinger
-}
-
-type conn0101 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
-}
-
-type conn0102 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-}
-
-type conn0103 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-}
-
-type conn0104 struct {
-	connBase
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0105 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0106 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0107 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0108 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0109 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0110 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0111 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-}
-
-type conn0112 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0113 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0114 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0115 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0116 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0117 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0118 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0119 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0120 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0121 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0122 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0123 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0124 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0125 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0126 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0127 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-}
-
-type conn0128 struct {
-	connBase
-	connSessionResetter
-}
-
-type conn0129 struct {
-	connBase
-	connBeginTx
-	connSessionResetter
-}
-
-type conn0130 struct {
-	connBase
-	connPrepareContext
-	connSessionResetter
-}
-
-type conn0131 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connSessionResetter
-}
-
-type conn0132 struct {
-	connBase
-	connExecerContext
-	connSessionResetter
-}
-
-type conn0133 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connSessionResetter
-}
-
-type conn0134 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-}
-
-type conn0135 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-}
-
-type conn0136 struct {
-	connBase
-	connExecer
-	connSessionResetter
-}
-
-type conn0137 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connSessionResetter
-}
-
-type conn0138 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connSessionResetter
-}
-
-type conn0139 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connSessionResetter
-}
-
-type conn0140 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connSessionResetter
-}
-
-type conn0141 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connSessionResetter
-}
-
-type conn0142 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-}
-
-type conn0143 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-}
-
-type conn0144 struct {
-	connBase
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0145 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0146 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0147 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0148 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0149 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0150 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0151 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0152 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0153 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0154 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0155 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0156 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0157 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0158 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0159 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-}
-
-type conn0160 struct {
-	connBase
-	connQueryer
-	connSessionResetter
-}
-
-type conn0161 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connSessionResetter
-}
-
-type conn0162 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0163 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0164 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0165 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0166 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0167 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0168 struct {
-	connBase
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0169 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0170 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0171 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0172 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0173 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0174 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0175 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-}
-
-type conn0176 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0177 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0178 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0179 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0180 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0181 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0182 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0183 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0184 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0185 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0186 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0187 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0188 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0189 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0190 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0191 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-}
-
-type conn0192 struct {
-	connBase
-	connPinger
-	connSessionResetter
-}
-
-type conn0193 struct {
-	connBase
-	connBeginTx
-	connPinger
-	connSessionResetter
-}
-
-type conn0194 struct {
-	connBase
-	connPrepareContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0195 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0196 struct {
-	connBase
-	connExecerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0197 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0198 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0199 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0200 struct {
-	connBase
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0201 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0202 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0203 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0204 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0205 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0206 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0207 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-}
-
-type conn0208 struct {
-	connBase
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0209 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0210 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0211 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0212 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0213 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0214 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0215 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0216 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0217 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0218 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0219 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0220 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0221 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0222 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0223 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-}
-
-type conn0224 struct {
-	connBase
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0225 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0226 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0227 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0228 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0229 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0230 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0231 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0232 struct {
-	connBase
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0233 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0234 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0235 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0236 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0237 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0238 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0239 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0240 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0241 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0242 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0243 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0244 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0245 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0246 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0247 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0248 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0249 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0250 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0251 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0252 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0253 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0254 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0255 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-}
-
-type conn0256 struct {
-	connBase
-	connValidator
-}
-
-type conn0257 struct {
-	connBase
-	connBeginTx
-	connValidator
-}
-
-type conn0258 struct {
-	connBase
-	connPrepareContext
-	connValidator
-}
-
-type conn0259 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connValidator
-}
-
-type conn0260 struct {
-	connBase
-	connExecerContext
-	connValidator
-}
-
-type conn0261 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connValidator
-}
-
-type conn0262 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connValidator
-}
-
-type conn0263 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connValidator
-}
-
-type conn0264 struct {
-	connBase
-	connExecer
-	connValidator
-}
-
-type conn0265 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connValidator
-}
-
-type conn0266 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connValidator
-}
-
-type conn0267 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connValidator
-}
-
-type conn0268 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connValidator
-}
-
-type conn0269 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connValidator
-}
-
-type conn0270 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connValidator
-}
-
-type conn0271 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connValidator
-}
-
-type conn0272 struct {
-	connBase
-	connQueryerContext
-	connValidator
-}
-
-type conn0273 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connValidator
-}
-
-type conn0274 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connValidator
-}
-
-type conn0275 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connValidator
-}
-
-type conn0276 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connValidator
-}
-
-type conn0277 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connValidator
-}
-
-type conn0278 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connValidator
-}
-
-type conn0279 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connValidator
-}
-
-type conn0280 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0281 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0282 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0283 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0284 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0285 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0286 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0287 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-}
-
-type conn0288 struct {
-	connBase
-	connQueryer
-	connValidator
-}
-
-type conn0289 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connValidator
-}
-
-type conn0290 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connValidator
-}
-
-type conn0291 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connValidator
-}
-
-type conn0292 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connValidator
-}
-
-type conn0293 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connValidator
-}
-
-type conn0294 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connValidator
-}
-
-type conn0295 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connValidator
-}
-
-type conn0296 struct {
-	connBase
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0297 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0298 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0299 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0300 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0301 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0302 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0303 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-}
-
-type conn0304 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0305 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0306 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0307 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0308 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0309 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0310 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0311 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0312 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0313 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0314 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0315 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0316 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0317 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0318 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0319 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-}
-
-type conn0320 struct {
-	connBase
-	connPinger
-	connValidator
-}
-
-type conn0321 struct {
-	connBase
-	connBeginTx
-	connPinger
-	connValidator
-}
-
-type conn0322 struct {
-	connBase
-	connPrepareContext
-	connPinger
-	connValidator
-}
-
-type conn0323 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connPinger
-	connValidator
-}
-
-type conn0324 struct {
-	connBase
-	connExecerContext
-	connPinger
-	connValidator
-}
-
-type conn0325 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connPinger
-	connValidator
-}
-
-type conn0326 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connValidator
-}
-
-type conn0327 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connValidator
-}
-
-type conn0328 struct {
-	connBase
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0329 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0330 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0331 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0332 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0333 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0334 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0335 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-}
-
-type conn0336 struct {
-	connBase
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0337 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0338 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0339 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0340 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0341 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0342 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0343 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0344 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0345 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0346 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0347 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0348 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0349 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0350 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0351 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-}
-
-type conn0352 struct {
-	connBase
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0353 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0354 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0355 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0356 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0357 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0358 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0359 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0360 struct {
-	connBase
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0361 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0362 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0363 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0364 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0365 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0366 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0367 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0368 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0369 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0370 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0371 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0372 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0373 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0374 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0375 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0376 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0377 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0378 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0379 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0380 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0381 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0382 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0383 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-}
-
-type conn0384 struct {
-	connBase
-	connSessionResetter
-	connValidator
-}
-
-type conn0385 struct {
-	connBase
-	connBeginTx
-	connSessionResetter
-	connValidator
-}
-
-type conn0386 struct {
-	connBase
-	connPrepareContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0387 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0388 struct {
-	connBase
-	connExecerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0389 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0390 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0391 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0392 struct {
-	connBase
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0393 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0394 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0395 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0396 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0397 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0398 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0399 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-}
-
-type conn0400 struct {
-	connBase
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0401 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0402 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0403 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0404 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0405 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0406 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0407 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0408 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0409 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0410 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0411 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0412 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0413 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0414 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0415 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-}
-
-type conn0416 struct {
-	connBase
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0417 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0418 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0419 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0420 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0421 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0422 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0423 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0424 struct {
-	connBase
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0425 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0426 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0427 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0428 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0429 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0430 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0431 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0432 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0433 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0434 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0435 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0436 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0437 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0438 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0439 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0440 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0441 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0442 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0443 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0444 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0445 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0446 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0447 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connValidator
-}
-
-type conn0448 struct {
-	connBase
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0449 struct {
-	connBase
-	connBeginTx
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0450 struct {
-	connBase
-	connPrepareContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0451 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0452 struct {
-	connBase
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0453 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0454 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0455 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0456 struct {
-	connBase
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0457 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0458 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0459 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0460 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0461 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0462 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0463 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0464 struct {
-	connBase
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0465 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0466 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0467 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0468 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0469 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0470 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0471 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0472 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0473 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0474 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0475 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0476 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0477 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0478 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0479 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0480 struct {
-	connBase
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0481 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0482 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0483 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0484 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0485 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0486 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0487 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0488 struct {
-	connBase
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0489 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0490 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0491 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0492 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0493 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0494 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0495 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0496 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0497 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0498 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0499 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0500 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0501 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0502 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0503 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0504 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0505 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0506 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0507 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0508 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0509 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0510 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0511 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connValidator
-}
-
-type conn0512 struct {
-	connBase
-	connNamedValueChecker
-}
-
-type conn0513 struct {
-	connBase
-	connBeginTx
-	connNamedValueChecker
-}
-
-type conn0514 struct {
-	connBase
-	connPrepareContext
-	connNamedValueChecker
-}
-
-type conn0515 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connNamedValueChecker
-}
-
-type conn0516 struct {
-	connBase
-	connExecerContext
-	connNamedValueChecker
-}
-
-type conn0517 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connNamedValueChecker
-}
-
-type conn0518 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connNamedValueChecker
-}
-
-type conn0519 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connNamedValueChecker
-}
-
-type conn0520 struct {
-	connBase
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0521 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0522 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0523 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0524 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0525 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0526 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0527 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connNamedValueChecker
-}
-
-type conn0528 struct {
-	connBase
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0529 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0530 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0531 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0532 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0533 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0534 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0535 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0536 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0537 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0538 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0539 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0540 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0541 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0542 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0543 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connNamedValueChecker
-}
-
-type conn0544 struct {
-	connBase
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0545 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0546 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0547 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0548 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0549 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0550 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0551 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0552 struct {
-	connBase
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0553 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0554 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0555 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0556 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0557 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0558 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0559 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0560 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0561 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0562 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0563 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0564 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0565 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0566 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0567 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0568 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0569 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0570 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0571 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0572 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0573 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0574 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0575 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connNamedValueChecker
-}
-
-type conn0576 struct {
-	connBase
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0577 struct {
-	connBase
-	connBeginTx
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0578 struct {
-	connBase
-	connPrepareContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0579 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0580 struct {
-	connBase
-	connExecerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0581 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0582 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0583 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0584 struct {
-	connBase
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0585 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0586 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0587 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0588 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0589 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0590 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0591 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0592 struct {
-	connBase
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0593 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0594 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0595 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0596 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0597 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0598 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0599 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0600 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0601 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0602 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0603 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0604 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0605 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0606 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0607 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0608 struct {
-	connBase
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0609 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0610 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0611 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0612 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0613 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0614 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0615 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0616 struct {
-	connBase
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0617 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0618 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0619 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0620 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0621 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0622 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0623 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0624 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0625 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0626 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0627 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0628 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0629 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0630 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0631 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0632 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0633 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0634 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0635 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0636 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0637 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0638 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0639 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connNamedValueChecker
-}
-
-type conn0640 struct {
-	connBase
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0641 struct {
-	connBase
-	connBeginTx
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0642 struct {
-	connBase
-	connPrepareContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0643 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0644 struct {
-	connBase
-	connExecerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0645 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0646 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0647 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0648 struct {
-	connBase
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0649 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0650 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0651 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0652 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0653 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0654 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0655 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0656 struct {
-	connBase
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0657 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0658 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0659 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0660 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0661 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0662 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0663 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0664 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0665 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0666 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0667 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0668 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0669 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0670 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0671 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0672 struct {
-	connBase
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0673 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0674 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0675 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0676 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0677 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0678 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0679 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0680 struct {
-	connBase
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0681 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0682 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0683 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0684 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0685 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0686 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0687 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0688 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0689 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0690 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0691 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0692 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0693 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0694 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0695 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0696 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0697 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0698 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0699 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0700 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0701 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0702 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0703 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0704 struct {
-	connBase
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0705 struct {
-	connBase
-	connBeginTx
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0706 struct {
-	connBase
-	connPrepareContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0707 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0708 struct {
-	connBase
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0709 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0710 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0711 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0712 struct {
-	connBase
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0713 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0714 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0715 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0716 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0717 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0718 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0719 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0720 struct {
-	connBase
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0721 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0722 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0723 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0724 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0725 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0726 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0727 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0728 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0729 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0730 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0731 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0732 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0733 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0734 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0735 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0736 struct {
-	connBase
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0737 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0738 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0739 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0740 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0741 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0742 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0743 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0744 struct {
-	connBase
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0745 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0746 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0747 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0748 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0749 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0750 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0751 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0752 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0753 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0754 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0755 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0756 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0757 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0758 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0759 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0760 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0761 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0762 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0763 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0764 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0765 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0766 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0767 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connSessionResetter
-	connNamedValueChecker
-}
-
-type conn0768 struct {
-	connBase
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0769 struct {
-	connBase
-	connBeginTx
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0770 struct {
-	connBase
-	connPrepareContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0771 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0772 struct {
-	connBase
-	connExecerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0773 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0774 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0775 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0776 struct {
-	connBase
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0777 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0778 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0779 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0780 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0781 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0782 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0783 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0784 struct {
-	connBase
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0785 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0786 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0787 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0788 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0789 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0790 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0791 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0792 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0793 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0794 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0795 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0796 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0797 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0798 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0799 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0800 struct {
-	connBase
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0801 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0802 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0803 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0804 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0805 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0806 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0807 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0808 struct {
-	connBase
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0809 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0810 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0811 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0812 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0813 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0814 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0815 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0816 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0817 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0818 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0819 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0820 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0821 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0822 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0823 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0824 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0825 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0826 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0827 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0828 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0829 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0830 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0831 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0832 struct {
-	connBase
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0833 struct {
-	connBase
-	connBeginTx
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0834 struct {
-	connBase
-	connPrepareContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0835 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0836 struct {
-	connBase
-	connExecerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0837 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0838 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0839 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0840 struct {
-	connBase
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0841 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0842 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0843 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0844 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0845 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0846 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0847 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0848 struct {
-	connBase
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0849 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0850 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0851 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0852 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0853 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0854 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0855 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0856 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0857 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0858 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0859 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0860 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0861 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0862 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0863 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0864 struct {
-	connBase
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0865 struct {
-	connBase
-	connBeginTx
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0866 struct {
-	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0867 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0868 struct {
-	connBase
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0869 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0870 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0871 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0872 struct {
-	connBase
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0873 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0874 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0875 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0876 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0877 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0878 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0879 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0880 struct {
-	connBase
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0881 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0882 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0883 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0884 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0885 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0886 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0887 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0888 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0889 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0890 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0891 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0892 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0893 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0894 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0895 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connQueryer
-	connPinger
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0896 struct {
-	connBase
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0897 struct {
-	connBase
-	connBeginTx
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0898 struct {
-	connBase
-	connPrepareContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0899 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0900 struct {
-	connBase
-	connExecerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0901 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0902 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0903 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0904 struct {
-	connBase
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0905 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0906 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0907 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0908 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0909 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0910 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0911 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0912 struct {
-	connBase
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0913 struct {
-	connBase
-	connBeginTx
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0914 struct {
-	connBase
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0915 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0916 struct {
-	connBase
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0917 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0918 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0919 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0920 struct {
-	connBase
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0921 struct {
-	connBase
-	connBeginTx
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0922 struct {
-	connBase
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0923 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0924 struct {
-	connBase
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0925 struct {
-	connBase
-	connBeginTx
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0926 struct {
-	connBase
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
-}
-
-type conn0927 struct {
-	connBase
-	connBeginTx
-	connPrepareContext
-	connExecerContext
-	connExecer
-	connQueryerContext
-	connSessionResetter
-	connValidator
-	connNamedValueChecker
+	connQueryer
 }
 
-type conn0928 struct {
+type conn032 struct {
 	connBase
-	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0929 struct {
+type conn033 struct {
 	connBase
 	connBeginTx
-	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0930 struct {
+type conn034 struct {
 	connBase
-	connPrepareContext
-	connQueryer
+	connExecerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0931 struct {
+type conn035 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connQueryer
+	connExecerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0932 struct {
+type conn036 struct {
 	connBase
-	connExecerContext
-	connQueryer
+	connExecer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0933 struct {
+type conn037 struct {
 	connBase
 	connBeginTx
-	connExecerContext
-	connQueryer
+	connExecer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0934 struct {
+type conn038 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
-	connQueryer
+	connExecer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0935 struct {
+type conn039 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryer
+	connExecer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0936 struct {
+type conn040 struct {
 	connBase
-	connExecer
-	connQueryer
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0937 struct {
+type conn041 struct {
 	connBase
 	connBeginTx
-	connExecer
-	connQueryer
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0938 struct {
+type conn042 struct {
 	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
+	connExecerContext
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0939 struct {
+type conn043 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
+	connExecerContext
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0940 struct {
+type conn044 struct {
 	connBase
-	connExecerContext
 	connExecer
-	connQueryer
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0941 struct {
+type conn045 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
-	connQueryer
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0942 struct {
+type conn046 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connQueryer
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0943 struct {
+type conn047 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connQueryer
+	connQueryerContext
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0944 struct {
+type conn048 struct {
 	connBase
-	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0945 struct {
+type conn049 struct {
 	connBase
 	connBeginTx
-	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0946 struct {
+type conn050 struct {
 	connBase
-	connPrepareContext
-	connQueryerContext
+	connExecerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0947 struct {
+type conn051 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connQueryerContext
+	connExecerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0948 struct {
+type conn052 struct {
 	connBase
-	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0949 struct {
+type conn053 struct {
 	connBase
 	connBeginTx
-	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0950 struct {
+type conn054 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0951 struct {
+type conn055 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0952 struct {
+type conn056 struct {
 	connBase
-	connExecer
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0953 struct {
+type conn057 struct {
 	connBase
 	connBeginTx
-	connExecer
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0954 struct {
+type conn058 struct {
 	connBase
-	connPrepareContext
-	connExecer
+	connExecerContext
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0955 struct {
+type conn059 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connExecer
+	connExecerContext
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0956 struct {
+type conn060 struct {
 	connBase
-	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0957 struct {
+type conn061 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0958 struct {
+type conn062 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0959 struct {
+type conn063 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
 	connSessionResetter
-	connValidator
-	connNamedValueChecker
 }
 
-type conn0960 struct {
+type conn064 struct {
 	connBase
-	connPinger
-	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0961 struct {
+type conn065 struct {
 	connBase
 	connBeginTx
-	connPinger
-	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0962 struct {
+type conn066 struct {
 	connBase
-	connPrepareContext
-	connPinger
-	connSessionResetter
+	connExecerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0963 struct {
+type conn067 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connPinger
-	connSessionResetter
+	connExecerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0964 struct {
+type conn068 struct {
 	connBase
-	connExecerContext
-	connPinger
-	connSessionResetter
+	connExecer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0965 struct {
+type conn069 struct {
 	connBase
 	connBeginTx
-	connExecerContext
-	connPinger
-	connSessionResetter
+	connExecer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0966 struct {
+type conn070 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
-	connPinger
-	connSessionResetter
+	connExecer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0967 struct {
+type conn071 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connPinger
-	connSessionResetter
+	connExecer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0968 struct {
+type conn072 struct {
 	connBase
-	connExecer
-	connPinger
-	connSessionResetter
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0969 struct {
+type conn073 struct {
 	connBase
 	connBeginTx
-	connExecer
-	connPinger
-	connSessionResetter
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0970 struct {
+type conn074 struct {
 	connBase
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
+	connExecerContext
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0971 struct {
+type conn075 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connExecer
-	connPinger
-	connSessionResetter
+	connExecerContext
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0972 struct {
+type conn076 struct {
 	connBase
-	connExecerContext
 	connExecer
-	connPinger
-	connSessionResetter
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0973 struct {
+type conn077 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
-	connPinger
-	connSessionResetter
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0974 struct {
+type conn078 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connPinger
-	connSessionResetter
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0975 struct {
+type conn079 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connPinger
-	connSessionResetter
+	connQueryerContext
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0976 struct {
+type conn080 struct {
 	connBase
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0977 struct {
+type conn081 struct {
 	connBase
 	connBeginTx
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0978 struct {
+type conn082 struct {
 	connBase
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connExecerContext
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0979 struct {
+type conn083 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connExecerContext
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0980 struct {
+type conn084 struct {
 	connBase
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connExecer
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0981 struct {
+type conn085 struct {
 	connBase
 	connBeginTx
-	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connExecer
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0982 struct {
+type conn086 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connExecer
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0983 struct {
+type conn087 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
-	connPinger
-	connSessionResetter
+	connExecer
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0984 struct {
+type conn088 struct {
 	connBase
-	connExecer
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0985 struct {
+type conn089 struct {
 	connBase
 	connBeginTx
-	connExecer
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0986 struct {
+type conn090 struct {
 	connBase
-	connPrepareContext
-	connExecer
+	connExecerContext
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0987 struct {
+type conn091 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connExecer
+	connExecerContext
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0988 struct {
+type conn092 struct {
 	connBase
-	connExecerContext
 	connExecer
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0989 struct {
+type conn093 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0990 struct {
+type conn094 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0991 struct {
+type conn095 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
-	connPinger
-	connSessionResetter
+	connQueryer
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0992 struct {
+type conn096 struct {
 	connBase
-	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0993 struct {
+type conn097 struct {
 	connBase
 	connBeginTx
-	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0994 struct {
+type conn098 struct {
 	connBase
-	connPrepareContext
-	connQueryer
-	connPinger
+	connExecerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0995 struct {
+type conn099 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connQueryer
-	connPinger
+	connExecerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0996 struct {
+type conn100 struct {
 	connBase
-	connExecerContext
-	connQueryer
-	connPinger
+	connExecer
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0997 struct {
+type conn101 struct {
 	connBase
 	connBeginTx
-	connExecerContext
-	connQueryer
-	connPinger
+	connExecer
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0998 struct {
+type conn102 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
-	connQueryer
-	connPinger
+	connExecer
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn0999 struct {
+type conn103 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryer
-	connPinger
+	connExecer
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1000 struct {
+type conn104 struct {
 	connBase
-	connExecer
-	connQueryer
-	connPinger
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1001 struct {
+type conn105 struct {
 	connBase
 	connBeginTx
-	connExecer
-	connQueryer
-	connPinger
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1002 struct {
+type conn106 struct {
 	connBase
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
+	connExecerContext
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1003 struct {
+type conn107 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connExecer
-	connQueryer
-	connPinger
+	connExecerContext
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1004 struct {
+type conn108 struct {
 	connBase
-	connExecerContext
 	connExecer
-	connQueryer
-	connPinger
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1005 struct {
+type conn109 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
-	connQueryer
-	connPinger
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1006 struct {
+type conn110 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connQueryer
-	connPinger
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1007 struct {
+type conn111 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
-	connQueryer
-	connPinger
+	connQueryerContext
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1008 struct {
+type conn112 struct {
 	connBase
-	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1009 struct {
+type conn113 struct {
 	connBase
 	connBeginTx
-	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1010 struct {
+type conn114 struct {
 	connBase
-	connPrepareContext
-	connQueryerContext
+	connExecerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1011 struct {
+type conn115 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connQueryerContext
+	connExecerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1012 struct {
+type conn116 struct {
 	connBase
-	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1013 struct {
+type conn117 struct {
 	connBase
 	connBeginTx
-	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1014 struct {
+type conn118 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1015 struct {
+type conn119 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
-	connQueryerContext
+	connExecer
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1016 struct {
+type conn120 struct {
 	connBase
-	connExecer
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1017 struct {
+type conn121 struct {
 	connBase
 	connBeginTx
-	connExecer
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1018 struct {
+type conn122 struct {
 	connBase
-	connPrepareContext
-	connExecer
+	connExecerContext
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1019 struct {
+type conn123 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
-	connExecer
+	connExecerContext
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1020 struct {
+type conn124 struct {
 	connBase
-	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1021 struct {
+type conn125 struct {
 	connBase
 	connBeginTx
-	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1022 struct {
+type conn126 struct {
 	connBase
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
-type conn1023 struct {
+type conn127 struct {
 	connBase
 	connBeginTx
-	connPrepareContext
 	connExecerContext
 	connExecer
 	connQueryerContext
 	connQueryer
-	connPinger
 	connSessionResetter
 	connValidator
-	connNamedValueChecker
 }
 
 // connTable builds the conn combination for a mask.
-var connTable = [1024]func(c *Conn) driver.Conn{
-	0: func(c *Conn) driver.Conn { return &conn0000{connBase{c}} },
-	1: func(c *Conn) driver.Conn { return &conn0001{connBase{c}, connBeginTx{c}} },
-	2: func(c *Conn) driver.Conn { return &conn0002{connBase{c}, connPrepareContext{c}} },
-	3: func(c *Conn) driver.Conn { return &conn0003{connBase{c}, connBeginTx{c}, connPrepareContext{c}} },
-	4: func(c *Conn) driver.Conn { return &conn0004{connBase{c}, connExecerContext{c}} },
-	5: func(c *Conn) driver.Conn { return &conn0005{connBase{c}, connBeginTx{c}, connExecerContext{c}} },
-	6: func(c *Conn) driver.Conn { return &conn0006{connBase{c}, connPrepareContext{c}, connExecerContext{c}} },
+var connTable = [128]func(c *Conn) driver.Conn{
+	0: func(c *Conn) driver.Conn { return &conn000{connBase{c}} },
+	1: func(c *Conn) driver.Conn { return &conn001{connBase{c}, connBeginTx{c}} },
+	2: func(c *Conn) driver.Conn { return &conn002{connBase{c}, connExecerContext{c}} },
+	3: func(c *Conn) driver.Conn { return &conn003{connBase{c}, connBeginTx{c}, connExecerContext{c}} },
+	4: func(c *Conn) driver.Conn { return &conn004{connBase{c}, connExecer{c}} },
+	5: func(c *Conn) driver.Conn { return &conn005{connBase{c}, connBeginTx{c}, connExecer{c}} },
+	6: func(c *Conn) driver.Conn { return &conn006{connBase{c}, connExecerContext{c}, connExecer{c}} },
 	7: func(c *Conn) driver.Conn {
-		return &conn0007{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}}
+		return &conn007{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}}
 	},
-	8:  func(c *Conn) driver.Conn { return &conn0008{connBase{c}, connExecer{c}} },
-	9:  func(c *Conn) driver.Conn { return &conn0009{connBase{c}, connBeginTx{c}, connExecer{c}} },
-	10: func(c *Conn) driver.Conn { return &conn0010{connBase{c}, connPrepareContext{c}, connExecer{c}} },
+	8:  func(c *Conn) driver.Conn { return &conn008{connBase{c}, connQueryerContext{c}} },
+	9:  func(c *Conn) driver.Conn { return &conn009{connBase{c}, connBeginTx{c}, connQueryerContext{c}} },
+	10: func(c *Conn) driver.Conn { return &conn010{connBase{c}, connExecerContext{c}, connQueryerContext{c}} },
 	11: func(c *Conn) driver.Conn {
-		return &conn0011{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}}
+		return &conn011{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}}
 	},
-	12: func(c *Conn) driver.Conn { return &conn0012{connBase{c}, connExecerContext{c}, connExecer{c}} },
+	12: func(c *Conn) driver.Conn { return &conn012{connBase{c}, connExecer{c}, connQueryerContext{c}} },
 	13: func(c *Conn) driver.Conn {
-		return &conn0013{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}}
+		return &conn013{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}}
 	},
 	14: func(c *Conn) driver.Conn {
-		return &conn0014{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}}
+		return &conn014{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}}
 	},
 	15: func(c *Conn) driver.Conn {
-		return &conn0015{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}}
+		return &conn015{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}}
 	},
-	16: func(c *Conn) driver.Conn { return &conn0016{connBase{c}, connQueryerContext{c}} },
-	17: func(c *Conn) driver.Conn { return &conn0017{connBase{c}, connBeginTx{c}, connQueryerContext{c}} },
-	18: func(c *Conn) driver.Conn { return &conn0018{connBase{c}, connPrepareContext{c}, connQueryerContext{c}} },
+	16: func(c *Conn) driver.Conn { return &conn016{connBase{c}, connQueryer{c}} },
+	17: func(c *Conn) driver.Conn { return &conn017{connBase{c}, connBeginTx{c}, connQueryer{c}} },
+	18: func(c *Conn) driver.Conn { return &conn018{connBase{c}, connExecerContext{c}, connQueryer{c}} },
 	19: func(c *Conn) driver.Conn {
-		return &conn0019{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}}
+		return &conn019{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}}
 	},
-	20: func(c *Conn) driver.Conn { return &conn0020{connBase{c}, connExecerContext{c}, connQueryerContext{c}} },
-	21: func(c *Conn) driver.Conn {
-		return &conn0021{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}}
-	},
+	20: func(c *Conn) driver.Conn { return &conn020{connBase{c}, connExecer{c}, connQueryer{c}} },
+	21: func(c *Conn) driver.Conn { return &conn021{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}} },
 	22: func(c *Conn) driver.Conn {
-		return &conn0022{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}}
+		return &conn022{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}}
 	},
 	23: func(c *Conn) driver.Conn {
-		return &conn0023{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}}
+		return &conn023{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}}
 	},
-	24: func(c *Conn) driver.Conn { return &conn0024{connBase{c}, connExecer{c}, connQueryerContext{c}} },
+	24: func(c *Conn) driver.Conn { return &conn024{connBase{c}, connQueryerContext{c}, connQueryer{c}} },
 	25: func(c *Conn) driver.Conn {
-		return &conn0025{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}}
+		return &conn025{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}}
 	},
 	26: func(c *Conn) driver.Conn {
-		return &conn0026{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}}
+		return &conn026{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}}
 	},
 	27: func(c *Conn) driver.Conn {
-		return &conn0027{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}}
+		return &conn027{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}}
 	},
 	28: func(c *Conn) driver.Conn {
-		return &conn0028{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}}
+		return &conn028{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
 	},
 	29: func(c *Conn) driver.Conn {
-		return &conn0029{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}}
+		return &conn029{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
 	},
 	30: func(c *Conn) driver.Conn {
-		return &conn0030{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}}
+		return &conn030{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
 	},
 	31: func(c *Conn) driver.Conn {
-		return &conn0031{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}}
+		return &conn031{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
 	},
-	32: func(c *Conn) driver.Conn { return &conn0032{connBase{c}, connQueryer{c}} },
-	33: func(c *Conn) driver.Conn { return &conn0033{connBase{c}, connBeginTx{c}, connQueryer{c}} },
-	34: func(c *Conn) driver.Conn { return &conn0034{connBase{c}, connPrepareContext{c}, connQueryer{c}} },
+	32: func(c *Conn) driver.Conn { return &conn032{connBase{c}, connSessionResetter{c}} },
+	33: func(c *Conn) driver.Conn { return &conn033{connBase{c}, connBeginTx{c}, connSessionResetter{c}} },
+	34: func(c *Conn) driver.Conn { return &conn034{connBase{c}, connExecerContext{c}, connSessionResetter{c}} },
 	35: func(c *Conn) driver.Conn {
-		return &conn0035{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}}
+		return &conn035{connBase{c}, connBeginTx{c}, connExecerContext{c}, connSessionResetter{c}}
 	},
-	36: func(c *Conn) driver.Conn { return &conn0036{connBase{c}, connExecerContext{c}, connQueryer{c}} },
+	36: func(c *Conn) driver.Conn { return &conn036{connBase{c}, connExecer{c}, connSessionResetter{c}} },
 	37: func(c *Conn) driver.Conn {
-		return &conn0037{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}}
+		return &conn037{connBase{c}, connBeginTx{c}, connExecer{c}, connSessionResetter{c}}
 	},
 	38: func(c *Conn) driver.Conn {
-		return &conn0038{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}}
+		return &conn038{connBase{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}}
 	},
 	39: func(c *Conn) driver.Conn {
-		return &conn0039{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}}
+		return &conn039{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}}
 	},
-	40: func(c *Conn) driver.Conn { return &conn0040{connBase{c}, connExecer{c}, connQueryer{c}} },
+	40: func(c *Conn) driver.Conn { return &conn040{connBase{c}, connQueryerContext{c}, connSessionResetter{c}} },
 	41: func(c *Conn) driver.Conn {
-		return &conn0041{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}}
+		return &conn041{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connSessionResetter{c}}
 	},
 	42: func(c *Conn) driver.Conn {
-		return &conn0042{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}}
+		return &conn042{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}}
 	},
 	43: func(c *Conn) driver.Conn {
-		return &conn0043{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}}
+		return &conn043{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}}
 	},
 	44: func(c *Conn) driver.Conn {
-		return &conn0044{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}}
+		return &conn044{connBase{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
 	},
 	45: func(c *Conn) driver.Conn {
-		return &conn0045{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}}
+		return &conn045{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
 	},
 	46: func(c *Conn) driver.Conn {
-		return &conn0046{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}}
+		return &conn046{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
 	},
 	47: func(c *Conn) driver.Conn {
-		return &conn0047{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}}
+		return &conn047{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
 	},
-	48: func(c *Conn) driver.Conn { return &conn0048{connBase{c}, connQueryerContext{c}, connQueryer{c}} },
+	48: func(c *Conn) driver.Conn { return &conn048{connBase{c}, connQueryer{c}, connSessionResetter{c}} },
 	49: func(c *Conn) driver.Conn {
-		return &conn0049{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn049{connBase{c}, connBeginTx{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	50: func(c *Conn) driver.Conn {
-		return &conn0050{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn050{connBase{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	51: func(c *Conn) driver.Conn {
-		return &conn0051{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn051{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	52: func(c *Conn) driver.Conn {
-		return &conn0052{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn052{connBase{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	53: func(c *Conn) driver.Conn {
-		return &conn0053{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn053{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	54: func(c *Conn) driver.Conn {
-		return &conn0054{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn054{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	55: func(c *Conn) driver.Conn {
-		return &conn0055{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn055{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	56: func(c *Conn) driver.Conn {
-		return &conn0056{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn056{connBase{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	57: func(c *Conn) driver.Conn {
-		return &conn0057{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn057{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	58: func(c *Conn) driver.Conn {
-		return &conn0058{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn058{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	59: func(c *Conn) driver.Conn {
-		return &conn0059{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn059{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	60: func(c *Conn) driver.Conn {
-		return &conn0060{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn060{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	61: func(c *Conn) driver.Conn {
-		return &conn0061{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn061{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	62: func(c *Conn) driver.Conn {
-		return &conn0062{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn062{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
 	63: func(c *Conn) driver.Conn {
-		return &conn0063{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}}
+		return &conn063{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
 	},
-	64: func(c *Conn) driver.Conn { return &conn0064{connBase{c}, connPinger{c}} },
-	65: func(c *Conn) driver.Conn { return &conn0065{connBase{c}, connBeginTx{c}, connPinger{c}} },
-	66: func(c *Conn) driver.Conn { return &conn0066{connBase{c}, connPrepareContext{c}, connPinger{c}} },
+	64: func(c *Conn) driver.Conn { return &conn064{connBase{c}, connValidator{c}} },
+	65: func(c *Conn) driver.Conn { return &conn065{connBase{c}, connBeginTx{c}, connValidator{c}} },
+	66: func(c *Conn) driver.Conn { return &conn066{connBase{c}, connExecerContext{c}, connValidator{c}} },
 	67: func(c *Conn) driver.Conn {
-		return &conn0067{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}}
+		return &conn067{connBase{c}, connBeginTx{c}, connExecerContext{c}, connValidator{c}}
 	},
-	68: func(c *Conn) driver.Conn { return &conn0068{connBase{c}, connExecerContext{c}, connPinger{c}} },
+	68: func(c *Conn) driver.Conn { return &conn068{connBase{c}, connExecer{c}, connValidator{c}} },
 	69: func(c *Conn) driver.Conn {
-		return &conn0069{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}}
+		return &conn069{connBase{c}, connBeginTx{c}, connExecer{c}, connValidator{c}}
 	},
 	70: func(c *Conn) driver.Conn {
-		return &conn0070{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}}
+		return &conn070{connBase{c}, connExecerContext{c}, connExecer{c}, connValidator{c}}
 	},
 	71: func(c *Conn) driver.Conn {
-		return &conn0071{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}}
+		return &conn071{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connValidator{c}}
 	},
-	72: func(c *Conn) driver.Conn { return &conn0072{connBase{c}, connExecer{c}, connPinger{c}} },
-	73: func(c *Conn) driver.Conn { return &conn0073{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}} },
+	72: func(c *Conn) driver.Conn { return &conn072{connBase{c}, connQueryerContext{c}, connValidator{c}} },
+	73: func(c *Conn) driver.Conn {
+		return &conn073{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connValidator{c}}
+	},
 	74: func(c *Conn) driver.Conn {
-		return &conn0074{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}}
+		return &conn074{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}}
 	},
 	75: func(c *Conn) driver.Conn {
-		return &conn0075{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}}
+		return &conn075{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}}
 	},
 	76: func(c *Conn) driver.Conn {
-		return &conn0076{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}}
+		return &conn076{connBase{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
 	},
 	77: func(c *Conn) driver.Conn {
-		return &conn0077{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}}
+		return &conn077{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
 	},
 	78: func(c *Conn) driver.Conn {
-		return &conn0078{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}}
+		return &conn078{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
 	},
 	79: func(c *Conn) driver.Conn {
-		return &conn0079{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}}
+		return &conn079{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
 	},
-	80: func(c *Conn) driver.Conn { return &conn0080{connBase{c}, connQueryerContext{c}, connPinger{c}} },
+	80: func(c *Conn) driver.Conn { return &conn080{connBase{c}, connQueryer{c}, connValidator{c}} },
 	81: func(c *Conn) driver.Conn {
-		return &conn0081{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn081{connBase{c}, connBeginTx{c}, connQueryer{c}, connValidator{c}}
 	},
 	82: func(c *Conn) driver.Conn {
-		return &conn0082{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn082{connBase{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	83: func(c *Conn) driver.Conn {
-		return &conn0083{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn083{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	84: func(c *Conn) driver.Conn {
-		return &conn0084{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn084{connBase{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
 	},
 	85: func(c *Conn) driver.Conn {
-		return &conn0085{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn085{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
 	},
 	86: func(c *Conn) driver.Conn {
-		return &conn0086{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn086{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
 	},
 	87: func(c *Conn) driver.Conn {
-		return &conn0087{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn087{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
 	},
 	88: func(c *Conn) driver.Conn {
-		return &conn0088{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn088{connBase{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	89: func(c *Conn) driver.Conn {
-		return &conn0089{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn089{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	90: func(c *Conn) driver.Conn {
-		return &conn0090{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn090{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	91: func(c *Conn) driver.Conn {
-		return &conn0091{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn091{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	92: func(c *Conn) driver.Conn {
-		return &conn0092{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn092{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	93: func(c *Conn) driver.Conn {
-		return &conn0093{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn093{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	94: func(c *Conn) driver.Conn {
-		return &conn0094{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn094{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
 	95: func(c *Conn) driver.Conn {
-		return &conn0095{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}}
+		return &conn095{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
 	},
-	96: func(c *Conn) driver.Conn { return &conn0096{connBase{c}, connQueryer{c}, connPinger{c}} },
+	96: func(c *Conn) driver.Conn { return &conn096{connBase{c}, connSessionResetter{c}, connValidator{c}} },
 	97: func(c *Conn) driver.Conn {
-		return &conn0097{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}}
+		return &conn097{connBase{c}, connBeginTx{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	98: func(c *Conn) driver.Conn {
-		return &conn0098{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn098{connBase{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	99: func(c *Conn) driver.Conn {
-		return &conn0099{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn099{connBase{c}, connBeginTx{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	100: func(c *Conn) driver.Conn {
-		return &conn0100{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn100{connBase{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	101: func(c *Conn) driver.Conn {
-		return &conn0101{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn101{connBase{c}, connBeginTx{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	102: func(c *Conn) driver.Conn {
-		return &conn0102{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn102{connBase{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	103: func(c *Conn) driver.Conn {
-		return &conn0103{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn103{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
 	},
-	104: func(c *Conn) driver.Conn { return &conn0104{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}} },
+	104: func(c *Conn) driver.Conn {
+		return &conn104{connBase{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
+	},
 	105: func(c *Conn) driver.Conn {
-		return &conn0105{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}}
+		return &conn105{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	106: func(c *Conn) driver.Conn {
-		return &conn0106{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}}
+		return &conn106{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	107: func(c *Conn) driver.Conn {
-		return &conn0107{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}}
+		return &conn107{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	108: func(c *Conn) driver.Conn {
-		return &conn0108{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}}
+		return &conn108{connBase{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	109: func(c *Conn) driver.Conn {
-		return &conn0109{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}}
+		return &conn109{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	110: func(c *Conn) driver.Conn {
-		return &conn0110{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}}
+		return &conn110{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	111: func(c *Conn) driver.Conn {
-		return &conn0111{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}}
+		return &conn111{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	112: func(c *Conn) driver.Conn {
-		return &conn0112{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn112{connBase{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	113: func(c *Conn) driver.Conn {
-		return &conn0113{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn113{connBase{c}, connBeginTx{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	114: func(c *Conn) driver.Conn {
-		return &conn0114{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn114{connBase{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	115: func(c *Conn) driver.Conn {
-		return &conn0115{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn115{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	116: func(c *Conn) driver.Conn {
-		return &conn0116{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn116{connBase{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	117: func(c *Conn) driver.Conn {
-		return &conn0117{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn117{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	118: func(c *Conn) driver.Conn {
-		return &conn0118{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn118{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	119: func(c *Conn) driver.Conn {
-		return &conn0119{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn119{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	120: func(c *Conn) driver.Conn {
-		return &conn0120{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn120{connBase{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	121: func(c *Conn) driver.Conn {
-		return &conn0121{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn121{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	122: func(c *Conn) driver.Conn {
-		return &conn0122{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn122{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	123: func(c *Conn) driver.Conn {
-		return &conn0123{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn123{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	124: func(c *Conn) driver.Conn {
-		return &conn0124{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn124{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	125: func(c *Conn) driver.Conn {
-		return &conn0125{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn125{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	126: func(c *Conn) driver.Conn {
-		return &conn0126{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
+		return &conn126{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 	127: func(c *Conn) driver.Conn {
-		return &conn0127{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}}
-	},
-	128: func(c *Conn) driver.Conn { return &conn0128{connBase{c}, connSessionResetter{c}} },
-	129: func(c *Conn) driver.Conn { return &conn0129{connBase{c}, connBeginTx{c}, connSessionResetter{c}} },
-	130: func(c *Conn) driver.Conn {
-		return &conn0130{connBase{c}, connPrepareContext{c}, connSessionResetter{c}}
-	},
-	131: func(c *Conn) driver.Conn {
-		return &conn0131{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connSessionResetter{c}}
-	},
-	132: func(c *Conn) driver.Conn { return &conn0132{connBase{c}, connExecerContext{c}, connSessionResetter{c}} },
-	133: func(c *Conn) driver.Conn {
-		return &conn0133{connBase{c}, connBeginTx{c}, connExecerContext{c}, connSessionResetter{c}}
-	},
-	134: func(c *Conn) driver.Conn {
-		return &conn0134{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}}
-	},
-	135: func(c *Conn) driver.Conn {
-		return &conn0135{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}}
-	},
-	136: func(c *Conn) driver.Conn { return &conn0136{connBase{c}, connExecer{c}, connSessionResetter{c}} },
-	137: func(c *Conn) driver.Conn {
-		return &conn0137{connBase{c}, connBeginTx{c}, connExecer{c}, connSessionResetter{c}}
-	},
-	138: func(c *Conn) driver.Conn {
-		return &conn0138{connBase{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}}
-	},
-	139: func(c *Conn) driver.Conn {
-		return &conn0139{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}}
-	},
-	140: func(c *Conn) driver.Conn {
-		return &conn0140{connBase{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}}
-	},
-	141: func(c *Conn) driver.Conn {
-		return &conn0141{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}}
-	},
-	142: func(c *Conn) driver.Conn {
-		return &conn0142{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}}
-	},
-	143: func(c *Conn) driver.Conn {
-		return &conn0143{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}}
-	},
-	144: func(c *Conn) driver.Conn {
-		return &conn0144{connBase{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	145: func(c *Conn) driver.Conn {
-		return &conn0145{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	146: func(c *Conn) driver.Conn {
-		return &conn0146{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	147: func(c *Conn) driver.Conn {
-		return &conn0147{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	148: func(c *Conn) driver.Conn {
-		return &conn0148{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	149: func(c *Conn) driver.Conn {
-		return &conn0149{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	150: func(c *Conn) driver.Conn {
-		return &conn0150{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	151: func(c *Conn) driver.Conn {
-		return &conn0151{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	152: func(c *Conn) driver.Conn {
-		return &conn0152{connBase{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	153: func(c *Conn) driver.Conn {
-		return &conn0153{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	154: func(c *Conn) driver.Conn {
-		return &conn0154{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	155: func(c *Conn) driver.Conn {
-		return &conn0155{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	156: func(c *Conn) driver.Conn {
-		return &conn0156{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	157: func(c *Conn) driver.Conn {
-		return &conn0157{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	158: func(c *Conn) driver.Conn {
-		return &conn0158{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	159: func(c *Conn) driver.Conn {
-		return &conn0159{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}}
-	},
-	160: func(c *Conn) driver.Conn { return &conn0160{connBase{c}, connQueryer{c}, connSessionResetter{c}} },
-	161: func(c *Conn) driver.Conn {
-		return &conn0161{connBase{c}, connBeginTx{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	162: func(c *Conn) driver.Conn {
-		return &conn0162{connBase{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	163: func(c *Conn) driver.Conn {
-		return &conn0163{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	164: func(c *Conn) driver.Conn {
-		return &conn0164{connBase{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	165: func(c *Conn) driver.Conn {
-		return &conn0165{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	166: func(c *Conn) driver.Conn {
-		return &conn0166{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	167: func(c *Conn) driver.Conn {
-		return &conn0167{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	168: func(c *Conn) driver.Conn {
-		return &conn0168{connBase{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	169: func(c *Conn) driver.Conn {
-		return &conn0169{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	170: func(c *Conn) driver.Conn {
-		return &conn0170{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	171: func(c *Conn) driver.Conn {
-		return &conn0171{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	172: func(c *Conn) driver.Conn {
-		return &conn0172{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	173: func(c *Conn) driver.Conn {
-		return &conn0173{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	174: func(c *Conn) driver.Conn {
-		return &conn0174{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	175: func(c *Conn) driver.Conn {
-		return &conn0175{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	176: func(c *Conn) driver.Conn {
-		return &conn0176{connBase{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	177: func(c *Conn) driver.Conn {
-		return &conn0177{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	178: func(c *Conn) driver.Conn {
-		return &conn0178{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	179: func(c *Conn) driver.Conn {
-		return &conn0179{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	180: func(c *Conn) driver.Conn {
-		return &conn0180{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	181: func(c *Conn) driver.Conn {
-		return &conn0181{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	182: func(c *Conn) driver.Conn {
-		return &conn0182{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	183: func(c *Conn) driver.Conn {
-		return &conn0183{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	184: func(c *Conn) driver.Conn {
-		return &conn0184{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	185: func(c *Conn) driver.Conn {
-		return &conn0185{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	186: func(c *Conn) driver.Conn {
-		return &conn0186{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	187: func(c *Conn) driver.Conn {
-		return &conn0187{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	188: func(c *Conn) driver.Conn {
-		return &conn0188{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	189: func(c *Conn) driver.Conn {
-		return &conn0189{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	190: func(c *Conn) driver.Conn {
-		return &conn0190{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	191: func(c *Conn) driver.Conn {
-		return &conn0191{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}}
-	},
-	192: func(c *Conn) driver.Conn { return &conn0192{connBase{c}, connPinger{c}, connSessionResetter{c}} },
-	193: func(c *Conn) driver.Conn {
-		return &conn0193{connBase{c}, connBeginTx{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	194: func(c *Conn) driver.Conn {
-		return &conn0194{connBase{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	195: func(c *Conn) driver.Conn {
-		return &conn0195{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	196: func(c *Conn) driver.Conn {
-		return &conn0196{connBase{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	197: func(c *Conn) driver.Conn {
-		return &conn0197{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	198: func(c *Conn) driver.Conn {
-		return &conn0198{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	199: func(c *Conn) driver.Conn {
-		return &conn0199{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	200: func(c *Conn) driver.Conn {
-		return &conn0200{connBase{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	201: func(c *Conn) driver.Conn {
-		return &conn0201{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	202: func(c *Conn) driver.Conn {
-		return &conn0202{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	203: func(c *Conn) driver.Conn {
-		return &conn0203{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	204: func(c *Conn) driver.Conn {
-		return &conn0204{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	205: func(c *Conn) driver.Conn {
-		return &conn0205{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	206: func(c *Conn) driver.Conn {
-		return &conn0206{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	207: func(c *Conn) driver.Conn {
-		return &conn0207{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	208: func(c *Conn) driver.Conn {
-		return &conn0208{connBase{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	209: func(c *Conn) driver.Conn {
-		return &conn0209{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	210: func(c *Conn) driver.Conn {
-		return &conn0210{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	211: func(c *Conn) driver.Conn {
-		return &conn0211{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	212: func(c *Conn) driver.Conn {
-		return &conn0212{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	213: func(c *Conn) driver.Conn {
-		return &conn0213{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	214: func(c *Conn) driver.Conn {
-		return &conn0214{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	215: func(c *Conn) driver.Conn {
-		return &conn0215{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	216: func(c *Conn) driver.Conn {
-		return &conn0216{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	217: func(c *Conn) driver.Conn {
-		return &conn0217{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	218: func(c *Conn) driver.Conn {
-		return &conn0218{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	219: func(c *Conn) driver.Conn {
-		return &conn0219{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	220: func(c *Conn) driver.Conn {
-		return &conn0220{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	221: func(c *Conn) driver.Conn {
-		return &conn0221{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	222: func(c *Conn) driver.Conn {
-		return &conn0222{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	223: func(c *Conn) driver.Conn {
-		return &conn0223{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	224: func(c *Conn) driver.Conn {
-		return &conn0224{connBase{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	225: func(c *Conn) driver.Conn {
-		return &conn0225{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	226: func(c *Conn) driver.Conn {
-		return &conn0226{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	227: func(c *Conn) driver.Conn {
-		return &conn0227{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	228: func(c *Conn) driver.Conn {
-		return &conn0228{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	229: func(c *Conn) driver.Conn {
-		return &conn0229{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	230: func(c *Conn) driver.Conn {
-		return &conn0230{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	231: func(c *Conn) driver.Conn {
-		return &conn0231{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	232: func(c *Conn) driver.Conn {
-		return &conn0232{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	233: func(c *Conn) driver.Conn {
-		return &conn0233{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	234: func(c *Conn) driver.Conn {
-		return &conn0234{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	235: func(c *Conn) driver.Conn {
-		return &conn0235{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	236: func(c *Conn) driver.Conn {
-		return &conn0236{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	237: func(c *Conn) driver.Conn {
-		return &conn0237{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	238: func(c *Conn) driver.Conn {
-		return &conn0238{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	239: func(c *Conn) driver.Conn {
-		return &conn0239{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	240: func(c *Conn) driver.Conn {
-		return &conn0240{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	241: func(c *Conn) driver.Conn {
-		return &conn0241{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	242: func(c *Conn) driver.Conn {
-		return &conn0242{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	243: func(c *Conn) driver.Conn {
-		return &conn0243{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	244: func(c *Conn) driver.Conn {
-		return &conn0244{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	245: func(c *Conn) driver.Conn {
-		return &conn0245{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	246: func(c *Conn) driver.Conn {
-		return &conn0246{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	247: func(c *Conn) driver.Conn {
-		return &conn0247{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	248: func(c *Conn) driver.Conn {
-		return &conn0248{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	249: func(c *Conn) driver.Conn {
-		return &conn0249{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	250: func(c *Conn) driver.Conn {
-		return &conn0250{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	251: func(c *Conn) driver.Conn {
-		return &conn0251{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	252: func(c *Conn) driver.Conn {
-		return &conn0252{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	253: func(c *Conn) driver.Conn {
-		return &conn0253{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	254: func(c *Conn) driver.Conn {
-		return &conn0254{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	255: func(c *Conn) driver.Conn {
-		return &conn0255{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}}
-	},
-	256: func(c *Conn) driver.Conn { return &conn0256{connBase{c}, connValidator{c}} },
-	257: func(c *Conn) driver.Conn { return &conn0257{connBase{c}, connBeginTx{c}, connValidator{c}} },
-	258: func(c *Conn) driver.Conn { return &conn0258{connBase{c}, connPrepareContext{c}, connValidator{c}} },
-	259: func(c *Conn) driver.Conn {
-		return &conn0259{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connValidator{c}}
-	},
-	260: func(c *Conn) driver.Conn { return &conn0260{connBase{c}, connExecerContext{c}, connValidator{c}} },
-	261: func(c *Conn) driver.Conn {
-		return &conn0261{connBase{c}, connBeginTx{c}, connExecerContext{c}, connValidator{c}}
-	},
-	262: func(c *Conn) driver.Conn {
-		return &conn0262{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connValidator{c}}
-	},
-	263: func(c *Conn) driver.Conn {
-		return &conn0263{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connValidator{c}}
-	},
-	264: func(c *Conn) driver.Conn { return &conn0264{connBase{c}, connExecer{c}, connValidator{c}} },
-	265: func(c *Conn) driver.Conn {
-		return &conn0265{connBase{c}, connBeginTx{c}, connExecer{c}, connValidator{c}}
-	},
-	266: func(c *Conn) driver.Conn {
-		return &conn0266{connBase{c}, connPrepareContext{c}, connExecer{c}, connValidator{c}}
-	},
-	267: func(c *Conn) driver.Conn {
-		return &conn0267{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connValidator{c}}
-	},
-	268: func(c *Conn) driver.Conn {
-		return &conn0268{connBase{c}, connExecerContext{c}, connExecer{c}, connValidator{c}}
-	},
-	269: func(c *Conn) driver.Conn {
-		return &conn0269{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connValidator{c}}
-	},
-	270: func(c *Conn) driver.Conn {
-		return &conn0270{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connValidator{c}}
-	},
-	271: func(c *Conn) driver.Conn {
-		return &conn0271{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connValidator{c}}
-	},
-	272: func(c *Conn) driver.Conn { return &conn0272{connBase{c}, connQueryerContext{c}, connValidator{c}} },
-	273: func(c *Conn) driver.Conn {
-		return &conn0273{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	274: func(c *Conn) driver.Conn {
-		return &conn0274{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	275: func(c *Conn) driver.Conn {
-		return &conn0275{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	276: func(c *Conn) driver.Conn {
-		return &conn0276{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	277: func(c *Conn) driver.Conn {
-		return &conn0277{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	278: func(c *Conn) driver.Conn {
-		return &conn0278{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	279: func(c *Conn) driver.Conn {
-		return &conn0279{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	280: func(c *Conn) driver.Conn {
-		return &conn0280{connBase{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	281: func(c *Conn) driver.Conn {
-		return &conn0281{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	282: func(c *Conn) driver.Conn {
-		return &conn0282{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	283: func(c *Conn) driver.Conn {
-		return &conn0283{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	284: func(c *Conn) driver.Conn {
-		return &conn0284{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	285: func(c *Conn) driver.Conn {
-		return &conn0285{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	286: func(c *Conn) driver.Conn {
-		return &conn0286{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	287: func(c *Conn) driver.Conn {
-		return &conn0287{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}}
-	},
-	288: func(c *Conn) driver.Conn { return &conn0288{connBase{c}, connQueryer{c}, connValidator{c}} },
-	289: func(c *Conn) driver.Conn {
-		return &conn0289{connBase{c}, connBeginTx{c}, connQueryer{c}, connValidator{c}}
-	},
-	290: func(c *Conn) driver.Conn {
-		return &conn0290{connBase{c}, connPrepareContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	291: func(c *Conn) driver.Conn {
-		return &conn0291{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	292: func(c *Conn) driver.Conn {
-		return &conn0292{connBase{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	293: func(c *Conn) driver.Conn {
-		return &conn0293{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	294: func(c *Conn) driver.Conn {
-		return &conn0294{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	295: func(c *Conn) driver.Conn {
-		return &conn0295{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	296: func(c *Conn) driver.Conn {
-		return &conn0296{connBase{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	297: func(c *Conn) driver.Conn {
-		return &conn0297{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	298: func(c *Conn) driver.Conn {
-		return &conn0298{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	299: func(c *Conn) driver.Conn {
-		return &conn0299{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	300: func(c *Conn) driver.Conn {
-		return &conn0300{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	301: func(c *Conn) driver.Conn {
-		return &conn0301{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	302: func(c *Conn) driver.Conn {
-		return &conn0302{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	303: func(c *Conn) driver.Conn {
-		return &conn0303{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}}
-	},
-	304: func(c *Conn) driver.Conn {
-		return &conn0304{connBase{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	305: func(c *Conn) driver.Conn {
-		return &conn0305{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	306: func(c *Conn) driver.Conn {
-		return &conn0306{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	307: func(c *Conn) driver.Conn {
-		return &conn0307{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	308: func(c *Conn) driver.Conn {
-		return &conn0308{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	309: func(c *Conn) driver.Conn {
-		return &conn0309{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	310: func(c *Conn) driver.Conn {
-		return &conn0310{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	311: func(c *Conn) driver.Conn {
-		return &conn0311{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	312: func(c *Conn) driver.Conn {
-		return &conn0312{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	313: func(c *Conn) driver.Conn {
-		return &conn0313{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	314: func(c *Conn) driver.Conn {
-		return &conn0314{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	315: func(c *Conn) driver.Conn {
-		return &conn0315{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	316: func(c *Conn) driver.Conn {
-		return &conn0316{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	317: func(c *Conn) driver.Conn {
-		return &conn0317{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	318: func(c *Conn) driver.Conn {
-		return &conn0318{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	319: func(c *Conn) driver.Conn {
-		return &conn0319{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}}
-	},
-	320: func(c *Conn) driver.Conn { return &conn0320{connBase{c}, connPinger{c}, connValidator{c}} },
-	321: func(c *Conn) driver.Conn {
-		return &conn0321{connBase{c}, connBeginTx{c}, connPinger{c}, connValidator{c}}
-	},
-	322: func(c *Conn) driver.Conn {
-		return &conn0322{connBase{c}, connPrepareContext{c}, connPinger{c}, connValidator{c}}
-	},
-	323: func(c *Conn) driver.Conn {
-		return &conn0323{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}, connValidator{c}}
-	},
-	324: func(c *Conn) driver.Conn {
-		return &conn0324{connBase{c}, connExecerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	325: func(c *Conn) driver.Conn {
-		return &conn0325{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	326: func(c *Conn) driver.Conn {
-		return &conn0326{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	327: func(c *Conn) driver.Conn {
-		return &conn0327{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	328: func(c *Conn) driver.Conn {
-		return &conn0328{connBase{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	329: func(c *Conn) driver.Conn {
-		return &conn0329{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	330: func(c *Conn) driver.Conn {
-		return &conn0330{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	331: func(c *Conn) driver.Conn {
-		return &conn0331{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	332: func(c *Conn) driver.Conn {
-		return &conn0332{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	333: func(c *Conn) driver.Conn {
-		return &conn0333{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	334: func(c *Conn) driver.Conn {
-		return &conn0334{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	335: func(c *Conn) driver.Conn {
-		return &conn0335{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}}
-	},
-	336: func(c *Conn) driver.Conn {
-		return &conn0336{connBase{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	337: func(c *Conn) driver.Conn {
-		return &conn0337{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	338: func(c *Conn) driver.Conn {
-		return &conn0338{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	339: func(c *Conn) driver.Conn {
-		return &conn0339{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	340: func(c *Conn) driver.Conn {
-		return &conn0340{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	341: func(c *Conn) driver.Conn {
-		return &conn0341{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	342: func(c *Conn) driver.Conn {
-		return &conn0342{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	343: func(c *Conn) driver.Conn {
-		return &conn0343{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	344: func(c *Conn) driver.Conn {
-		return &conn0344{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	345: func(c *Conn) driver.Conn {
-		return &conn0345{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	346: func(c *Conn) driver.Conn {
-		return &conn0346{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	347: func(c *Conn) driver.Conn {
-		return &conn0347{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	348: func(c *Conn) driver.Conn {
-		return &conn0348{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	349: func(c *Conn) driver.Conn {
-		return &conn0349{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	350: func(c *Conn) driver.Conn {
-		return &conn0350{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	351: func(c *Conn) driver.Conn {
-		return &conn0351{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}}
-	},
-	352: func(c *Conn) driver.Conn {
-		return &conn0352{connBase{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	353: func(c *Conn) driver.Conn {
-		return &conn0353{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	354: func(c *Conn) driver.Conn {
-		return &conn0354{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	355: func(c *Conn) driver.Conn {
-		return &conn0355{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	356: func(c *Conn) driver.Conn {
-		return &conn0356{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	357: func(c *Conn) driver.Conn {
-		return &conn0357{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	358: func(c *Conn) driver.Conn {
-		return &conn0358{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	359: func(c *Conn) driver.Conn {
-		return &conn0359{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	360: func(c *Conn) driver.Conn {
-		return &conn0360{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	361: func(c *Conn) driver.Conn {
-		return &conn0361{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	362: func(c *Conn) driver.Conn {
-		return &conn0362{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	363: func(c *Conn) driver.Conn {
-		return &conn0363{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	364: func(c *Conn) driver.Conn {
-		return &conn0364{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	365: func(c *Conn) driver.Conn {
-		return &conn0365{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	366: func(c *Conn) driver.Conn {
-		return &conn0366{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	367: func(c *Conn) driver.Conn {
-		return &conn0367{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	368: func(c *Conn) driver.Conn {
-		return &conn0368{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	369: func(c *Conn) driver.Conn {
-		return &conn0369{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	370: func(c *Conn) driver.Conn {
-		return &conn0370{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	371: func(c *Conn) driver.Conn {
-		return &conn0371{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	372: func(c *Conn) driver.Conn {
-		return &conn0372{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	373: func(c *Conn) driver.Conn {
-		return &conn0373{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	374: func(c *Conn) driver.Conn {
-		return &conn0374{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	375: func(c *Conn) driver.Conn {
-		return &conn0375{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	376: func(c *Conn) driver.Conn {
-		return &conn0376{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	377: func(c *Conn) driver.Conn {
-		return &conn0377{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	378: func(c *Conn) driver.Conn {
-		return &conn0378{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	379: func(c *Conn) driver.Conn {
-		return &conn0379{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	380: func(c *Conn) driver.Conn {
-		return &conn0380{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	381: func(c *Conn) driver.Conn {
-		return &conn0381{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	382: func(c *Conn) driver.Conn {
-		return &conn0382{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	383: func(c *Conn) driver.Conn {
-		return &conn0383{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}}
-	},
-	384: func(c *Conn) driver.Conn { return &conn0384{connBase{c}, connSessionResetter{c}, connValidator{c}} },
-	385: func(c *Conn) driver.Conn {
-		return &conn0385{connBase{c}, connBeginTx{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	386: func(c *Conn) driver.Conn {
-		return &conn0386{connBase{c}, connPrepareContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	387: func(c *Conn) driver.Conn {
-		return &conn0387{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	388: func(c *Conn) driver.Conn {
-		return &conn0388{connBase{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	389: func(c *Conn) driver.Conn {
-		return &conn0389{connBase{c}, connBeginTx{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	390: func(c *Conn) driver.Conn {
-		return &conn0390{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	391: func(c *Conn) driver.Conn {
-		return &conn0391{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	392: func(c *Conn) driver.Conn {
-		return &conn0392{connBase{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	393: func(c *Conn) driver.Conn {
-		return &conn0393{connBase{c}, connBeginTx{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	394: func(c *Conn) driver.Conn {
-		return &conn0394{connBase{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	395: func(c *Conn) driver.Conn {
-		return &conn0395{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	396: func(c *Conn) driver.Conn {
-		return &conn0396{connBase{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	397: func(c *Conn) driver.Conn {
-		return &conn0397{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	398: func(c *Conn) driver.Conn {
-		return &conn0398{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	399: func(c *Conn) driver.Conn {
-		return &conn0399{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	400: func(c *Conn) driver.Conn {
-		return &conn0400{connBase{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	401: func(c *Conn) driver.Conn {
-		return &conn0401{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	402: func(c *Conn) driver.Conn {
-		return &conn0402{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	403: func(c *Conn) driver.Conn {
-		return &conn0403{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	404: func(c *Conn) driver.Conn {
-		return &conn0404{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	405: func(c *Conn) driver.Conn {
-		return &conn0405{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	406: func(c *Conn) driver.Conn {
-		return &conn0406{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	407: func(c *Conn) driver.Conn {
-		return &conn0407{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	408: func(c *Conn) driver.Conn {
-		return &conn0408{connBase{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	409: func(c *Conn) driver.Conn {
-		return &conn0409{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	410: func(c *Conn) driver.Conn {
-		return &conn0410{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	411: func(c *Conn) driver.Conn {
-		return &conn0411{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	412: func(c *Conn) driver.Conn {
-		return &conn0412{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	413: func(c *Conn) driver.Conn {
-		return &conn0413{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	414: func(c *Conn) driver.Conn {
-		return &conn0414{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	415: func(c *Conn) driver.Conn {
-		return &conn0415{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	416: func(c *Conn) driver.Conn {
-		return &conn0416{connBase{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	417: func(c *Conn) driver.Conn {
-		return &conn0417{connBase{c}, connBeginTx{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	418: func(c *Conn) driver.Conn {
-		return &conn0418{connBase{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	419: func(c *Conn) driver.Conn {
-		return &conn0419{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	420: func(c *Conn) driver.Conn {
-		return &conn0420{connBase{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	421: func(c *Conn) driver.Conn {
-		return &conn0421{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	422: func(c *Conn) driver.Conn {
-		return &conn0422{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	423: func(c *Conn) driver.Conn {
-		return &conn0423{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	424: func(c *Conn) driver.Conn {
-		return &conn0424{connBase{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	425: func(c *Conn) driver.Conn {
-		return &conn0425{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	426: func(c *Conn) driver.Conn {
-		return &conn0426{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	427: func(c *Conn) driver.Conn {
-		return &conn0427{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	428: func(c *Conn) driver.Conn {
-		return &conn0428{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	429: func(c *Conn) driver.Conn {
-		return &conn0429{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	430: func(c *Conn) driver.Conn {
-		return &conn0430{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	431: func(c *Conn) driver.Conn {
-		return &conn0431{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	432: func(c *Conn) driver.Conn {
-		return &conn0432{connBase{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	433: func(c *Conn) driver.Conn {
-		return &conn0433{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	434: func(c *Conn) driver.Conn {
-		return &conn0434{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	435: func(c *Conn) driver.Conn {
-		return &conn0435{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	436: func(c *Conn) driver.Conn {
-		return &conn0436{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	437: func(c *Conn) driver.Conn {
-		return &conn0437{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	438: func(c *Conn) driver.Conn {
-		return &conn0438{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	439: func(c *Conn) driver.Conn {
-		return &conn0439{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	440: func(c *Conn) driver.Conn {
-		return &conn0440{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	441: func(c *Conn) driver.Conn {
-		return &conn0441{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	442: func(c *Conn) driver.Conn {
-		return &conn0442{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	443: func(c *Conn) driver.Conn {
-		return &conn0443{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	444: func(c *Conn) driver.Conn {
-		return &conn0444{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	445: func(c *Conn) driver.Conn {
-		return &conn0445{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	446: func(c *Conn) driver.Conn {
-		return &conn0446{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	447: func(c *Conn) driver.Conn {
-		return &conn0447{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	448: func(c *Conn) driver.Conn {
-		return &conn0448{connBase{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	449: func(c *Conn) driver.Conn {
-		return &conn0449{connBase{c}, connBeginTx{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	450: func(c *Conn) driver.Conn {
-		return &conn0450{connBase{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	451: func(c *Conn) driver.Conn {
-		return &conn0451{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	452: func(c *Conn) driver.Conn {
-		return &conn0452{connBase{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	453: func(c *Conn) driver.Conn {
-		return &conn0453{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	454: func(c *Conn) driver.Conn {
-		return &conn0454{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	455: func(c *Conn) driver.Conn {
-		return &conn0455{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	456: func(c *Conn) driver.Conn {
-		return &conn0456{connBase{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	457: func(c *Conn) driver.Conn {
-		return &conn0457{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	458: func(c *Conn) driver.Conn {
-		return &conn0458{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	459: func(c *Conn) driver.Conn {
-		return &conn0459{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	460: func(c *Conn) driver.Conn {
-		return &conn0460{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	461: func(c *Conn) driver.Conn {
-		return &conn0461{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	462: func(c *Conn) driver.Conn {
-		return &conn0462{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	463: func(c *Conn) driver.Conn {
-		return &conn0463{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	464: func(c *Conn) driver.Conn {
-		return &conn0464{connBase{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	465: func(c *Conn) driver.Conn {
-		return &conn0465{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	466: func(c *Conn) driver.Conn {
-		return &conn0466{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	467: func(c *Conn) driver.Conn {
-		return &conn0467{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	468: func(c *Conn) driver.Conn {
-		return &conn0468{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	469: func(c *Conn) driver.Conn {
-		return &conn0469{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	470: func(c *Conn) driver.Conn {
-		return &conn0470{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	471: func(c *Conn) driver.Conn {
-		return &conn0471{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	472: func(c *Conn) driver.Conn {
-		return &conn0472{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	473: func(c *Conn) driver.Conn {
-		return &conn0473{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	474: func(c *Conn) driver.Conn {
-		return &conn0474{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	475: func(c *Conn) driver.Conn {
-		return &conn0475{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	476: func(c *Conn) driver.Conn {
-		return &conn0476{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	477: func(c *Conn) driver.Conn {
-		return &conn0477{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	478: func(c *Conn) driver.Conn {
-		return &conn0478{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	479: func(c *Conn) driver.Conn {
-		return &conn0479{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	480: func(c *Conn) driver.Conn {
-		return &conn0480{connBase{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	481: func(c *Conn) driver.Conn {
-		return &conn0481{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	482: func(c *Conn) driver.Conn {
-		return &conn0482{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	483: func(c *Conn) driver.Conn {
-		return &conn0483{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	484: func(c *Conn) driver.Conn {
-		return &conn0484{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	485: func(c *Conn) driver.Conn {
-		return &conn0485{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	486: func(c *Conn) driver.Conn {
-		return &conn0486{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	487: func(c *Conn) driver.Conn {
-		return &conn0487{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	488: func(c *Conn) driver.Conn {
-		return &conn0488{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	489: func(c *Conn) driver.Conn {
-		return &conn0489{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	490: func(c *Conn) driver.Conn {
-		return &conn0490{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	491: func(c *Conn) driver.Conn {
-		return &conn0491{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	492: func(c *Conn) driver.Conn {
-		return &conn0492{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	493: func(c *Conn) driver.Conn {
-		return &conn0493{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	494: func(c *Conn) driver.Conn {
-		return &conn0494{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	495: func(c *Conn) driver.Conn {
-		return &conn0495{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	496: func(c *Conn) driver.Conn {
-		return &conn0496{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	497: func(c *Conn) driver.Conn {
-		return &conn0497{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	498: func(c *Conn) driver.Conn {
-		return &conn0498{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	499: func(c *Conn) driver.Conn {
-		return &conn0499{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	500: func(c *Conn) driver.Conn {
-		return &conn0500{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	501: func(c *Conn) driver.Conn {
-		return &conn0501{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	502: func(c *Conn) driver.Conn {
-		return &conn0502{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	503: func(c *Conn) driver.Conn {
-		return &conn0503{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	504: func(c *Conn) driver.Conn {
-		return &conn0504{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	505: func(c *Conn) driver.Conn {
-		return &conn0505{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	506: func(c *Conn) driver.Conn {
-		return &conn0506{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	507: func(c *Conn) driver.Conn {
-		return &conn0507{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	508: func(c *Conn) driver.Conn {
-		return &conn0508{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	509: func(c *Conn) driver.Conn {
-		return &conn0509{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	510: func(c *Conn) driver.Conn {
-		return &conn0510{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	511: func(c *Conn) driver.Conn {
-		return &conn0511{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}}
-	},
-	512: func(c *Conn) driver.Conn { return &conn0512{connBase{c}, connNamedValueChecker{c}} },
-	513: func(c *Conn) driver.Conn { return &conn0513{connBase{c}, connBeginTx{c}, connNamedValueChecker{c}} },
-	514: func(c *Conn) driver.Conn {
-		return &conn0514{connBase{c}, connPrepareContext{c}, connNamedValueChecker{c}}
-	},
-	515: func(c *Conn) driver.Conn {
-		return &conn0515{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connNamedValueChecker{c}}
-	},
-	516: func(c *Conn) driver.Conn {
-		return &conn0516{connBase{c}, connExecerContext{c}, connNamedValueChecker{c}}
-	},
-	517: func(c *Conn) driver.Conn {
-		return &conn0517{connBase{c}, connBeginTx{c}, connExecerContext{c}, connNamedValueChecker{c}}
-	},
-	518: func(c *Conn) driver.Conn {
-		return &conn0518{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connNamedValueChecker{c}}
-	},
-	519: func(c *Conn) driver.Conn {
-		return &conn0519{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connNamedValueChecker{c}}
-	},
-	520: func(c *Conn) driver.Conn { return &conn0520{connBase{c}, connExecer{c}, connNamedValueChecker{c}} },
-	521: func(c *Conn) driver.Conn {
-		return &conn0521{connBase{c}, connBeginTx{c}, connExecer{c}, connNamedValueChecker{c}}
-	},
-	522: func(c *Conn) driver.Conn {
-		return &conn0522{connBase{c}, connPrepareContext{c}, connExecer{c}, connNamedValueChecker{c}}
-	},
-	523: func(c *Conn) driver.Conn {
-		return &conn0523{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connNamedValueChecker{c}}
-	},
-	524: func(c *Conn) driver.Conn {
-		return &conn0524{connBase{c}, connExecerContext{c}, connExecer{c}, connNamedValueChecker{c}}
-	},
-	525: func(c *Conn) driver.Conn {
-		return &conn0525{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connNamedValueChecker{c}}
-	},
-	526: func(c *Conn) driver.Conn {
-		return &conn0526{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connNamedValueChecker{c}}
-	},
-	527: func(c *Conn) driver.Conn {
-		return &conn0527{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connNamedValueChecker{c}}
-	},
-	528: func(c *Conn) driver.Conn {
-		return &conn0528{connBase{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	529: func(c *Conn) driver.Conn {
-		return &conn0529{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	530: func(c *Conn) driver.Conn {
-		return &conn0530{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	531: func(c *Conn) driver.Conn {
-		return &conn0531{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	532: func(c *Conn) driver.Conn {
-		return &conn0532{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	533: func(c *Conn) driver.Conn {
-		return &conn0533{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	534: func(c *Conn) driver.Conn {
-		return &conn0534{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	535: func(c *Conn) driver.Conn {
-		return &conn0535{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	536: func(c *Conn) driver.Conn {
-		return &conn0536{connBase{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	537: func(c *Conn) driver.Conn {
-		return &conn0537{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	538: func(c *Conn) driver.Conn {
-		return &conn0538{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	539: func(c *Conn) driver.Conn {
-		return &conn0539{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	540: func(c *Conn) driver.Conn {
-		return &conn0540{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	541: func(c *Conn) driver.Conn {
-		return &conn0541{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	542: func(c *Conn) driver.Conn {
-		return &conn0542{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	543: func(c *Conn) driver.Conn {
-		return &conn0543{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connNamedValueChecker{c}}
-	},
-	544: func(c *Conn) driver.Conn { return &conn0544{connBase{c}, connQueryer{c}, connNamedValueChecker{c}} },
-	545: func(c *Conn) driver.Conn {
-		return &conn0545{connBase{c}, connBeginTx{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	546: func(c *Conn) driver.Conn {
-		return &conn0546{connBase{c}, connPrepareContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	547: func(c *Conn) driver.Conn {
-		return &conn0547{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	548: func(c *Conn) driver.Conn {
-		return &conn0548{connBase{c}, connExecerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	549: func(c *Conn) driver.Conn {
-		return &conn0549{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	550: func(c *Conn) driver.Conn {
-		return &conn0550{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	551: func(c *Conn) driver.Conn {
-		return &conn0551{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	552: func(c *Conn) driver.Conn {
-		return &conn0552{connBase{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	553: func(c *Conn) driver.Conn {
-		return &conn0553{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	554: func(c *Conn) driver.Conn {
-		return &conn0554{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	555: func(c *Conn) driver.Conn {
-		return &conn0555{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	556: func(c *Conn) driver.Conn {
-		return &conn0556{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	557: func(c *Conn) driver.Conn {
-		return &conn0557{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	558: func(c *Conn) driver.Conn {
-		return &conn0558{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	559: func(c *Conn) driver.Conn {
-		return &conn0559{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	560: func(c *Conn) driver.Conn {
-		return &conn0560{connBase{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	561: func(c *Conn) driver.Conn {
-		return &conn0561{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	562: func(c *Conn) driver.Conn {
-		return &conn0562{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	563: func(c *Conn) driver.Conn {
-		return &conn0563{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	564: func(c *Conn) driver.Conn {
-		return &conn0564{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	565: func(c *Conn) driver.Conn {
-		return &conn0565{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	566: func(c *Conn) driver.Conn {
-		return &conn0566{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	567: func(c *Conn) driver.Conn {
-		return &conn0567{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	568: func(c *Conn) driver.Conn {
-		return &conn0568{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	569: func(c *Conn) driver.Conn {
-		return &conn0569{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	570: func(c *Conn) driver.Conn {
-		return &conn0570{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	571: func(c *Conn) driver.Conn {
-		return &conn0571{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	572: func(c *Conn) driver.Conn {
-		return &conn0572{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	573: func(c *Conn) driver.Conn {
-		return &conn0573{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	574: func(c *Conn) driver.Conn {
-		return &conn0574{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	575: func(c *Conn) driver.Conn {
-		return &conn0575{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connNamedValueChecker{c}}
-	},
-	576: func(c *Conn) driver.Conn { return &conn0576{connBase{c}, connPinger{c}, connNamedValueChecker{c}} },
-	577: func(c *Conn) driver.Conn {
-		return &conn0577{connBase{c}, connBeginTx{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	578: func(c *Conn) driver.Conn {
-		return &conn0578{connBase{c}, connPrepareContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	579: func(c *Conn) driver.Conn {
-		return &conn0579{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	580: func(c *Conn) driver.Conn {
-		return &conn0580{connBase{c}, connExecerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	581: func(c *Conn) driver.Conn {
-		return &conn0581{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	582: func(c *Conn) driver.Conn {
-		return &conn0582{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	583: func(c *Conn) driver.Conn {
-		return &conn0583{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	584: func(c *Conn) driver.Conn {
-		return &conn0584{connBase{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	585: func(c *Conn) driver.Conn {
-		return &conn0585{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	586: func(c *Conn) driver.Conn {
-		return &conn0586{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	587: func(c *Conn) driver.Conn {
-		return &conn0587{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	588: func(c *Conn) driver.Conn {
-		return &conn0588{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	589: func(c *Conn) driver.Conn {
-		return &conn0589{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	590: func(c *Conn) driver.Conn {
-		return &conn0590{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	591: func(c *Conn) driver.Conn {
-		return &conn0591{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	592: func(c *Conn) driver.Conn {
-		return &conn0592{connBase{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	593: func(c *Conn) driver.Conn {
-		return &conn0593{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	594: func(c *Conn) driver.Conn {
-		return &conn0594{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	595: func(c *Conn) driver.Conn {
-		return &conn0595{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	596: func(c *Conn) driver.Conn {
-		return &conn0596{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	597: func(c *Conn) driver.Conn {
-		return &conn0597{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	598: func(c *Conn) driver.Conn {
-		return &conn0598{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	599: func(c *Conn) driver.Conn {
-		return &conn0599{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	600: func(c *Conn) driver.Conn {
-		return &conn0600{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	601: func(c *Conn) driver.Conn {
-		return &conn0601{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	602: func(c *Conn) driver.Conn {
-		return &conn0602{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	603: func(c *Conn) driver.Conn {
-		return &conn0603{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	604: func(c *Conn) driver.Conn {
-		return &conn0604{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	605: func(c *Conn) driver.Conn {
-		return &conn0605{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	606: func(c *Conn) driver.Conn {
-		return &conn0606{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	607: func(c *Conn) driver.Conn {
-		return &conn0607{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	608: func(c *Conn) driver.Conn {
-		return &conn0608{connBase{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	609: func(c *Conn) driver.Conn {
-		return &conn0609{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	610: func(c *Conn) driver.Conn {
-		return &conn0610{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	611: func(c *Conn) driver.Conn {
-		return &conn0611{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	612: func(c *Conn) driver.Conn {
-		return &conn0612{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	613: func(c *Conn) driver.Conn {
-		return &conn0613{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	614: func(c *Conn) driver.Conn {
-		return &conn0614{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	615: func(c *Conn) driver.Conn {
-		return &conn0615{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	616: func(c *Conn) driver.Conn {
-		return &conn0616{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	617: func(c *Conn) driver.Conn {
-		return &conn0617{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	618: func(c *Conn) driver.Conn {
-		return &conn0618{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	619: func(c *Conn) driver.Conn {
-		return &conn0619{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	620: func(c *Conn) driver.Conn {
-		return &conn0620{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	621: func(c *Conn) driver.Conn {
-		return &conn0621{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	622: func(c *Conn) driver.Conn {
-		return &conn0622{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	623: func(c *Conn) driver.Conn {
-		return &conn0623{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	624: func(c *Conn) driver.Conn {
-		return &conn0624{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	625: func(c *Conn) driver.Conn {
-		return &conn0625{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	626: func(c *Conn) driver.Conn {
-		return &conn0626{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	627: func(c *Conn) driver.Conn {
-		return &conn0627{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	628: func(c *Conn) driver.Conn {
-		return &conn0628{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	629: func(c *Conn) driver.Conn {
-		return &conn0629{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	630: func(c *Conn) driver.Conn {
-		return &conn0630{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	631: func(c *Conn) driver.Conn {
-		return &conn0631{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	632: func(c *Conn) driver.Conn {
-		return &conn0632{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	633: func(c *Conn) driver.Conn {
-		return &conn0633{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	634: func(c *Conn) driver.Conn {
-		return &conn0634{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	635: func(c *Conn) driver.Conn {
-		return &conn0635{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	636: func(c *Conn) driver.Conn {
-		return &conn0636{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	637: func(c *Conn) driver.Conn {
-		return &conn0637{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	638: func(c *Conn) driver.Conn {
-		return &conn0638{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	639: func(c *Conn) driver.Conn {
-		return &conn0639{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connNamedValueChecker{c}}
-	},
-	640: func(c *Conn) driver.Conn {
-		return &conn0640{connBase{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	641: func(c *Conn) driver.Conn {
-		return &conn0641{connBase{c}, connBeginTx{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	642: func(c *Conn) driver.Conn {
-		return &conn0642{connBase{c}, connPrepareContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	643: func(c *Conn) driver.Conn {
-		return &conn0643{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	644: func(c *Conn) driver.Conn {
-		return &conn0644{connBase{c}, connExecerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	645: func(c *Conn) driver.Conn {
-		return &conn0645{connBase{c}, connBeginTx{c}, connExecerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	646: func(c *Conn) driver.Conn {
-		return &conn0646{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	647: func(c *Conn) driver.Conn {
-		return &conn0647{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	648: func(c *Conn) driver.Conn {
-		return &conn0648{connBase{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	649: func(c *Conn) driver.Conn {
-		return &conn0649{connBase{c}, connBeginTx{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	650: func(c *Conn) driver.Conn {
-		return &conn0650{connBase{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	651: func(c *Conn) driver.Conn {
-		return &conn0651{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	652: func(c *Conn) driver.Conn {
-		return &conn0652{connBase{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	653: func(c *Conn) driver.Conn {
-		return &conn0653{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	654: func(c *Conn) driver.Conn {
-		return &conn0654{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	655: func(c *Conn) driver.Conn {
-		return &conn0655{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	656: func(c *Conn) driver.Conn {
-		return &conn0656{connBase{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	657: func(c *Conn) driver.Conn {
-		return &conn0657{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	658: func(c *Conn) driver.Conn {
-		return &conn0658{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	659: func(c *Conn) driver.Conn {
-		return &conn0659{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	660: func(c *Conn) driver.Conn {
-		return &conn0660{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	661: func(c *Conn) driver.Conn {
-		return &conn0661{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	662: func(c *Conn) driver.Conn {
-		return &conn0662{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	663: func(c *Conn) driver.Conn {
-		return &conn0663{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	664: func(c *Conn) driver.Conn {
-		return &conn0664{connBase{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	665: func(c *Conn) driver.Conn {
-		return &conn0665{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	666: func(c *Conn) driver.Conn {
-		return &conn0666{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	667: func(c *Conn) driver.Conn {
-		return &conn0667{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	668: func(c *Conn) driver.Conn {
-		return &conn0668{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	669: func(c *Conn) driver.Conn {
-		return &conn0669{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	670: func(c *Conn) driver.Conn {
-		return &conn0670{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	671: func(c *Conn) driver.Conn {
-		return &conn0671{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	672: func(c *Conn) driver.Conn {
-		return &conn0672{connBase{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	673: func(c *Conn) driver.Conn {
-		return &conn0673{connBase{c}, connBeginTx{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	674: func(c *Conn) driver.Conn {
-		return &conn0674{connBase{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	675: func(c *Conn) driver.Conn {
-		return &conn0675{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	676: func(c *Conn) driver.Conn {
-		return &conn0676{connBase{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	677: func(c *Conn) driver.Conn {
-		return &conn0677{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	678: func(c *Conn) driver.Conn {
-		return &conn0678{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	679: func(c *Conn) driver.Conn {
-		return &conn0679{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	680: func(c *Conn) driver.Conn {
-		return &conn0680{connBase{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	681: func(c *Conn) driver.Conn {
-		return &conn0681{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	682: func(c *Conn) driver.Conn {
-		return &conn0682{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	683: func(c *Conn) driver.Conn {
-		return &conn0683{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	684: func(c *Conn) driver.Conn {
-		return &conn0684{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	685: func(c *Conn) driver.Conn {
-		return &conn0685{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	686: func(c *Conn) driver.Conn {
-		return &conn0686{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	687: func(c *Conn) driver.Conn {
-		return &conn0687{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	688: func(c *Conn) driver.Conn {
-		return &conn0688{connBase{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	689: func(c *Conn) driver.Conn {
-		return &conn0689{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	690: func(c *Conn) driver.Conn {
-		return &conn0690{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	691: func(c *Conn) driver.Conn {
-		return &conn0691{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	692: func(c *Conn) driver.Conn {
-		return &conn0692{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	693: func(c *Conn) driver.Conn {
-		return &conn0693{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	694: func(c *Conn) driver.Conn {
-		return &conn0694{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	695: func(c *Conn) driver.Conn {
-		return &conn0695{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	696: func(c *Conn) driver.Conn {
-		return &conn0696{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	697: func(c *Conn) driver.Conn {
-		return &conn0697{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	698: func(c *Conn) driver.Conn {
-		return &conn0698{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	699: func(c *Conn) driver.Conn {
-		return &conn0699{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	700: func(c *Conn) driver.Conn {
-		return &conn0700{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	701: func(c *Conn) driver.Conn {
-		return &conn0701{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	702: func(c *Conn) driver.Conn {
-		return &conn0702{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	703: func(c *Conn) driver.Conn {
-		return &conn0703{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	704: func(c *Conn) driver.Conn {
-		return &conn0704{connBase{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	705: func(c *Conn) driver.Conn {
-		return &conn0705{connBase{c}, connBeginTx{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	706: func(c *Conn) driver.Conn {
-		return &conn0706{connBase{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	707: func(c *Conn) driver.Conn {
-		return &conn0707{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	708: func(c *Conn) driver.Conn {
-		return &conn0708{connBase{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	709: func(c *Conn) driver.Conn {
-		return &conn0709{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	710: func(c *Conn) driver.Conn {
-		return &conn0710{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	711: func(c *Conn) driver.Conn {
-		return &conn0711{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	712: func(c *Conn) driver.Conn {
-		return &conn0712{connBase{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	713: func(c *Conn) driver.Conn {
-		return &conn0713{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	714: func(c *Conn) driver.Conn {
-		return &conn0714{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	715: func(c *Conn) driver.Conn {
-		return &conn0715{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	716: func(c *Conn) driver.Conn {
-		return &conn0716{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	717: func(c *Conn) driver.Conn {
-		return &conn0717{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	718: func(c *Conn) driver.Conn {
-		return &conn0718{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	719: func(c *Conn) driver.Conn {
-		return &conn0719{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	720: func(c *Conn) driver.Conn {
-		return &conn0720{connBase{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	721: func(c *Conn) driver.Conn {
-		return &conn0721{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	722: func(c *Conn) driver.Conn {
-		return &conn0722{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	723: func(c *Conn) driver.Conn {
-		return &conn0723{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	724: func(c *Conn) driver.Conn {
-		return &conn0724{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	725: func(c *Conn) driver.Conn {
-		return &conn0725{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	726: func(c *Conn) driver.Conn {
-		return &conn0726{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	727: func(c *Conn) driver.Conn {
-		return &conn0727{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	728: func(c *Conn) driver.Conn {
-		return &conn0728{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	729: func(c *Conn) driver.Conn {
-		return &conn0729{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	730: func(c *Conn) driver.Conn {
-		return &conn0730{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	731: func(c *Conn) driver.Conn {
-		return &conn0731{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	732: func(c *Conn) driver.Conn {
-		return &conn0732{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	733: func(c *Conn) driver.Conn {
-		return &conn0733{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	734: func(c *Conn) driver.Conn {
-		return &conn0734{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	735: func(c *Conn) driver.Conn {
-		return &conn0735{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	736: func(c *Conn) driver.Conn {
-		return &conn0736{connBase{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	737: func(c *Conn) driver.Conn {
-		return &conn0737{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	738: func(c *Conn) driver.Conn {
-		return &conn0738{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	739: func(c *Conn) driver.Conn {
-		return &conn0739{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	740: func(c *Conn) driver.Conn {
-		return &conn0740{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	741: func(c *Conn) driver.Conn {
-		return &conn0741{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	742: func(c *Conn) driver.Conn {
-		return &conn0742{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	743: func(c *Conn) driver.Conn {
-		return &conn0743{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	744: func(c *Conn) driver.Conn {
-		return &conn0744{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	745: func(c *Conn) driver.Conn {
-		return &conn0745{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	746: func(c *Conn) driver.Conn {
-		return &conn0746{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	747: func(c *Conn) driver.Conn {
-		return &conn0747{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	748: func(c *Conn) driver.Conn {
-		return &conn0748{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	749: func(c *Conn) driver.Conn {
-		return &conn0749{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	750: func(c *Conn) driver.Conn {
-		return &conn0750{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	751: func(c *Conn) driver.Conn {
-		return &conn0751{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	752: func(c *Conn) driver.Conn {
-		return &conn0752{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	753: func(c *Conn) driver.Conn {
-		return &conn0753{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	754: func(c *Conn) driver.Conn {
-		return &conn0754{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	755: func(c *Conn) driver.Conn {
-		return &conn0755{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	756: func(c *Conn) driver.Conn {
-		return &conn0756{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	757: func(c *Conn) driver.Conn {
-		return &conn0757{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	758: func(c *Conn) driver.Conn {
-		return &conn0758{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	759: func(c *Conn) driver.Conn {
-		return &conn0759{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	760: func(c *Conn) driver.Conn {
-		return &conn0760{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	761: func(c *Conn) driver.Conn {
-		return &conn0761{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	762: func(c *Conn) driver.Conn {
-		return &conn0762{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	763: func(c *Conn) driver.Conn {
-		return &conn0763{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	764: func(c *Conn) driver.Conn {
-		return &conn0764{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	765: func(c *Conn) driver.Conn {
-		return &conn0765{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	766: func(c *Conn) driver.Conn {
-		return &conn0766{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	767: func(c *Conn) driver.Conn {
-		return &conn0767{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connNamedValueChecker{c}}
-	},
-	768: func(c *Conn) driver.Conn { return &conn0768{connBase{c}, connValidator{c}, connNamedValueChecker{c}} },
-	769: func(c *Conn) driver.Conn {
-		return &conn0769{connBase{c}, connBeginTx{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	770: func(c *Conn) driver.Conn {
-		return &conn0770{connBase{c}, connPrepareContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	771: func(c *Conn) driver.Conn {
-		return &conn0771{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	772: func(c *Conn) driver.Conn {
-		return &conn0772{connBase{c}, connExecerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	773: func(c *Conn) driver.Conn {
-		return &conn0773{connBase{c}, connBeginTx{c}, connExecerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	774: func(c *Conn) driver.Conn {
-		return &conn0774{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	775: func(c *Conn) driver.Conn {
-		return &conn0775{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	776: func(c *Conn) driver.Conn {
-		return &conn0776{connBase{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	777: func(c *Conn) driver.Conn {
-		return &conn0777{connBase{c}, connBeginTx{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	778: func(c *Conn) driver.Conn {
-		return &conn0778{connBase{c}, connPrepareContext{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	779: func(c *Conn) driver.Conn {
-		return &conn0779{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	780: func(c *Conn) driver.Conn {
-		return &conn0780{connBase{c}, connExecerContext{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	781: func(c *Conn) driver.Conn {
-		return &conn0781{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	782: func(c *Conn) driver.Conn {
-		return &conn0782{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	783: func(c *Conn) driver.Conn {
-		return &conn0783{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	784: func(c *Conn) driver.Conn {
-		return &conn0784{connBase{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	785: func(c *Conn) driver.Conn {
-		return &conn0785{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	786: func(c *Conn) driver.Conn {
-		return &conn0786{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	787: func(c *Conn) driver.Conn {
-		return &conn0787{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	788: func(c *Conn) driver.Conn {
-		return &conn0788{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	789: func(c *Conn) driver.Conn {
-		return &conn0789{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	790: func(c *Conn) driver.Conn {
-		return &conn0790{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	791: func(c *Conn) driver.Conn {
-		return &conn0791{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	792: func(c *Conn) driver.Conn {
-		return &conn0792{connBase{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	793: func(c *Conn) driver.Conn {
-		return &conn0793{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	794: func(c *Conn) driver.Conn {
-		return &conn0794{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	795: func(c *Conn) driver.Conn {
-		return &conn0795{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	796: func(c *Conn) driver.Conn {
-		return &conn0796{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	797: func(c *Conn) driver.Conn {
-		return &conn0797{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	798: func(c *Conn) driver.Conn {
-		return &conn0798{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	799: func(c *Conn) driver.Conn {
-		return &conn0799{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	800: func(c *Conn) driver.Conn {
-		return &conn0800{connBase{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	801: func(c *Conn) driver.Conn {
-		return &conn0801{connBase{c}, connBeginTx{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	802: func(c *Conn) driver.Conn {
-		return &conn0802{connBase{c}, connPrepareContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	803: func(c *Conn) driver.Conn {
-		return &conn0803{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	804: func(c *Conn) driver.Conn {
-		return &conn0804{connBase{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	805: func(c *Conn) driver.Conn {
-		return &conn0805{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	806: func(c *Conn) driver.Conn {
-		return &conn0806{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	807: func(c *Conn) driver.Conn {
-		return &conn0807{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	808: func(c *Conn) driver.Conn {
-		return &conn0808{connBase{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	809: func(c *Conn) driver.Conn {
-		return &conn0809{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	810: func(c *Conn) driver.Conn {
-		return &conn0810{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	811: func(c *Conn) driver.Conn {
-		return &conn0811{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	812: func(c *Conn) driver.Conn {
-		return &conn0812{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	813: func(c *Conn) driver.Conn {
-		return &conn0813{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	814: func(c *Conn) driver.Conn {
-		return &conn0814{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	815: func(c *Conn) driver.Conn {
-		return &conn0815{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	816: func(c *Conn) driver.Conn {
-		return &conn0816{connBase{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	817: func(c *Conn) driver.Conn {
-		return &conn0817{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	818: func(c *Conn) driver.Conn {
-		return &conn0818{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	819: func(c *Conn) driver.Conn {
-		return &conn0819{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	820: func(c *Conn) driver.Conn {
-		return &conn0820{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	821: func(c *Conn) driver.Conn {
-		return &conn0821{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	822: func(c *Conn) driver.Conn {
-		return &conn0822{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	823: func(c *Conn) driver.Conn {
-		return &conn0823{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	824: func(c *Conn) driver.Conn {
-		return &conn0824{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	825: func(c *Conn) driver.Conn {
-		return &conn0825{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	826: func(c *Conn) driver.Conn {
-		return &conn0826{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	827: func(c *Conn) driver.Conn {
-		return &conn0827{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	828: func(c *Conn) driver.Conn {
-		return &conn0828{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	829: func(c *Conn) driver.Conn {
-		return &conn0829{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	830: func(c *Conn) driver.Conn {
-		return &conn0830{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	831: func(c *Conn) driver.Conn {
-		return &conn0831{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	832: func(c *Conn) driver.Conn {
-		return &conn0832{connBase{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	833: func(c *Conn) driver.Conn {
-		return &conn0833{connBase{c}, connBeginTx{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	834: func(c *Conn) driver.Conn {
-		return &conn0834{connBase{c}, connPrepareContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	835: func(c *Conn) driver.Conn {
-		return &conn0835{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	836: func(c *Conn) driver.Conn {
-		return &conn0836{connBase{c}, connExecerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	837: func(c *Conn) driver.Conn {
-		return &conn0837{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	838: func(c *Conn) driver.Conn {
-		return &conn0838{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	839: func(c *Conn) driver.Conn {
-		return &conn0839{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	840: func(c *Conn) driver.Conn {
-		return &conn0840{connBase{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	841: func(c *Conn) driver.Conn {
-		return &conn0841{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	842: func(c *Conn) driver.Conn {
-		return &conn0842{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	843: func(c *Conn) driver.Conn {
-		return &conn0843{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	844: func(c *Conn) driver.Conn {
-		return &conn0844{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	845: func(c *Conn) driver.Conn {
-		return &conn0845{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	846: func(c *Conn) driver.Conn {
-		return &conn0846{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	847: func(c *Conn) driver.Conn {
-		return &conn0847{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	848: func(c *Conn) driver.Conn {
-		return &conn0848{connBase{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	849: func(c *Conn) driver.Conn {
-		return &conn0849{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	850: func(c *Conn) driver.Conn {
-		return &conn0850{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	851: func(c *Conn) driver.Conn {
-		return &conn0851{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	852: func(c *Conn) driver.Conn {
-		return &conn0852{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	853: func(c *Conn) driver.Conn {
-		return &conn0853{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	854: func(c *Conn) driver.Conn {
-		return &conn0854{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	855: func(c *Conn) driver.Conn {
-		return &conn0855{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	856: func(c *Conn) driver.Conn {
-		return &conn0856{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	857: func(c *Conn) driver.Conn {
-		return &conn0857{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	858: func(c *Conn) driver.Conn {
-		return &conn0858{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	859: func(c *Conn) driver.Conn {
-		return &conn0859{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	860: func(c *Conn) driver.Conn {
-		return &conn0860{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	861: func(c *Conn) driver.Conn {
-		return &conn0861{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	862: func(c *Conn) driver.Conn {
-		return &conn0862{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	863: func(c *Conn) driver.Conn {
-		return &conn0863{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	864: func(c *Conn) driver.Conn {
-		return &conn0864{connBase{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	865: func(c *Conn) driver.Conn {
-		return &conn0865{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	866: func(c *Conn) driver.Conn {
-		return &conn0866{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	867: func(c *Conn) driver.Conn {
-		return &conn0867{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	868: func(c *Conn) driver.Conn {
-		return &conn0868{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	869: func(c *Conn) driver.Conn {
-		return &conn0869{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	870: func(c *Conn) driver.Conn {
-		return &conn0870{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	871: func(c *Conn) driver.Conn {
-		return &conn0871{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	872: func(c *Conn) driver.Conn {
-		return &conn0872{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	873: func(c *Conn) driver.Conn {
-		return &conn0873{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	874: func(c *Conn) driver.Conn {
-		return &conn0874{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	875: func(c *Conn) driver.Conn {
-		return &conn0875{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	876: func(c *Conn) driver.Conn {
-		return &conn0876{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	877: func(c *Conn) driver.Conn {
-		return &conn0877{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	878: func(c *Conn) driver.Conn {
-		return &conn0878{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	879: func(c *Conn) driver.Conn {
-		return &conn0879{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	880: func(c *Conn) driver.Conn {
-		return &conn0880{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	881: func(c *Conn) driver.Conn {
-		return &conn0881{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	882: func(c *Conn) driver.Conn {
-		return &conn0882{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	883: func(c *Conn) driver.Conn {
-		return &conn0883{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	884: func(c *Conn) driver.Conn {
-		return &conn0884{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	885: func(c *Conn) driver.Conn {
-		return &conn0885{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	886: func(c *Conn) driver.Conn {
-		return &conn0886{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	887: func(c *Conn) driver.Conn {
-		return &conn0887{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	888: func(c *Conn) driver.Conn {
-		return &conn0888{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	889: func(c *Conn) driver.Conn {
-		return &conn0889{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	890: func(c *Conn) driver.Conn {
-		return &conn0890{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	891: func(c *Conn) driver.Conn {
-		return &conn0891{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	892: func(c *Conn) driver.Conn {
-		return &conn0892{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	893: func(c *Conn) driver.Conn {
-		return &conn0893{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	894: func(c *Conn) driver.Conn {
-		return &conn0894{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	895: func(c *Conn) driver.Conn {
-		return &conn0895{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	896: func(c *Conn) driver.Conn {
-		return &conn0896{connBase{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	897: func(c *Conn) driver.Conn {
-		return &conn0897{connBase{c}, connBeginTx{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	898: func(c *Conn) driver.Conn {
-		return &conn0898{connBase{c}, connPrepareContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	899: func(c *Conn) driver.Conn {
-		return &conn0899{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	900: func(c *Conn) driver.Conn {
-		return &conn0900{connBase{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	901: func(c *Conn) driver.Conn {
-		return &conn0901{connBase{c}, connBeginTx{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	902: func(c *Conn) driver.Conn {
-		return &conn0902{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	903: func(c *Conn) driver.Conn {
-		return &conn0903{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	904: func(c *Conn) driver.Conn {
-		return &conn0904{connBase{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	905: func(c *Conn) driver.Conn {
-		return &conn0905{connBase{c}, connBeginTx{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	906: func(c *Conn) driver.Conn {
-		return &conn0906{connBase{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	907: func(c *Conn) driver.Conn {
-		return &conn0907{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	908: func(c *Conn) driver.Conn {
-		return &conn0908{connBase{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	909: func(c *Conn) driver.Conn {
-		return &conn0909{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	910: func(c *Conn) driver.Conn {
-		return &conn0910{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	911: func(c *Conn) driver.Conn {
-		return &conn0911{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	912: func(c *Conn) driver.Conn {
-		return &conn0912{connBase{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	913: func(c *Conn) driver.Conn {
-		return &conn0913{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	914: func(c *Conn) driver.Conn {
-		return &conn0914{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	915: func(c *Conn) driver.Conn {
-		return &conn0915{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	916: func(c *Conn) driver.Conn {
-		return &conn0916{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	917: func(c *Conn) driver.Conn {
-		return &conn0917{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	918: func(c *Conn) driver.Conn {
-		return &conn0918{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	919: func(c *Conn) driver.Conn {
-		return &conn0919{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	920: func(c *Conn) driver.Conn {
-		return &conn0920{connBase{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	921: func(c *Conn) driver.Conn {
-		return &conn0921{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	922: func(c *Conn) driver.Conn {
-		return &conn0922{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	923: func(c *Conn) driver.Conn {
-		return &conn0923{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	924: func(c *Conn) driver.Conn {
-		return &conn0924{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	925: func(c *Conn) driver.Conn {
-		return &conn0925{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	926: func(c *Conn) driver.Conn {
-		return &conn0926{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	927: func(c *Conn) driver.Conn {
-		return &conn0927{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	928: func(c *Conn) driver.Conn {
-		return &conn0928{connBase{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	929: func(c *Conn) driver.Conn {
-		return &conn0929{connBase{c}, connBeginTx{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	930: func(c *Conn) driver.Conn {
-		return &conn0930{connBase{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	931: func(c *Conn) driver.Conn {
-		return &conn0931{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	932: func(c *Conn) driver.Conn {
-		return &conn0932{connBase{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	933: func(c *Conn) driver.Conn {
-		return &conn0933{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	934: func(c *Conn) driver.Conn {
-		return &conn0934{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	935: func(c *Conn) driver.Conn {
-		return &conn0935{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	936: func(c *Conn) driver.Conn {
-		return &conn0936{connBase{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	937: func(c *Conn) driver.Conn {
-		return &conn0937{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	938: func(c *Conn) driver.Conn {
-		return &conn0938{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	939: func(c *Conn) driver.Conn {
-		return &conn0939{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	940: func(c *Conn) driver.Conn {
-		return &conn0940{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	941: func(c *Conn) driver.Conn {
-		return &conn0941{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	942: func(c *Conn) driver.Conn {
-		return &conn0942{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	943: func(c *Conn) driver.Conn {
-		return &conn0943{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	944: func(c *Conn) driver.Conn {
-		return &conn0944{connBase{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	945: func(c *Conn) driver.Conn {
-		return &conn0945{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	946: func(c *Conn) driver.Conn {
-		return &conn0946{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	947: func(c *Conn) driver.Conn {
-		return &conn0947{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	948: func(c *Conn) driver.Conn {
-		return &conn0948{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	949: func(c *Conn) driver.Conn {
-		return &conn0949{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	950: func(c *Conn) driver.Conn {
-		return &conn0950{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	951: func(c *Conn) driver.Conn {
-		return &conn0951{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	952: func(c *Conn) driver.Conn {
-		return &conn0952{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	953: func(c *Conn) driver.Conn {
-		return &conn0953{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	954: func(c *Conn) driver.Conn {
-		return &conn0954{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	955: func(c *Conn) driver.Conn {
-		return &conn0955{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	956: func(c *Conn) driver.Conn {
-		return &conn0956{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	957: func(c *Conn) driver.Conn {
-		return &conn0957{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	958: func(c *Conn) driver.Conn {
-		return &conn0958{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	959: func(c *Conn) driver.Conn {
-		return &conn0959{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	960: func(c *Conn) driver.Conn {
-		return &conn0960{connBase{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	961: func(c *Conn) driver.Conn {
-		return &conn0961{connBase{c}, connBeginTx{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	962: func(c *Conn) driver.Conn {
-		return &conn0962{connBase{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	963: func(c *Conn) driver.Conn {
-		return &conn0963{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	964: func(c *Conn) driver.Conn {
-		return &conn0964{connBase{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	965: func(c *Conn) driver.Conn {
-		return &conn0965{connBase{c}, connBeginTx{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	966: func(c *Conn) driver.Conn {
-		return &conn0966{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	967: func(c *Conn) driver.Conn {
-		return &conn0967{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	968: func(c *Conn) driver.Conn {
-		return &conn0968{connBase{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	969: func(c *Conn) driver.Conn {
-		return &conn0969{connBase{c}, connBeginTx{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	970: func(c *Conn) driver.Conn {
-		return &conn0970{connBase{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	971: func(c *Conn) driver.Conn {
-		return &conn0971{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	972: func(c *Conn) driver.Conn {
-		return &conn0972{connBase{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	973: func(c *Conn) driver.Conn {
-		return &conn0973{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	974: func(c *Conn) driver.Conn {
-		return &conn0974{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	975: func(c *Conn) driver.Conn {
-		return &conn0975{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	976: func(c *Conn) driver.Conn {
-		return &conn0976{connBase{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	977: func(c *Conn) driver.Conn {
-		return &conn0977{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	978: func(c *Conn) driver.Conn {
-		return &conn0978{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	979: func(c *Conn) driver.Conn {
-		return &conn0979{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	980: func(c *Conn) driver.Conn {
-		return &conn0980{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	981: func(c *Conn) driver.Conn {
-		return &conn0981{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	982: func(c *Conn) driver.Conn {
-		return &conn0982{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	983: func(c *Conn) driver.Conn {
-		return &conn0983{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	984: func(c *Conn) driver.Conn {
-		return &conn0984{connBase{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	985: func(c *Conn) driver.Conn {
-		return &conn0985{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	986: func(c *Conn) driver.Conn {
-		return &conn0986{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	987: func(c *Conn) driver.Conn {
-		return &conn0987{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	988: func(c *Conn) driver.Conn {
-		return &conn0988{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	989: func(c *Conn) driver.Conn {
-		return &conn0989{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	990: func(c *Conn) driver.Conn {
-		return &conn0990{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	991: func(c *Conn) driver.Conn {
-		return &conn0991{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	992: func(c *Conn) driver.Conn {
-		return &conn0992{connBase{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	993: func(c *Conn) driver.Conn {
-		return &conn0993{connBase{c}, connBeginTx{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	994: func(c *Conn) driver.Conn {
-		return &conn0994{connBase{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	995: func(c *Conn) driver.Conn {
-		return &conn0995{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	996: func(c *Conn) driver.Conn {
-		return &conn0996{connBase{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	997: func(c *Conn) driver.Conn {
-		return &conn0997{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	998: func(c *Conn) driver.Conn {
-		return &conn0998{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	999: func(c *Conn) driver.Conn {
-		return &conn0999{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1000: func(c *Conn) driver.Conn {
-		return &conn1000{connBase{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1001: func(c *Conn) driver.Conn {
-		return &conn1001{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1002: func(c *Conn) driver.Conn {
-		return &conn1002{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1003: func(c *Conn) driver.Conn {
-		return &conn1003{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1004: func(c *Conn) driver.Conn {
-		return &conn1004{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1005: func(c *Conn) driver.Conn {
-		return &conn1005{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1006: func(c *Conn) driver.Conn {
-		return &conn1006{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1007: func(c *Conn) driver.Conn {
-		return &conn1007{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1008: func(c *Conn) driver.Conn {
-		return &conn1008{connBase{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1009: func(c *Conn) driver.Conn {
-		return &conn1009{connBase{c}, connBeginTx{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1010: func(c *Conn) driver.Conn {
-		return &conn1010{connBase{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1011: func(c *Conn) driver.Conn {
-		return &conn1011{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1012: func(c *Conn) driver.Conn {
-		return &conn1012{connBase{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1013: func(c *Conn) driver.Conn {
-		return &conn1013{connBase{c}, connBeginTx{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1014: func(c *Conn) driver.Conn {
-		return &conn1014{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1015: func(c *Conn) driver.Conn {
-		return &conn1015{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1016: func(c *Conn) driver.Conn {
-		return &conn1016{connBase{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1017: func(c *Conn) driver.Conn {
-		return &conn1017{connBase{c}, connBeginTx{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1018: func(c *Conn) driver.Conn {
-		return &conn1018{connBase{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1019: func(c *Conn) driver.Conn {
-		return &conn1019{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1020: func(c *Conn) driver.Conn {
-		return &conn1020{connBase{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1021: func(c *Conn) driver.Conn {
-		return &conn1021{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1022: func(c *Conn) driver.Conn {
-		return &conn1022{connBase{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
-	},
-	1023: func(c *Conn) driver.Conn {
-		return &conn1023{connBase{c}, connBeginTx{c}, connPrepareContext{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connPinger{c}, connSessionResetter{c}, connValidator{c}, connNamedValueChecker{c}}
+		return &conn127{connBase{c}, connBeginTx{c}, connExecerContext{c}, connExecer{c}, connQueryerContext{c}, connQueryer{c}, connSessionResetter{c}, connValidator{c}}
 	},
 }
 
 // stmt types: stmtN embeds stmtBase and the mixin of every bit set in N.
 
-type stmt00 struct {
+type stmt0 struct {
 	stmtBase
 }
 
-type stmt01 struct {
+type stmt1 struct {
 	stmtBase
 	stmtExecContext
 }
 
-type stmt02 struct {
+type stmt2 struct {
 	stmtBase
 	stmtQueryContext
 }
 
-type stmt03 struct {
+type stmt3 struct {
 	stmtBase
 	stmtExecContext
 	stmtQueryContext
 }
 
-type stmt04 struct {
-	stmtBase
-	stmtNamedValueChecker
-}
-
-type stmt05 struct {
-	stmtBase
-	stmtExecContext
-	stmtNamedValueChecker
-}
-
-type stmt06 struct {
-	stmtBase
-	stmtQueryContext
-	stmtNamedValueChecker
-}
-
-type stmt07 struct {
-	stmtBase
-	stmtExecContext
-	stmtQueryContext
-	stmtNamedValueChecker
-}
-
-type stmt08 struct {
+type stmt4 struct {
 	stmtBase
 	stmtColumnConverter
 }
 
-type stmt09 struct {
+type stmt5 struct {
 	stmtBase
 	stmtExecContext
 	stmtColumnConverter
 }
 
-type stmt10 struct {
+type stmt6 struct {
 	stmtBase
 	stmtQueryContext
 	stmtColumnConverter
 }
 
-type stmt11 struct {
+type stmt7 struct {
 	stmtBase
 	stmtExecContext
 	stmtQueryContext
-	stmtColumnConverter
-}
-
-type stmt12 struct {
-	stmtBase
-	stmtNamedValueChecker
-	stmtColumnConverter
-}
-
-type stmt13 struct {
-	stmtBase
-	stmtExecContext
-	stmtNamedValueChecker
-	stmtColumnConverter
-}
-
-type stmt14 struct {
-	stmtBase
-	stmtQueryContext
-	stmtNamedValueChecker
-	stmtColumnConverter
-}
-
-type stmt15 struct {
-	stmtBase
-	stmtExecContext
-	stmtQueryContext
-	stmtNamedValueChecker
 	stmtColumnConverter
 }
 
 // stmtTable builds the stmt combination for a mask.
-var stmtTable = [16]func(s *stmt) driver.Stmt{
-	0: func(s *stmt) driver.Stmt { return &stmt00{stmtBase{s}} },
-	1: func(s *stmt) driver.Stmt { return &stmt01{stmtBase{s}, stmtExecContext{s}} },
-	2: func(s *stmt) driver.Stmt { return &stmt02{stmtBase{s}, stmtQueryContext{s}} },
-	3: func(s *stmt) driver.Stmt { return &stmt03{stmtBase{s}, stmtExecContext{s}, stmtQueryContext{s}} },
-	4: func(s *stmt) driver.Stmt { return &stmt04{stmtBase{s}, stmtNamedValueChecker{s}} },
-	5: func(s *stmt) driver.Stmt { return &stmt05{stmtBase{s}, stmtExecContext{s}, stmtNamedValueChecker{s}} },
-	6: func(s *stmt) driver.Stmt { return &stmt06{stmtBase{s}, stmtQueryContext{s}, stmtNamedValueChecker{s}} },
+var stmtTable = [8]func(s *stmt) driver.Stmt{
+	0: func(s *stmt) driver.Stmt { return &stmt0{stmtBase{s}} },
+	1: func(s *stmt) driver.Stmt { return &stmt1{stmtBase{s}, stmtExecContext{s}} },
+	2: func(s *stmt) driver.Stmt { return &stmt2{stmtBase{s}, stmtQueryContext{s}} },
+	3: func(s *stmt) driver.Stmt { return &stmt3{stmtBase{s}, stmtExecContext{s}, stmtQueryContext{s}} },
+	4: func(s *stmt) driver.Stmt { return &stmt4{stmtBase{s}, stmtColumnConverter{s}} },
+	5: func(s *stmt) driver.Stmt { return &stmt5{stmtBase{s}, stmtExecContext{s}, stmtColumnConverter{s}} },
+	6: func(s *stmt) driver.Stmt { return &stmt6{stmtBase{s}, stmtQueryContext{s}, stmtColumnConverter{s}} },
 	7: func(s *stmt) driver.Stmt {
-		return &stmt07{stmtBase{s}, stmtExecContext{s}, stmtQueryContext{s}, stmtNamedValueChecker{s}}
-	},
-	8:  func(s *stmt) driver.Stmt { return &stmt08{stmtBase{s}, stmtColumnConverter{s}} },
-	9:  func(s *stmt) driver.Stmt { return &stmt09{stmtBase{s}, stmtExecContext{s}, stmtColumnConverter{s}} },
-	10: func(s *stmt) driver.Stmt { return &stmt10{stmtBase{s}, stmtQueryContext{s}, stmtColumnConverter{s}} },
-	11: func(s *stmt) driver.Stmt {
-		return &stmt11{stmtBase{s}, stmtExecContext{s}, stmtQueryContext{s}, stmtColumnConverter{s}}
-	},
-	12: func(s *stmt) driver.Stmt {
-		return &stmt12{stmtBase{s}, stmtNamedValueChecker{s}, stmtColumnConverter{s}}
-	},
-	13: func(s *stmt) driver.Stmt {
-		return &stmt13{stmtBase{s}, stmtExecContext{s}, stmtNamedValueChecker{s}, stmtColumnConverter{s}}
-	},
-	14: func(s *stmt) driver.Stmt {
-		return &stmt14{stmtBase{s}, stmtQueryContext{s}, stmtNamedValueChecker{s}, stmtColumnConverter{s}}
-	},
-	15: func(s *stmt) driver.Stmt {
-		return &stmt15{stmtBase{s}, stmtExecContext{s}, stmtQueryContext{s}, stmtNamedValueChecker{s}, stmtColumnConverter{s}}
-	},
-}
-
-// rows types: rowsN embeds rowsBase and the mixin of every bit set in N.
-
-type rows00 struct {
-	rowsBase
-}
-
-type rows01 struct {
-	rowsBase
-	rowsNextResultSet
-}
-
-type rows02 struct {
-	rowsBase
-	rowsScanType
-}
-
-type rows03 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-}
-
-type rows04 struct {
-	rowsBase
-	rowsDatabaseTypeName
-}
-
-type rows05 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-}
-
-type rows06 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-}
-
-type rows07 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-}
-
-type rows08 struct {
-	rowsBase
-	rowsLength
-}
-
-type rows09 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsLength
-}
-
-type rows10 struct {
-	rowsBase
-	rowsScanType
-	rowsLength
-}
-
-type rows11 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsLength
-}
-
-type rows12 struct {
-	rowsBase
-	rowsDatabaseTypeName
-	rowsLength
-}
-
-type rows13 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-	rowsLength
-}
-
-type rows14 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-}
-
-type rows15 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-}
-
-type rows16 struct {
-	rowsBase
-	rowsNullable
-}
-
-type rows17 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsNullable
-}
-
-type rows18 struct {
-	rowsBase
-	rowsScanType
-	rowsNullable
-}
-
-type rows19 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsNullable
-}
-
-type rows20 struct {
-	rowsBase
-	rowsDatabaseTypeName
-	rowsNullable
-}
-
-type rows21 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-	rowsNullable
-}
-
-type rows22 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsNullable
-}
-
-type rows23 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsNullable
-}
-
-type rows24 struct {
-	rowsBase
-	rowsLength
-	rowsNullable
-}
-
-type rows25 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsLength
-	rowsNullable
-}
-
-type rows26 struct {
-	rowsBase
-	rowsScanType
-	rowsLength
-	rowsNullable
-}
-
-type rows27 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsLength
-	rowsNullable
-}
-
-type rows28 struct {
-	rowsBase
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-}
-
-type rows29 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-}
-
-type rows30 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-}
-
-type rows31 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-}
-
-type rows32 struct {
-	rowsBase
-	rowsPrecisionScale
-}
-
-type rows33 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsPrecisionScale
-}
-
-type rows34 struct {
-	rowsBase
-	rowsScanType
-	rowsPrecisionScale
-}
-
-type rows35 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsPrecisionScale
-}
-
-type rows36 struct {
-	rowsBase
-	rowsDatabaseTypeName
-	rowsPrecisionScale
-}
-
-type rows37 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-	rowsPrecisionScale
-}
-
-type rows38 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsPrecisionScale
-}
-
-type rows39 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsPrecisionScale
-}
-
-type rows40 struct {
-	rowsBase
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows41 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows42 struct {
-	rowsBase
-	rowsScanType
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows43 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows44 struct {
-	rowsBase
-	rowsDatabaseTypeName
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows45 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows46 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows47 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-	rowsPrecisionScale
-}
-
-type rows48 struct {
-	rowsBase
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows49 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows50 struct {
-	rowsBase
-	rowsScanType
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows51 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows52 struct {
-	rowsBase
-	rowsDatabaseTypeName
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows53 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows54 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows55 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows56 struct {
-	rowsBase
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows57 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows58 struct {
-	rowsBase
-	rowsScanType
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows59 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows60 struct {
-	rowsBase
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows61 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows62 struct {
-	rowsBase
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-type rows63 struct {
-	rowsBase
-	rowsNextResultSet
-	rowsScanType
-	rowsDatabaseTypeName
-	rowsLength
-	rowsNullable
-	rowsPrecisionScale
-}
-
-// rowsTable builds the rows combination for a mask.
-var rowsTable = [64]func(r RowsCore) driver.Rows{
-	0: func(r RowsCore) driver.Rows { return &rows00{rowsBase{r}} },
-	1: func(r RowsCore) driver.Rows { return &rows01{rowsBase{r}, rowsNextResultSet{r}} },
-	2: func(r RowsCore) driver.Rows { return &rows02{rowsBase{r}, rowsScanType{r}} },
-	3: func(r RowsCore) driver.Rows { return &rows03{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}} },
-	4: func(r RowsCore) driver.Rows { return &rows04{rowsBase{r}, rowsDatabaseTypeName{r}} },
-	5: func(r RowsCore) driver.Rows {
-		return &rows05{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}}
-	},
-	6: func(r RowsCore) driver.Rows { return &rows06{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}} },
-	7: func(r RowsCore) driver.Rows {
-		return &rows07{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}}
-	},
-	8:  func(r RowsCore) driver.Rows { return &rows08{rowsBase{r}, rowsLength{r}} },
-	9:  func(r RowsCore) driver.Rows { return &rows09{rowsBase{r}, rowsNextResultSet{r}, rowsLength{r}} },
-	10: func(r RowsCore) driver.Rows { return &rows10{rowsBase{r}, rowsScanType{r}, rowsLength{r}} },
-	11: func(r RowsCore) driver.Rows {
-		return &rows11{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsLength{r}}
-	},
-	12: func(r RowsCore) driver.Rows { return &rows12{rowsBase{r}, rowsDatabaseTypeName{r}, rowsLength{r}} },
-	13: func(r RowsCore) driver.Rows {
-		return &rows13{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}, rowsLength{r}}
-	},
-	14: func(r RowsCore) driver.Rows {
-		return &rows14{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}}
-	},
-	15: func(r RowsCore) driver.Rows {
-		return &rows15{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}}
-	},
-	16: func(r RowsCore) driver.Rows { return &rows16{rowsBase{r}, rowsNullable{r}} },
-	17: func(r RowsCore) driver.Rows { return &rows17{rowsBase{r}, rowsNextResultSet{r}, rowsNullable{r}} },
-	18: func(r RowsCore) driver.Rows { return &rows18{rowsBase{r}, rowsScanType{r}, rowsNullable{r}} },
-	19: func(r RowsCore) driver.Rows {
-		return &rows19{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsNullable{r}}
-	},
-	20: func(r RowsCore) driver.Rows { return &rows20{rowsBase{r}, rowsDatabaseTypeName{r}, rowsNullable{r}} },
-	21: func(r RowsCore) driver.Rows {
-		return &rows21{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}, rowsNullable{r}}
-	},
-	22: func(r RowsCore) driver.Rows {
-		return &rows22{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsNullable{r}}
-	},
-	23: func(r RowsCore) driver.Rows {
-		return &rows23{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsNullable{r}}
-	},
-	24: func(r RowsCore) driver.Rows { return &rows24{rowsBase{r}, rowsLength{r}, rowsNullable{r}} },
-	25: func(r RowsCore) driver.Rows {
-		return &rows25{rowsBase{r}, rowsNextResultSet{r}, rowsLength{r}, rowsNullable{r}}
-	},
-	26: func(r RowsCore) driver.Rows {
-		return &rows26{rowsBase{r}, rowsScanType{r}, rowsLength{r}, rowsNullable{r}}
-	},
-	27: func(r RowsCore) driver.Rows {
-		return &rows27{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsLength{r}, rowsNullable{r}}
-	},
-	28: func(r RowsCore) driver.Rows {
-		return &rows28{rowsBase{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}}
-	},
-	29: func(r RowsCore) driver.Rows {
-		return &rows29{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}}
-	},
-	30: func(r RowsCore) driver.Rows {
-		return &rows30{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}}
-	},
-	31: func(r RowsCore) driver.Rows {
-		return &rows31{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}}
-	},
-	32: func(r RowsCore) driver.Rows { return &rows32{rowsBase{r}, rowsPrecisionScale{r}} },
-	33: func(r RowsCore) driver.Rows { return &rows33{rowsBase{r}, rowsNextResultSet{r}, rowsPrecisionScale{r}} },
-	34: func(r RowsCore) driver.Rows { return &rows34{rowsBase{r}, rowsScanType{r}, rowsPrecisionScale{r}} },
-	35: func(r RowsCore) driver.Rows {
-		return &rows35{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsPrecisionScale{r}}
-	},
-	36: func(r RowsCore) driver.Rows {
-		return &rows36{rowsBase{r}, rowsDatabaseTypeName{r}, rowsPrecisionScale{r}}
-	},
-	37: func(r RowsCore) driver.Rows {
-		return &rows37{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}, rowsPrecisionScale{r}}
-	},
-	38: func(r RowsCore) driver.Rows {
-		return &rows38{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsPrecisionScale{r}}
-	},
-	39: func(r RowsCore) driver.Rows {
-		return &rows39{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsPrecisionScale{r}}
-	},
-	40: func(r RowsCore) driver.Rows { return &rows40{rowsBase{r}, rowsLength{r}, rowsPrecisionScale{r}} },
-	41: func(r RowsCore) driver.Rows {
-		return &rows41{rowsBase{r}, rowsNextResultSet{r}, rowsLength{r}, rowsPrecisionScale{r}}
-	},
-	42: func(r RowsCore) driver.Rows {
-		return &rows42{rowsBase{r}, rowsScanType{r}, rowsLength{r}, rowsPrecisionScale{r}}
-	},
-	43: func(r RowsCore) driver.Rows {
-		return &rows43{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsLength{r}, rowsPrecisionScale{r}}
-	},
-	44: func(r RowsCore) driver.Rows {
-		return &rows44{rowsBase{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsPrecisionScale{r}}
-	},
-	45: func(r RowsCore) driver.Rows {
-		return &rows45{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsPrecisionScale{r}}
-	},
-	46: func(r RowsCore) driver.Rows {
-		return &rows46{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsPrecisionScale{r}}
-	},
-	47: func(r RowsCore) driver.Rows {
-		return &rows47{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsPrecisionScale{r}}
-	},
-	48: func(r RowsCore) driver.Rows { return &rows48{rowsBase{r}, rowsNullable{r}, rowsPrecisionScale{r}} },
-	49: func(r RowsCore) driver.Rows {
-		return &rows49{rowsBase{r}, rowsNextResultSet{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	50: func(r RowsCore) driver.Rows {
-		return &rows50{rowsBase{r}, rowsScanType{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	51: func(r RowsCore) driver.Rows {
-		return &rows51{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	52: func(r RowsCore) driver.Rows {
-		return &rows52{rowsBase{r}, rowsDatabaseTypeName{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	53: func(r RowsCore) driver.Rows {
-		return &rows53{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	54: func(r RowsCore) driver.Rows {
-		return &rows54{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	55: func(r RowsCore) driver.Rows {
-		return &rows55{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	56: func(r RowsCore) driver.Rows {
-		return &rows56{rowsBase{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	57: func(r RowsCore) driver.Rows {
-		return &rows57{rowsBase{r}, rowsNextResultSet{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	58: func(r RowsCore) driver.Rows {
-		return &rows58{rowsBase{r}, rowsScanType{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	59: func(r RowsCore) driver.Rows {
-		return &rows59{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	60: func(r RowsCore) driver.Rows {
-		return &rows60{rowsBase{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	61: func(r RowsCore) driver.Rows {
-		return &rows61{rowsBase{r}, rowsNextResultSet{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	62: func(r RowsCore) driver.Rows {
-		return &rows62{rowsBase{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
-	},
-	63: func(r RowsCore) driver.Rows {
-		return &rows63{rowsBase{r}, rowsNextResultSet{r}, rowsScanType{r}, rowsDatabaseTypeName{r}, rowsLength{r}, rowsNullable{r}, rowsPrecisionScale{r}}
+		return &stmt7{stmtBase{s}, stmtExecContext{s}, stmtQueryContext{s}, stmtColumnConverter{s}}
 	},
 }

@@ -1,10 +1,14 @@
 // Command gen writes zz_generated.go for package wrap: one struct type per
-// combination of optional driver interfaces, and the table that picks the
-// type for a mask. Run it with go generate in internal/wrap.
+// combination of composed driver interfaces (those whose presence
+// database/sql can tell from a neutral answer; see the package doc), and the
+// table that picks the type for a mask. Run it with go generate in
+// internal/wrap.
 //
 // Each combination embeds the family's base type and one mixin per bit set in
 // its mask; the mixins are written by hand in package wrap, in bit order, and
-// the lists below must name them in that same order.
+// the lists below must name them in that same order. The neutral interfaces
+// are methods of the base types; rows have no composed interface and no
+// generated types.
 package main
 
 import (
@@ -16,7 +20,7 @@ import (
 	"os"
 )
 
-// family describes one kind of wrapped value (conn, stmt, rows).
+// family describes one kind of wrapped value (conn, stmt).
 type family struct {
 	prefix string   // type name prefix of the combinations
 	digits int      // width of the mask number in type names
@@ -25,33 +29,22 @@ type family struct {
 	arg    string   // constructor parameter name, given to every field
 	result string   // constructor result type
 	base   string   // type embedded by every combination
-	mixins []string // one per optional interface, bit 0 first
+	mixins []string // one per composed interface, bit 0 first
 }
 
 var families = []family{
 	{
-		prefix: "conn", digits: 4, table: "connTable",
+		prefix: "conn", digits: 3, table: "connTable",
 		param: "c *Conn", arg: "c", result: "driver.Conn", base: "connBase",
 		mixins: []string{
-			"connBeginTx", "connPrepareContext", "connExecerContext", "connExecer",
-			"connQueryerContext", "connQueryer", "connPinger", "connSessionResetter",
-			"connValidator", "connNamedValueChecker",
+			"connBeginTx", "connExecerContext", "connExecer", "connQueryerContext",
+			"connQueryer", "connSessionResetter", "connValidator",
 		},
 	},
 	{
-		prefix: "stmt", digits: 2, table: "stmtTable",
+		prefix: "stmt", digits: 1, table: "stmtTable",
 		param: "s *stmt", arg: "s", result: "driver.Stmt", base: "stmtBase",
-		mixins: []string{
-			"stmtExecContext", "stmtQueryContext", "stmtNamedValueChecker", "stmtColumnConverter",
-		},
-	},
-	{
-		prefix: "rows", digits: 2, table: "rowsTable",
-		param: "r RowsCore", arg: "r", result: "driver.Rows", base: "rowsBase",
-		mixins: []string{
-			"rowsNextResultSet", "rowsScanType", "rowsDatabaseTypeName",
-			"rowsLength", "rowsNullable", "rowsPrecisionScale",
-		},
+		mixins: []string{"stmtExecContext", "stmtQueryContext", "stmtColumnConverter"},
 	},
 }
 
