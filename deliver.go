@@ -206,11 +206,11 @@ func (e *engine) deliverLoop() {
 				continue
 			}
 			// Full jitter: processes cut off together do not come back in step.
-			t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+			t, stop := e.clock.NewTimer(backoff/2 + rand.N(backoff/2+1))
 			select {
-			case <-t.C:
+			case <-t:
 			case <-e.dl.stop:
-				t.Stop()
+				stop()
 				e.deliverOnce()
 				return
 			}

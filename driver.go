@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cachedsql/cachedsql/internal/clock"
 	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/keying"
@@ -121,7 +122,7 @@ type testKnobs struct {
 	beforeFill  func() // the rows have been read, before they are stored
 	// beforeRefresh runs when a background refresh is about to start.
 	beforeRefresh func()
-	now           func() time.Time
+	clock         clock.Clock // the engine's clock (internal/clock)
 	rand          func() float64
 	noDedup       bool                     // every miss runs its own load (lockstore.Group.NoDedup)
 	analysis      func(site, query string) // called where analysis of query runs ("plan", "effect", "row", "args"): may panic

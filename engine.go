@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cachedsql/cachedsql/internal/clock"
 	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/lockstore"
@@ -30,7 +31,9 @@ type engine struct {
 	rowTokenPrefix string
 	rules          *Rules
 	log            *slog.Logger
-	now            func() time.Time
+	// clock is the time of everything the cache decides by time: ages and expiry, leases and lease
+	// waits, the refresh-ahead scanner, the deliverer's retries (internal/clock says what stays real).
+	clock clock.Clock
 	// local: the store is in process memory (no I/O, no timeouts needed).
 	local bool
 
@@ -68,6 +71,9 @@ type engine struct {
 	closeOnce sync.Once
 }
 
+// now returns the time on e's clock.
+func (e *engine) now() time.Time { return e.clock.Now() }
+
 // newEngine makes the cache of one database. parent is the driver whose values entries hold: entries
 // are keyed by its type as well as by the database, since another driver returns other Go types for the
 // same rows, while generation tokens are shared by every driver reaching the database. The database's
@@ -81,22 +87,23 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		opts:  opts,
 		rules: opts.Rules,
 		log:   opts.Logger,
-		now:   time.Now,
+		clock: clock.System,
 	}
+	if opts.test.clock != nil {
+		e.clock = opts.test.clock
+	}
+	e.backoff.Clock = e.clock
 	switch {
 	case opts.testStore != nil:
 		e.st = opts.testStore
-		e.leases = lockstore.NewMemory(nil)
+		e.leases = lockstore.NewMemory(e.clock)
 	case opts.Redis != nil:
 		e.st = store.NewRedis(opts.Redis).LimitValues(maxEntryBytes(opts.Rules))
-		e.leases = lockstore.NewRedis(opts.Redis)
+		e.leases = lockstore.NewRedis(opts.Redis, e.clock)
 	default:
 		e.local = true // the store itself is acquired with the identity (useIdentity)
 	}
 	e.rand = rand.Float64
-	if opts.test.now != nil {
-		e.now = opts.test.now
-	}
 	if opts.test.rand != nil {
 		e.rand = opts.test.rand
 	}
@@ -163,9 +170,10 @@ type sharedMemory struct {
 	refs   int
 }
 
-// acquireMemory returns the in-process store named key, making it (bounded by maxBytes) if no open
-// handle holds it. NOTE: the first handle's MemoryMaxBytes sizes a store shared with later ones.
-func acquireMemory(key string, maxBytes int64) *sharedMemory {
+// acquireMemory returns the in-process store named key, making it (bounded by maxBytes, expiring by
+// clk) if no open handle holds it. NOTE: the first handle's MemoryMaxBytes sizes a store shared with
+// later ones, and its clock (a test's) times it.
+func acquireMemory(key string, maxBytes int64, clk clock.Clock) *sharedMemory {
 	sharedMemories.mu.Lock()
 	defer sharedMemories.mu.Unlock()
 	sm := sharedMemories.m[key]
@@ -173,7 +181,7 @@ func acquireMemory(key string, maxBytes int64) *sharedMemory {
 		if sharedMemories.m == nil {
 			sharedMemories.m = make(map[string]*sharedMemory)
 		}
-		sm = &sharedMemory{st: store.NewMemory(store.MemoryOptions{MaxBytes: maxBytes}), leases: lockstore.NewMemory(nil)}
+		sm = &sharedMemory{st: store.NewMemory(store.MemoryOptions{MaxBytes: maxBytes, Clock: clk}), leases: lockstore.NewMemory(clk)}
 		sharedMemories.m[key] = sm
 	}
 	sm.refs++

@@ -1,6 +1,6 @@
 package cachedsql
 
-import "time"
+import "github.com/cachedsql/cachedsql/internal/clock"
 
 // SkipTokenCheck makes o serve cached entries without checking generation tokens, so that a test can
 // show what a stale read looks like.
@@ -12,10 +12,10 @@ func Hooks(o *Options, afterTokens, beforeQuery, beforeFill func()) {
 	o.test.afterTokens, o.test.beforeQuery, o.test.beforeFill = afterTokens, beforeQuery, beforeFill
 }
 
-// InjectTime makes o's cache read time from now and draw XFetch's random numbers from rnd (nil keeps
-// the real one).
-func InjectTime(o *Options, now func() time.Time, rnd func() float64) {
-	o.test.now, o.test.rand = now, rnd
+// InjectClock makes o's cache run on c (its time, its timers) and draw XFetch's random numbers from rnd
+// (nil keeps the real one).
+func InjectClock(o *Options, c clock.Clock, rnd func() float64) {
+	o.test.clock, o.test.rand = c, rnd
 }
 
 // NoDedup makes every miss of o's cache run its own load, as if single flight were off.

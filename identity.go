@@ -326,7 +326,7 @@ func (e *engine) adopt(ci *connIdentity) {
 func (e *engine) useIdentity(db string) {
 	if e.local && e.st == nil {
 		e.memKey = memoryStoreKey(e.opts.Namespace, db)
-		sm := acquireMemory(e.memKey, e.opts.MemoryMaxBytes)
+		sm := acquireMemory(e.memKey, e.opts.MemoryMaxBytes, e.clock)
 		e.st, e.leases = sm.st, sm.leases
 	}
 	e.startWatch()

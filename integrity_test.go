@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/clock"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
@@ -158,11 +158,10 @@ func openers() int {
 // TestRefreshDuringClose (issue 8): a hit that starts a background refresh while the cache is closing
 // starts nothing after Close, so no refresh DB is opened and left open, and no goroutine is left.
 func TestRefreshDuringClose(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
+	fake := clock.NewFake(time.Now())
 	opts := cachedsql.Options{Rules: mustRules(t, cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true},
 		TTL: time.Minute, StaleWhileRevalidate: time.Hour})}
-	cachedsql.InjectTime(&opts, func() time.Time { return time.Unix(0, now.Load()) }, nil)
+	cachedsql.InjectClock(&opts, fake, nil)
 	var db *sql.DB
 	var once sync.Once
 	// The hit that would start a refresh arrives while Close runs: Close completes first.
@@ -170,7 +169,7 @@ func TestRefreshDuringClose(t *testing.T) {
 	_, db = openSQLite(t, opts)
 	base := openers() // the bare handle's and db's
 	queryAll(t, db, context.Background(), countUsers)
-	now.Add(int64(2 * time.Minute)) // past the TTL, inside stale_while_revalidate: a hit revalidates
+	fake.Advance(2 * time.Minute) // past the TTL, inside stale_while_revalidate: a hit revalidates
 	queryAll(t, db, context.Background(), countUsers)
 	deadline := time.Now().Add(5 * time.Second)
 	for openers() > base-1 && time.Now().Before(deadline) {

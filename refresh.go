@@ -211,13 +211,13 @@ func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.N
 func (e *engine) startScanner() {
 	bg := &e.bg
 	bg.goBackground(func() {
-		t := time.NewTicker(scanInterval)
-		defer t.Stop()
 		for n := 1; ; n++ {
+			tick, stop := e.clock.NewTimer(scanInterval) // on the engine's clock: a test moves it
 			select {
 			case <-bg.ctx.Done():
+				stop()
 				return
-			case <-t.C:
+			case <-tick:
 				if n%feedEvery == 0 {
 					e.feedHot()
 				}

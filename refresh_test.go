@@ -54,8 +54,10 @@ func TestRefreshAhead(t *testing.T) {
 
 	// Inside the margin: the scanner refreshes the hot entry, which then expires a TTL later.
 	refreshedAt := t0.Add(stampedeTTL - 500*time.Millisecond)
+	scannerWaits(t, clock)
 	clock.Set(refreshedAt)
 	eventually(t, "the refresh of the hot entry", func() bool { return stats(t, db).Refreshes == 1 })
+	scannerWaits(t, clock)
 	clock.Set(t0.Add(stampedeTTL + time.Millisecond))
 	if hits, misses := readCounts(t, db, q, hot); hits != 1 || misses != 0 {
 		t.Errorf("hot entry after its old expiry: %d hits, %d misses; want a hit", hits, misses)
@@ -66,6 +68,7 @@ func TestRefreshAhead(t *testing.T) {
 	for range hotHits - 1 {
 		readItem(t, db, q, hot)
 	}
+	scannerWaits(t, clock)
 	clock.Set(refreshedAt.Add(stampedeTTL - 500*time.Millisecond))
 	eventually(t, "the second refresh of the hot entry", func() bool { return stats(t, db).Refreshes == 2 })
 	if hits, misses := readCounts(t, db, q, cold); hits != 0 || misses != 1 {
@@ -75,6 +78,13 @@ func TestRefreshAhead(t *testing.T) {
 	if got := g.calls.Load(); got != 5 {
 		t.Errorf("database executions: got %d, want 5", got)
 	}
+}
+
+// scannerWaits returns once the refresh-ahead scanner waits for its next scan on c, so that moving c
+// past it runs a scan.
+func scannerWaits(t *testing.T, c *fakeClock) {
+	t.Helper()
+	eventually(t, "the scanner's timer", func() bool { return c.Pending() > 0 })
 }
 
 // TestCloseStopsRefresher: closing a database while a background refresh is running waits for it and

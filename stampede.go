@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/cachedsql/cachedsql/internal/clock"
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/lockstore"
@@ -389,7 +390,7 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq, tried l
 		return nil, lockstore.Lease{}, false
 	}
 	e.stats.leaseWaited.Add(1)
-	start := time.Now()
+	start := e.now()
 	var f *found
 	var lease lockstore.Lease
 	took := false
@@ -417,10 +418,10 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq, tried l
 	}
 	switch {
 	case f != nil:
-		e.observeStampede(ctx, p, LeaseWaited, time.Since(start))
+		e.observeStampede(ctx, p, LeaseWaited, clock.Since(e.clock, start))
 	case !ok:
 		e.stats.leaseWaitTimeouts.Add(1)
-		e.observeStampede(ctx, p, LeaseWaitTimedOut, time.Since(start))
+		e.observeStampede(ctx, p, LeaseWaitTimedOut, clock.Since(e.clock, start))
 	}
 	return f, lease, took
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/clock"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
@@ -18,8 +19,8 @@ import (
 
 // fakeClock is the engine clock of a test cache and the source of XFetch's random numbers.
 type fakeClock struct {
+	*clock.Fake
 	mu   sync.Mutex
-	now  time.Time
 	rand float64
 }
 
@@ -29,15 +30,9 @@ var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // injectClock makes opts' caches read time from a fake clock starting at t0, and XFetch draw 1 (never
 // early) until the test says otherwise.
 func injectClock(opts *cachedsql.Options) *fakeClock {
-	c := &fakeClock{now: t0, rand: 1}
-	cachedsql.InjectTime(opts, c.Now, c.Rand)
+	c := &fakeClock{Fake: clock.NewFake(t0), rand: 1}
+	cachedsql.InjectClock(opts, c.Fake, c.Rand)
 	return c
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
 }
 
 func (c *fakeClock) Rand() float64 {
@@ -45,15 +40,6 @@ func (c *fakeClock) Rand() float64 {
 	defer c.mu.Unlock()
 	return c.rand
 }
-
-// Set moves the clock to at.
-func (c *fakeClock) Set(at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = at
-}
-
-func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // SetRand makes XFetch draw u from now on.
 func (c *fakeClock) SetRand(u float64) {

@@ -83,7 +83,8 @@ func (e *engine) stopWatch() {
 func (e *engine) watchLoop() {
 	ws := &e.watch
 	defer close(ws.done)
-	t := time.NewTicker(watchEvery)
+	t := time.NewTicker(watchEvery) // real time, not e.clock: the Redis server's clock times the lapses
+
 	defer t.Stop()
 	for {
 		e.watchOnce(store.WatchBeat)

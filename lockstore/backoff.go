@@ -51,6 +51,9 @@ type Backoff struct {
 	// Rand returns a number in [0, 1). Nil means math/rand/v2's Float64.
 	// Tests inject a fixed source.
 	Rand func() float64
+	// Clock is what [Poll] waits on and measures its maxWait by. Nil means
+	// the system clock; tests inject a fake one.
+	Clock Clock
 }
 
 // Wait returns the wait after failed attempt attempt, counting from 0; a
@@ -103,35 +106,30 @@ func (b Backoff) params() (lo, hi time.Duration, factor, jitter float64) {
 // wait. cond runs once more at the deadline (a fill may just have ended), so
 // a maxWait of zero or less calls it exactly once.
 //
-// Poll waits on a timer, so cancellation ends it at once. Its deadline is
-// measured in real time, the only time a timer follows; tests that want it
-// deterministic run it in a testing/synctest bubble.
+// Poll waits on timers of b.Clock, so cancellation ends it at once, and its
+// deadline follows that clock: a test moves a fake clock rather than
+// sleeping.
 func Poll(ctx context.Context, b Backoff, maxWait time.Duration, cond func(ctx context.Context) (bool, error)) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	deadline := time.Now().Add(maxWait)
-	var timer *time.Timer
+	clk := orSystem(b.Clock)
+	deadline := clk.Now().Add(maxWait)
 	for attempt := 0; ; attempt++ {
 		ok, err := cond(ctx)
 		if ok || err != nil {
 			return ok, err
 		}
-		left := time.Until(deadline)
+		left := deadline.Sub(clk.Now())
 		if left <= 0 {
 			return false, nil
 		}
-		wait := min(b.Wait(attempt), left)
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		} else {
-			timer.Reset(wait) // since Go 1.23, Reset drops a stale tick
-		}
+		c, stop := clk.NewTimer(min(b.Wait(attempt), left))
 		select {
 		case <-ctx.Done():
+			stop()
 			return false, ctx.Err()
-		case <-timer.C:
+		case <-c:
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cachedsql/cachedsql/internal/clock"
 	"github.com/cachedsql/cachedsql/lockstore"
 )
 
@@ -98,29 +99,75 @@ func TestPoll(t *testing.T) {
 		{"cond error", time.Minute, 0, 2, false, errCond, 2, 10 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				calls := 0
-				start := time.Now()
-				got, err := lockstore.Poll(t.Context(), steady, tt.maxWait, func(context.Context) (bool, error) {
-					calls++
-					if calls == tt.errAt {
-						return false, errCond
+		for _, clk := range pollClocks {
+			t.Run(tt.name+"/"+clk.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					calls := 0
+					got, err, took := clk.poll(t, steady, tt.maxWait, func(context.Context) (bool, error) {
+						calls++
+						if calls == tt.errAt {
+							return false, errCond
+						}
+						return calls == tt.trueAt, nil
+					})
+					if got != tt.want || !errors.Is(err, tt.wantErr) {
+						t.Errorf("Poll = %v, %v; want %v, %v", got, err, tt.want, tt.wantErr)
 					}
-					return calls == tt.trueAt, nil
+					if calls != tt.wantCalls {
+						t.Errorf("cond called %d times, want %d", calls, tt.wantCalls)
+					}
+					if took != tt.wantTime {
+						t.Errorf("Poll took %v, want %v", took, tt.wantTime)
+					}
 				})
-				if got != tt.want || !errors.Is(err, tt.wantErr) {
-					t.Errorf("Poll = %v, %v; want %v, %v", got, err, tt.want, tt.wantErr)
-				}
-				if calls != tt.wantCalls {
-					t.Errorf("cond called %d times, want %d", calls, tt.wantCalls)
-				}
-				if took := time.Since(start); took != tt.wantTime {
-					t.Errorf("Poll took %v, want %v", took, tt.wantTime)
-				}
 			})
-		})
+		}
 	}
+}
+
+// pollClock is a clock that Poll runs on in a test's synctest bubble: the system clock (nil), whose
+// time the bubble fakes, or a clock.Fake injected through Backoff.Clock.
+type pollClock struct {
+	name string
+	// poll runs lockstore.Poll on the clock and returns its results and the time it took on the clock.
+	poll func(t *testing.T, b lockstore.Backoff, maxWait time.Duration, cond func(context.Context) (bool, error)) (bool, error, time.Duration)
+}
+
+var pollClocks = []pollClock{
+	{"system", func(t *testing.T, b lockstore.Backoff, maxWait time.Duration, cond func(context.Context) (bool, error)) (bool, error, time.Duration) {
+		start := time.Now()
+		ok, err := lockstore.Poll(t.Context(), b, maxWait, cond)
+		return ok, err, time.Since(start)
+	}},
+	{"fake", func(t *testing.T, b lockstore.Backoff, maxWait time.Duration, cond func(context.Context) (bool, error)) (bool, error, time.Duration) {
+		t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		fake := clock.NewFake(t0)
+		b.Clock = fake
+		start := time.Now()
+		type result struct {
+			ok  bool
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			ok, err := lockstore.Poll(t.Context(), b, maxWait, cond)
+			done <- result{ok, err}
+		}()
+		for {
+			synctest.Wait() // Poll has returned, or waits on the fake clock
+			select {
+			case r := <-done:
+				if real := time.Since(start); real != 0 {
+					t.Errorf("Poll on a fake clock waited %v of the system clock, want none", real)
+				}
+				return r.ok, r.err, fake.Now().Sub(t0)
+			default:
+				if !fake.AdvanceToNext() {
+					t.Fatalf("Poll blocked with no timer on its clock")
+				}
+			}
+		}
+	}},
 }
 
 // TestPollCancel cancels a Poll blocked in a long wait and checks that it

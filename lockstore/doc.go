@@ -43,4 +43,11 @@
 // command touches one key, so it works on Redis Cluster. [Memory] keeps
 // leases in a map with expiry by an injectable clock, for the embedded store
 // and for tests.
+//
+// # Time
+//
+// [Memory]'s expiry, the Expires that [Redis] reports, and [Poll]'s waits
+// and deadline follow a [Clock] (nil: the system clock). A test injects a
+// fake one and moves it instead of sleeping; Redis itself still expires a
+// lease by its own clock.
 package lockstore

@@ -24,6 +24,8 @@ type env struct {
 	prefix string // key prefix unique to the test
 	// expire returns once l has expired in the store.
 	expire func(t *testing.T, l lockstore.Lease)
+	// clock dates the leases' Expires.
+	clock *clock.Fake
 }
 
 // key returns name under the test's prefix.
@@ -36,13 +38,16 @@ func memoryEnv(t *testing.T) env {
 		leases: lockstore.NewMemory(fake),
 		prefix: "mem:",
 		expire: func(t *testing.T, l lockstore.Lease) { fake.Set(l.Expires) },
+		clock:  fake,
 	}
 }
 
-// redisEnv returns a Redis on the shared server, keys under a fresh prefix;
-// expiry polls until Redis has dropped the key.
+// redisEnv returns a Redis on the shared server, keys under a fresh prefix,
+// its Expires dated by a fake clock; expiry polls until Redis has dropped the
+// key, which Redis does by its own clock.
 func redisEnv(t *testing.T) env {
-	leases := lockstore.NewRedis(testenv.Redis(t))
+	fake := clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	leases := lockstore.NewRedis(testenv.Redis(t), fake)
 	return env{
 		leases: leases,
 		prefix: testenv.Prefix(t),
@@ -57,6 +62,7 @@ func redisEnv(t *testing.T) env {
 				t.Fatalf("waiting for %s to expire: gone = %v, err = %v", l.Key, gone, err)
 			}
 		},
+		clock: fake,
 	}
 }
 
@@ -193,7 +199,7 @@ func testIndependentKeys(t *testing.T, e env) {
 func testLeaseFields(t *testing.T, e env) {
 	const ttl = time.Minute
 	k := e.key("k")
-	before := time.Now()
+	e.clock.Advance(time.Hour)
 	l := mustAcquire(t, e, k, ttl)
 	if l.Key != k {
 		t.Errorf("Key = %q, want %q", l.Key, k)
@@ -201,10 +207,8 @@ func testLeaseFields(t *testing.T, e env) {
 	if b, err := hex.DecodeString(l.Token); err != nil || len(b) != 16 {
 		t.Errorf("Token = %q, want 32 hex digits", l.Token)
 	}
-	if _, isMem := e.leases.(*lockstore.Memory); !isMem { // Memory's clock is fake
-		if lo, hi := before.Add(ttl), time.Now().Add(ttl); l.Expires.Before(lo) || l.Expires.After(hi) {
-			t.Errorf("Expires = %v, want within [%v, %v]", l.Expires, lo, hi)
-		}
+	if want := e.clock.Now().Add(ttl); !l.Expires.Equal(want) {
+		t.Errorf("Expires = %v, want %v (its clock's time plus the TTL)", l.Expires, want)
 	}
 	checkRelease(t, e, l, true)
 	if again := mustAcquire(t, e, k, ttl); again.Token == l.Token {

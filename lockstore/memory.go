@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/cachedsql/cachedsql/internal/clock"
 )
 
 var _ Leases = (*Memory)(nil)
@@ -13,14 +11,14 @@ var _ Leases = (*Memory)(nil)
 // minSweep is the number of leases below which Memory never sweeps.
 const minSweep = 64
 
-// Memory is a [Leases] within one process, with expiry by a [clock.Clock].
+// Memory is a [Leases] within one process, with expiry by a [Clock].
 // It suits the embedded in-memory store, where one process is the only
 // filler. The context arguments of its methods are checked only for
 // cancellation: nothing blocks.
 //
 // Memory is safe for concurrent use.
 type Memory struct {
-	clock clock.Clock
+	clock Clock
 
 	// mu guards leases and sweepAt.
 	mu     sync.Mutex
@@ -31,12 +29,9 @@ type Memory struct {
 }
 
 // NewMemory returns in-process [Leases] whose expiry follows c; a nil c
-// means [clock.System].
-func NewMemory(c clock.Clock) *Memory {
-	if c == nil {
-		c = clock.System
-	}
-	return &Memory{clock: c, leases: make(map[string]Lease), sweepAt: minSweep}
+// means the system clock.
+func NewMemory(c Clock) *Memory {
+	return &Memory{clock: orSystem(c), leases: make(map[string]Lease), sweepAt: minSweep}
 }
 
 // Acquire implements [Leases.Acquire].

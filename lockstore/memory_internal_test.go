@@ -8,6 +8,9 @@ import (
 	"github.com/cachedsql/cachedsql/internal/clock"
 )
 
+// The module's one clock is a lockstore Clock.
+var _ Clock = clock.Clock(nil)
+
 // TestMemorySweep checks that leases acquired and never released do not
 // pile up once expired.
 func TestMemorySweep(t *testing.T) {

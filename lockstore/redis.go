@@ -49,15 +49,18 @@ return 0
 //
 // Redis is safe for concurrent use.
 type Redis struct {
-	c RedisClient
+	c     RedisClient
+	clock Clock
 }
 
-// NewRedis returns [Leases] stored through c. It panics if c is nil.
-func NewRedis(c RedisClient) *Redis {
+// NewRedis returns [Leases] stored through c, whose [Lease.Expires] are dated by clk (nil: the system
+// clock). Redis itself expires a lease by its own clock, after the TTL in milliseconds: clk only dates
+// Expires for the caller. It panics if c is nil.
+func NewRedis(c RedisClient, clk Clock) *Redis {
 	if c == nil {
 		panic("lockstore: NewRedis with a nil client")
 	}
-	return &Redis{c: c}
+	return &Redis{c: c, clock: orSystem(clk)}
 }
 
 // Acquire implements [Leases.Acquire] with SET key token NX PX ttl.
@@ -67,7 +70,7 @@ func (r *Redis) Acquire(ctx context.Context, key string, ttl time.Duration) (Lea
 	}
 	// Measure the expiry before sending: Redis starts its TTL later, so
 	// Expires is never after the server's expiry.
-	l := Lease{Key: key, Token: newToken(), Expires: time.Now().Add(ttl)}
+	l := Lease{Key: key, Token: newToken(), Expires: r.clock.Now().Add(ttl)}
 	ok, err := r.c.SetNX(ctx, key, l.Token, ttl).Result()
 	if err != nil {
 		return l, false, fmt.Errorf("lockstore: acquire %q: %w", key, err)
@@ -99,7 +102,7 @@ func (r *Redis) Reacquire(ctx context.Context, l Lease, ttl time.Duration) (Leas
 	if l.Token == "" {
 		return Lease{}, false, nil
 	}
-	l.Expires = time.Now().Add(ttl)
+	l.Expires = r.clock.Now().Add(ttl)
 	n, err := reacquireScript.Run(ctx, r.c, []string{l.Key}, l.Token, ttl.Milliseconds()).Int()
 	if err != nil {
 		return l, false, fmt.Errorf("lockstore: reacquire %q: %w", l.Key, err)

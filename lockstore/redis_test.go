@@ -51,7 +51,7 @@ func TestRedisReleaseNoScript(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	rec := &recorder{}
 	rdb.AddHook(rec)
-	leases := lockstore.NewRedis(rdb)
+	leases := lockstore.NewRedis(rdb, nil)
 
 	steps := []struct {
 		name  string
@@ -93,9 +93,14 @@ func TestRedisSetsPX(t *testing.T) {
 	rdb := testenv.Redis(t)
 	k := testenv.Prefix(t) + "k"
 	const ttl = 1500 * time.Millisecond
-	l, ok, err := lockstore.NewRedis(rdb).Acquire(ctx(t), k, ttl)
+	before := time.Now()
+	l, ok, err := lockstore.NewRedis(rdb, nil).Acquire(ctx(t), k, ttl)
 	if err != nil || !ok {
 		t.Fatalf("Acquire = ok %v, err %v; want true, nil", ok, err)
+	}
+	// A nil clock is the system clock.
+	if lo, hi := before.Add(ttl), time.Now().Add(ttl); l.Expires.Before(lo) || l.Expires.After(hi) {
+		t.Errorf("Expires = %v, want within [%v, %v]", l.Expires, lo, hi)
 	}
 	if got, err := rdb.Get(ctx(t), k).Result(); err != nil || got != l.Token {
 		t.Errorf("GET %s = %q, %v; want the token %q", k, got, err, l.Token)
@@ -112,7 +117,7 @@ func TestNewRedisNilPanics(t *testing.T) {
 			t.Error("NewRedis(nil) did not panic")
 		}
 	}()
-	lockstore.NewRedis(nil)
+	lockstore.NewRedis(nil, nil)
 }
 
 // sink keeps benchmark results alive.
@@ -123,7 +128,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		benchAcquireRelease(b, lockstore.NewMemory(nil), "k")
 	})
 	b.Run("redis", func(b *testing.B) {
-		benchAcquireRelease(b, lockstore.NewRedis(testenv.Redis(b)), testenv.Prefix(b)+"k")
+		benchAcquireRelease(b, lockstore.NewRedis(testenv.Redis(b), nil), testenv.Prefix(b)+"k")
 	})
 }
 

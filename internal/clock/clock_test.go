@@ -61,3 +61,60 @@ func TestFakeConcurrent(t *testing.T) {
 		t.Errorf("Now() after %d concurrent Advance(1s) = %v, want %v", n, got, want)
 	}
 }
+
+func TestFakeTimers(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	early, _ := f.NewTimer(time.Second)
+	late, _ := f.NewTimer(3 * time.Second)
+	stopped, stop := f.NewTimer(2 * time.Second)
+	now, _ := f.NewTimer(0)
+	select {
+	case <-now:
+	default:
+		t.Errorf("NewTimer(0) did not fire at once")
+	}
+	if !stop() {
+		t.Errorf("stop() of a pending timer = false, want true")
+	}
+	if stop() {
+		t.Errorf("second stop() = true, want false")
+	}
+	if got := f.Pending(); got != 2 {
+		t.Errorf("Pending() = %d, want 2", got)
+	}
+	f.Advance(999 * time.Millisecond)
+	select {
+	case <-early:
+		t.Errorf("timer of 1s fired at 999ms")
+	default:
+	}
+	if !f.AdvanceToNext() {
+		t.Fatalf("AdvanceToNext() = false with timers pending")
+	}
+	if got, want := <-early, time.Unix(1, 0); !got.Equal(want) {
+		t.Errorf("timer of 1s fired with %v, want %v", got, want)
+	}
+	f.Set(time.Unix(10, 0))
+	if got, want := <-late, time.Unix(10, 0); !got.Equal(want) {
+		t.Errorf("timer of 3s fired with %v, want %v (the time it was moved to)", got, want)
+	}
+	select {
+	case <-stopped:
+		t.Errorf("a stopped timer fired")
+	default:
+	}
+	if f.AdvanceToNext() {
+		t.Errorf("AdvanceToNext() = true with no timer pending")
+	}
+}
+
+func TestSystemTimer(t *testing.T) {
+	c, stop := System.NewTimer(time.Millisecond)
+	<-c
+	if stop() {
+		t.Errorf("stop() after the timer fired = true, want false")
+	}
+	if got := Since(System, time.Now().Add(-time.Hour)); got < time.Hour {
+		t.Errorf("Since(an hour ago) = %v, want at least an hour", got)
+	}
+}
