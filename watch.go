@@ -38,6 +38,7 @@ const (
 // watcher is what the watch needs from the store.
 type watcher interface {
 	Watch(ctx context.Context, liveKey, member string, mode int, lapse, gone time.Duration, counterKey string) (store.WatchResult, error)
+	Forget(ctx context.Context, liveKey string, gone time.Duration, members []string) error
 }
 
 // watchState is the watch of one cache.
@@ -115,16 +116,27 @@ func (e *engine) watchOnce(mode int) {
 		e.log.Debug("cachedsql: watch failed", "err", err)
 		return
 	}
+	if len(res.Gone) > 0 {
+		// Presumed gone: replace the epoch, then forget them. Until they are forgotten they count as
+		// lapsed, in this process and every other, so no reader stops bypassing the cache before the
+		// epoch has been replaced (clearing away first let a read serve the old row in between).
+		ws.away.Store(true)
+		e.log.Warn("cachedsql: a silent process is presumed gone; replacing the database's epoch", "processes", len(res.Gone))
+		e.invalidateTables(context.Background(), nil, "process gone")
+		if !e.health.pending.holds([]string{e.layout.Epoch()}) {
+			ctx, cancel := e.invalidateCtx(context.Background())
+			if err := ws.w.Forget(ctx, e.layout.Live(), watchGone, res.Gone); err != nil {
+				e.log.Debug("cachedsql: watch failed", "err", err)
+			}
+			cancel()
+		}
+	}
 	if away := res.Lapsed > 0; ws.away.Swap(away) != away {
 		if away {
 			e.log.Warn("cachedsql: a process sharing the database is out of reach; reads bypass the cache", "processes", res.Lapsed)
 		} else {
 			e.log.Info("cachedsql: every process sharing the database is back; reads use the cache")
 		}
-	}
-	if res.Gone > 0 {
-		e.log.Warn("cachedsql: a silent process is presumed gone; replacing the database's epoch", "processes", res.Gone)
-		e.invalidateTables(context.Background(), nil, "process gone")
 	}
 	if res.Counter < before {
 		e.log.Warn("cachedsql: the store lost writes (flushed, restored or failed over); replacing the database's epoch",
