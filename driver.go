@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cachedsql/cachedsql/internal/clock"
-	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/keying"
 )
@@ -92,7 +91,7 @@ type Options struct {
 	Observer Observer
 
 	// testStore replaces the store (tests only).
-	testStore store.Store
+	testStore cacheStore
 	// test lets tests force interleavings and inject time, chance and flights (tests only).
 	test testKnobs
 	// testSkipTokenCheck serves entries without comparing generation tokens (tests only: it shows that

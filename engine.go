@@ -22,7 +22,7 @@ import (
 // It implements wrap.Interceptor. It is safe for concurrent use.
 type engine struct {
 	opts Options
-	st   store.Store
+	st   cacheStore
 	// layout names generation tokens and the epoch; entries names cached results. Both, and
 	// rowTokenPrefix, are set once, by the first connection (identity.go): every use comes after one.
 	layout  keying.Layout
@@ -73,6 +73,26 @@ type engine struct {
 
 // now returns the time on e's clock.
 func (e *engine) now() time.Time { return e.clock.Now() }
+
+// cacheStore is what the engine needs of a store: internal/store's Redis and Memory, whose contract
+// (store.Store) says what each method promises.
+type cacheStore interface {
+	// The read path: an entry (a string, or a row's hash) and its tokens in one round trip.
+	Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error)
+	FetchHash(ctx context.Context, key string, tokenKeys []string, tokens []uint64) (map[string]string, error)
+	EnsureTokens(ctx context.Context, tokenKeys []string, tokens []uint64) error
+	// Fills, and the deletion of a corrupt entry.
+	SetIndexed(ctx context.Context, key string, value []byte, ttl time.Duration, index string, indexTTL time.Duration) error
+	SetHashIf(ctx context.Context, key string, fields []string, ttl time.Duration, guardKey string, guard uint64, index string, indexTTL time.Duration) (bool, error)
+	Delete(ctx context.Context, keys ...string) error
+	// The write path: token replacement, with the reads write-through and row rules need.
+	Bump(ctx context.Context, tokenKeys []string) error
+	BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry store.LogEntry, read store.BumpRead) (store.BumpResult, error)
+	AddMembers(ctx context.Context, key string, members ...string) error
+	// Hot entries of refresh-ahead and write-through rules.
+	AddHot(ctx context.Context, key string, hits map[string]float64, decay float64, ttl time.Duration) error
+	TopHot(ctx context.Context, key string, n int) ([]store.HotMember, error)
+}
 
 // newEngine makes the cache of one database. parent is the driver whose values entries hold: entries
 // are keyed by its type as well as by the database, since another driver returns other Go types for the

@@ -96,8 +96,8 @@ func (h *health) isOpen() bool { return h.openUntil.Load() != 0 }
 // usable reports whether a read of keys may use the store: the breaker lets it, no replacement of one
 // of its tokens (or of the epoch) is waiting for delivery, and no process sharing the database is out
 // of reach (watch.go). It does no I/O.
-func (h *health) usable(_ context.Context, e *engine, keys []string) bool {
-	return !e.watch.away.Load() && h.allow(e.now()) && !h.pending.holds(keys)
+func (e *engine) usable(keys []string) bool {
+	return !e.watch.away.Load() && e.health.allow(e.now()) && !e.health.pending.holds(keys)
 }
 
 // storeFailed records a failure of a read-path store call: counters, breaker, logger, observer.

@@ -34,7 +34,7 @@ func (e *engine) read(ctx context.Context, p *plan, args []driver.NamedValue, ct
 	if ctl.ttl > 0 {
 		req.ttl = ctl.ttl
 	}
-	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
+	if !e.usable(req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
 		return e.storeFailedRead(ctx, p, &req, next, nil)
 	}
 	tp := tokenPool.Get().(*[]uint64)

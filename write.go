@@ -476,7 +476,7 @@ func (e *engine) refill(ctx context.Context, conn driver.Conn, p *plan, args []d
 		return
 	}
 	// Registering before the query is what lets writers elsewhere find this row's key (registerRow).
-	if !e.health.usable(ctx, e, req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
+	if !e.usable(req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
 		return
 	}
 	if !allSet(req.tokens) {

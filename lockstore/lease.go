@@ -36,10 +36,6 @@ type Leases interface {
 	// meanwhile; Release never deletes another owner's lease. The zero
 	// Lease is never held.
 	Release(ctx context.Context, l Lease) (released bool, err error)
-
-	// Held reports whether anyone holds the lease on key now; waiters poll
-	// it to learn when a fill has ended.
-	Held(ctx context.Context, key string) (bool, error)
 }
 
 // Lease is a lease taken by [Leases.Acquire]. It is a plain value: copy it,

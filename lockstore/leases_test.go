@@ -20,7 +20,7 @@ const shortTTL = 50 * time.Millisecond
 
 // env is one [lockstore.Leases] implementation under the contract suite.
 type env struct {
-	leases lockstore.Leases
+	leases inspectable
 	prefix string // key prefix unique to the test
 	// expire returns once l has expired in the store.
 	expire func(t *testing.T, l lockstore.Lease)
@@ -138,6 +138,12 @@ func checkRelease(t *testing.T, e env, l lockstore.Lease, want bool) {
 	if err != nil || got != want {
 		t.Errorf("Release(%s) = %v, %v; want %v, nil", l.Key, got, err, want)
 	}
+}
+
+// inspectable is a Leases whose holding a test can observe: Memory and Redis both are.
+type inspectable interface {
+	lockstore.Leases
+	Held(ctx context.Context, key string) (bool, error)
 }
 
 // checkHeld checks that Held(key) reports want.

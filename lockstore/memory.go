@@ -98,7 +98,8 @@ func (m *Memory) Release(ctx context.Context, l Lease) (bool, error) {
 	return now.Before(cur.Expires), nil
 }
 
-// Held implements [Leases.Held].
+// Held reports whether anyone holds the lease on key now. It is for inspection (tools, tests): a
+// waiter learns that a fill has ended by looking for the fill's result, not by polling the lease.
 func (m *Memory) Held(ctx context.Context, key string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err

@@ -127,7 +127,9 @@ func (r *Redis) Release(ctx context.Context, l Lease) (bool, error) {
 	return n == 1, nil
 }
 
-// Held implements [Leases.Held] with EXISTS.
+// Held reports, with EXISTS, whether anyone holds the lease on key now. It is for inspection (tools,
+// tests): a waiter learns that a fill has ended by looking for the fill's result, not by polling the
+// lease.
 func (r *Redis) Held(ctx context.Context, key string) (bool, error) {
 	n, err := r.c.Exists(ctx, key).Result()
 	if err != nil {

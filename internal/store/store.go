@@ -32,8 +32,10 @@ import (
 	"time"
 )
 
-// Store is what the caching layer needs from a key-value store.
-// Implementations are safe for concurrent use.
+// Store is the contract that [Redis] and [Memory] both keep, which the
+// storetest suite checks. Its users declare the subsets they call (the
+// engine's cacheStore, the watch's watcher). Implementations are safe for
+// concurrent use.
 type Store interface {
 	// Fetch returns the value at key (nil, no error, when missing) and writes
 	// into tokens[i] the current value of tokenKeys[i] (0 when missing), in
