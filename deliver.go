@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cachedsql/cachedsql/internal/store"
@@ -31,125 +30,6 @@ const (
 	deliverMaxBackoff = time.Second
 )
 
-// delivery holds the generation tokens whose replacement has not reached the store.
-type delivery struct {
-	max int
-
-	// has mirrors "something is pending", so that reads take no lock when nothing is.
-	has atomic.Bool
-	// down: the last attempt to reach the store failed, and no call has succeeded since.
-	down atomic.Bool
-	// wake nudges the deliverer (capacity 1: one nudge stands for any number).
-	wake chan struct{}
-
-	mu struct {
-		sync.Mutex
-		// keys maps each pending token key to the sequence number of its last addition: a delivery
-		// removes a key only if no write added it again after the delivery read the set.
-		keys map[string]uint64
-		seq  uint64
-		// overflow (at sequence overflowSeq): more than max keys were pending; the epoch replaces
-		// them all.
-		overflow    bool
-		overflowSeq uint64
-		epoch       string
-	}
-}
-
-func (d *delivery) init(max int) {
-	d.max = max
-	d.wake = make(chan struct{}, 1)
-	d.mu.keys = make(map[string]uint64)
-}
-
-// add queues keys (epoch names the epoch key, replaced instead past max keys) and nudges the deliverer.
-func (d *delivery) add(keys []string, epoch string) {
-	d.mu.Lock()
-	d.mu.seq++
-	for _, k := range keys {
-		d.mu.keys[k] = d.mu.seq
-	}
-	if len(d.mu.keys) > d.max {
-		clear(d.mu.keys)
-		d.mu.overflow, d.mu.overflowSeq, d.mu.epoch = true, d.mu.seq, epoch
-	}
-	d.has.Store(true)
-	d.mu.Unlock()
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
-// holds reports whether the replacement of one of keys (or of every key, after an overflow) waits.
-func (d *delivery) holds(keys []string) bool {
-	if !d.has.Load() {
-		return false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.mu.overflow {
-		return true
-	}
-	for _, k := range keys {
-		if _, ok := d.mu.keys[k]; ok {
-			return true
-		}
-	}
-	return false
-}
-
-// count is the number of pending tokens (max+1 after an overflow).
-func (d *delivery) count() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.mu.overflow {
-		return d.max + 1
-	}
-	return len(d.mu.keys)
-}
-
-// batch is one delivery attempt's copy of the pending set.
-type batch struct {
-	keys []string
-	seqs []uint64
-	// overflow: keys is the epoch alone, standing for everything up to overflowSeq.
-	overflow bool
-	seq      uint64
-}
-
-func (d *delivery) snapshot() batch {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.mu.overflow {
-		return batch{keys: []string{d.mu.epoch}, overflow: true, seq: d.mu.overflowSeq}
-	}
-	b := batch{keys: make([]string, 0, len(d.mu.keys)), seqs: make([]uint64, 0, len(d.mu.keys))}
-	for k, s := range d.mu.keys {
-		b.keys = append(b.keys, k)
-		b.seqs = append(b.seqs, s)
-	}
-	return b
-}
-
-// delivered removes what b replaced, except keys a write queued again meanwhile.
-func (d *delivery) delivered(b batch) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if b.overflow {
-		if d.mu.overflowSeq == b.seq {
-			d.mu.overflow = false
-		}
-	} else {
-		for i, k := range b.keys {
-			if d.mu.keys[k] == b.seqs[i] {
-				delete(d.mu.keys, k)
-			}
-		}
-	}
-	d.has.Store(d.mu.overflow || len(d.mu.keys) > 0)
-}
-
 // deliverer is the background goroutine of a cache's delivery, started by the first failed
 // replacement (most caches never need it) and stopped by Close.
 type deliverer struct {
@@ -164,7 +44,7 @@ type deliverer struct {
 // queue keeps keys for the deliverer (epoch is replaced instead past MaxPending keys) and makes sure it
 // runs. After Close, keys are kept (reads bypass them) but nothing delivers them.
 func (e *engine) queue(keys []string) {
-	e.health.pending.add(keys, e.layout.Epoch())
+	e.pending.Add(keys, e.layout.Epoch())
 	e.dl.mu.Lock()
 	defer e.dl.mu.Unlock()
 	if e.dl.started || e.dl.closed {
@@ -191,16 +71,16 @@ func (e *engine) stopDeliverer() {
 
 func (e *engine) deliverLoop() {
 	defer close(e.dl.done)
-	d := &e.health.pending
+	d := &e.pending
 	for {
 		select {
-		case <-d.wake:
+		case <-d.Wake():
 		case <-e.dl.stop:
 			e.deliverOnce()
 			return
 		}
 		backoff := deliverMinBackoff
-		for d.has.Load() {
+		for d.Any() {
 			if e.deliverOnce() {
 				backoff = deliverMinBackoff
 				continue
@@ -221,27 +101,27 @@ func (e *engine) deliverLoop() {
 
 // deliverOnce tries to replace every pending token and reports whether nothing is left pending.
 func (e *engine) deliverOnce() bool {
-	d := &e.health.pending
-	if !d.has.Load() {
+	d := &e.pending
+	if !d.Any() {
 		return true
 	}
-	b := d.snapshot()
-	if len(b.keys) == 0 {
-		d.delivered(b)
+	b := d.Snapshot()
+	if len(b.Keys) == 0 {
+		d.Delivered(b)
 		return true
 	}
 	ctx, cancel := e.invalidateCtx(context.Background())
-	n, err := e.bumpPending(ctx, b.keys)
+	n, err := e.bumpPending(ctx, b.Keys)
 	cancel()
 	if err != nil {
 		e.deliveryFailed(context.Background(), "deliver pending", err)
 		return false
 	}
-	d.down.Store(false)
-	d.delivered(b)
+	d.MarkUp()
+	d.Delivered(b)
 	e.stats.invalidations.Add(uint64(n))
 	e.log.Info("cachedsql: pending invalidations delivered", "keys", n)
-	return !d.has.Load()
+	return !d.Any()
 }
 
 // bumpPending replaces keys, whose markers for the row entries of a table (pendingRowsMarker) stand
@@ -292,7 +172,7 @@ func (e *engine) bumpPending(ctx context.Context, keys []string) (int, error) {
 // trip each (the deliverer's retries stand for them).
 func (e *engine) deliveryFailed(ctx context.Context, op string, err error) {
 	e.stats.storeErrors.Add(1)
-	if !e.health.pending.down.Swap(true) {
+	if e.pending.MarkDown() {
 		e.log.WarnContext(ctx, "cachedsql: store failing; invalidations queued for delivery", "op", op, "err", err)
 	} else {
 		e.log.DebugContext(ctx, "cachedsql: store call failed", "op", op, "err", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cachedsql/cachedsql/internal/clock"
+	"github.com/cachedsql/cachedsql/internal/health"
 	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/lockstore"
@@ -40,10 +41,11 @@ type engine struct {
 	// id is the database identity and session behind the layouts.
 	id identityState
 
-	plans  planCache
-	cat    catalogState
-	stats  stats
-	health health
+	plans   planCache
+	cat     catalogState
+	stats   stats
+	breaker health.Breaker // the read path's circuit breaker
+	pending health.Pending // invalidations not delivered yet (deliver.go)
 
 	// Stampede control: single flight, fill leases, the backoff of lease waiters, XFetch's random
 	// source (tests inject them), and the background refresher.
@@ -133,7 +135,8 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	e.stats.init(e.rules)
-	e.health.init(opts)
+	e.breaker.Init(opts.BreakerThreshold, opts.BreakerCooldown)
+	e.pending.Init(opts.MaxPending)
 	e.plans.init(e)
 	e.initIdentity(driverName, dsn, parent) // initRows, the watch and an in-process store wait for the identity
 	return e, nil

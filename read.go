@@ -92,7 +92,7 @@ func (e *engine) lookup(ctx context.Context, req *fillReq) (*codec.Entry, []byte
 	if err != nil && !errors.Is(err, errCorruptEntry) {
 		return nil, nil, err
 	}
-	e.health.ok()
+	e.storeOK()
 	if err != nil {
 		e.corrupt(ctx, req.key, err)
 		return nil, nil, nil
@@ -264,7 +264,7 @@ func (e *engine) fill(ctx context.Context, p *plan, req *fillReq, ent *codec.Ent
 		e.storeFailed(ctx, "set", err)
 		return b, false
 	}
-	e.health.ok()
+	e.storeOK()
 	if !stored {
 		// The row was written (and its token replaced) since this fill read its tokens: the writer's
 		// own fill, or the next read, stores the newer image.

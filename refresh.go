@@ -253,7 +253,7 @@ func hotSetTTL(r *Rule) time.Duration {
 // (a rule whose entries had no hit is fed too, so that its scores decay). A store failure is recorded
 // and the hits are dropped: the scores are an estimate, and the next feed carries on.
 func (e *engine) feedHot() {
-	if !e.health.allow(e.now()) {
+	if !e.breaker.Allow(e.now()) {
 		return
 	}
 	byRule := make(map[*Rule]map[string]float64)
@@ -283,7 +283,7 @@ func (e *engine) feedHot() {
 			e.storeFailed(e.bg.ctx, "add hot", err)
 			continue
 		}
-		e.health.ok()
+		e.storeOK()
 	}
 }
 

@@ -204,7 +204,7 @@ func (e *engine) serveLoaded(ctx context.Context, p *plan, res *loaded, leader b
 
 // load runs once per flight, on the connection of the caller that started it.
 func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc) (*loaded, error) {
-	if req.noStore || req.unknown && !e.health.allow(e.now()) {
+	if req.noStore || req.unknown && !e.breaker.Allow(e.now()) {
 		// Nothing to ask the store: one query for every caller of this flight, not stored.
 		req.noStore = true
 		return e.query(ctx, p, req, next)
@@ -300,7 +300,7 @@ func (e *engine) ensureTokens(ctx context.Context, p *plan, req *fillReq) bool {
 		e.storeFailed(ctx, "fetch", err)
 		return false
 	}
-	e.health.ok()
+	e.storeOK()
 	return true
 }
 
@@ -309,7 +309,7 @@ func (e *engine) ensureTokens(ctx context.Context, p *plan, req *fillReq) bool {
 // slow round trip must not cost that. An open breaker means no store call at all.
 func (e *engine) tokensForFill(ctx context.Context, p *plan, req *fillReq) bool {
 	for range 2 {
-		if !e.health.allow(e.now()) {
+		if !e.breaker.Allow(e.now()) {
 			return false
 		}
 		if e.ensureTokens(ctx, p, req) {
@@ -330,7 +330,7 @@ func (e *engine) recheck(ctx context.Context, p *plan, req *fillReq) (*found, er
 	if err != nil && !errors.Is(err, errCorruptEntry) {
 		return nil, err
 	}
-	e.health.ok()
+	e.storeOK()
 	if ent == nil || !allSet(tokens) || !equalTokens(ent.Tokens, tokens) || !e.now().Before(ent.Expires) {
 		return nil, nil
 	}
@@ -357,13 +357,13 @@ func (e *engine) acquireLease(ctx context.Context, p *plan, key string) (l locks
 	switch {
 	case err != nil:
 		e.storeFailed(ctx, "lease", err)
-		return l, false, !e.health.allow(e.now())
+		return l, false, !e.breaker.Allow(e.now())
 	case ok:
-		e.health.ok()
+		e.storeOK()
 		e.stats.leaseAcquired.Add(1)
 		e.observeStampede(ctx, p, LeaseAcquired, 0)
 	default:
-		e.health.ok()
+		e.storeOK()
 		e.stats.leaseContended.Add(1)
 		e.observeStampede(ctx, p, LeaseContended, 0)
 	}
@@ -407,7 +407,7 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq, tried l
 		if err != nil {
 			// One slow round trip is not an outage: go on polling, unless the breaker has opened.
 			e.storeFailed(ctx, "lease wait", err)
-			if !e.health.allow(e.now()) {
+			if !e.breaker.Allow(e.now()) {
 				return false, errStoreFailing
 			}
 		}
@@ -449,7 +449,7 @@ func (e *engine) takeLease(ctx context.Context, p *plan, req *fillReq, tried *lo
 	if !got {
 		return nil, lockstore.Lease{}, false, nil
 	}
-	e.health.ok()
+	e.storeOK()
 	if f, _ := e.recheck(ctx, p, req); f != nil {
 		e.releaseLease(ctx, l)
 		return f, lockstore.Lease{}, false, nil

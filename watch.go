@@ -92,7 +92,7 @@ func (e *engine) watchLoop() {
 		select {
 		case <-t.C:
 		case <-ws.stop:
-			if !e.health.pending.has.Load() {
+			if !e.pending.Any() {
 				e.watchOnce(store.WatchLeave)
 			}
 			return
@@ -103,7 +103,7 @@ func (e *engine) watchLoop() {
 // watchOnce beats (or leaves, by mode), and acts on what it learns.
 func (e *engine) watchOnce(mode int) {
 	ws := &e.watch
-	if mode == store.WatchBeat && (!ws.wrote.Load() || e.health.pending.has.Load()) {
+	if mode == store.WatchBeat && (!ws.wrote.Load() || e.pending.Any()) {
 		mode = store.WatchCheck // a reader, or silent while it holds undelivered invalidations
 	}
 	// Only generations seen before the call went out bound what it reads: a write's increment seen while
@@ -123,7 +123,7 @@ func (e *engine) watchOnce(mode int) {
 		ws.away.Store(true)
 		e.log.Warn("cachedsql: a silent process is presumed gone; replacing the database's epoch", "processes", len(res.Gone))
 		e.invalidateTables(context.Background(), nil, "process gone")
-		if !e.health.pending.holds([]string{e.layout.Epoch()}) {
+		if !e.pending.Holds([]string{e.layout.Epoch()}) {
 			ctx, cancel := e.invalidateCtx(context.Background())
 			if err := ws.w.Forget(ctx, e.layout.Live(), watchGone, res.Gone); err != nil {
 				e.log.Debug("cachedsql: watch failed", "err", err)

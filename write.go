@@ -199,7 +199,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	keys := dedupe(eff.keys)
 	rows := e.rowCount(keys)
 	e.observeInvalidate(ctx, cause, eff.tables, rows)
-	if e.health.pending.down.Load() {
+	if e.pending.Down() {
 		// The store could not be reached at the last attempt: the deliverer's retries stand for this
 		// write's own round trip, which would only wait for the same failure.
 		e.queue(e.pendingKeys(keys, eff))
@@ -235,7 +235,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 		e.queue(e.pendingKeys(keys, eff))
 		return
 	}
-	e.health.ok()
+	e.storeOK()
 	e.watch.seen(res.Counter)
 	e.stats.invalidations.Add(uint64(len(keys)))
 	if len(res.Tokens) == len(reads) {
