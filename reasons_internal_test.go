@@ -43,7 +43,7 @@ func TestBypassReasonsNamed(t *testing.T) {
 	}
 }
 
-// reasonConst is one constant of a reason type, as declared in stats.go.
+// reasonConst is one constant of a reason type, as declared in reasons.go.
 type reasonConst struct {
 	name, doc string
 }
@@ -52,7 +52,7 @@ type reasonConst struct {
 // order of declaration, that is by value (the block counts with iota, one name per line).
 func reasonConsts(t *testing.T, typ string) []reasonConst {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "stats.go", nil, parser.ParseComments)
+	f, err := parser.ParseFile(token.NewFileSet(), "reasons.go", nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func reasonConsts(t *testing.T, typ string) []reasonConst {
 		}
 		return out
 	}
-	t.Fatalf("stats.go declares no const block of type %s", typ)
+	t.Fatalf("reasons.go declares no const block of type %s", typ)
 	return nil
 }
 
