@@ -5,6 +5,7 @@ import (
 	"time"
 )
 
+// control is what the per-call controls of a context (WithBypass, WithRefresh, WithTTL) ask of one call.
 type control struct {
 	bypass, refresh bool
 	ttl             time.Duration
