@@ -86,6 +86,33 @@ func ExampleStatsOf() {
 	}
 }
 
+func ExampleAdmin() {
+	ctx := context.Background()
+	admin := cachedsql.NewAdmin(rdb, "myapp") // the namespace the applications cache in
+	dbs, err := admin.Databases(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, id := range dbs {
+		recent, err := admin.Invalidations(ctx, id, 5)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, inv := range recent {
+			log.Printf("%s %s %v %s", id, inv.Time.Format(time.RFC3339), inv.Tables, inv.Cause)
+		}
+	}
+	// After a bulk load made outside the wrapper: the tables' cached reads miss from now on, in every
+	// process sharing the store. The identity is the one the caching processes read from the database.
+	id, err := cachedsql.ResolveIdentity(ctx, "pgx", dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := admin.InvalidateTables(ctx, id, "orders", "order_lines"); err != nil {
+		log.Fatal(err)
+	}
+}
+
 // readLogger is an Observer that logs why reads bypass the cache, and slow hits.
 type readLogger struct{ log *slog.Logger }
 
