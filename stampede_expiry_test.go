@@ -89,22 +89,7 @@ func runExpiryLoad(tb testing.TB, m expiryMode, load expiryLoad) expiryResult {
 		tb.Fatal(err)
 	}
 	after := stats(tb, db)
-	r := expiryResult{
-		reads:     len(lat),
-		misses:    after.Misses - before.Misses,
-		shared:    after.SharedLoads - before.SharedLoads,
-		early:     after.EarlyRecomputes - before.EarlyRecomputes,
-		refreshes: after.Refreshes - before.Refreshes,
-		execs:     execCount(tb, bare, 1, 1) - execsBefore,
-		p99:       percentile(lat, 0.99),
-		max:       percentile(lat, 1),
-	}
-	for _, d := range lat {
-		if d >= time.Duration(expiryQuerySecs*float64(time.Second)) {
-			r.slow++
-		}
-	}
-	return r
+	return newExpiryResult(before, after, execCount(tb, bare, 1, 1)-execsBefore, lat)
 }
 
 // readKey reads key k with q and checks the answer.
@@ -395,13 +380,19 @@ func fakeExpiryLoad(tb testing.TB, m expiryMode, load expiryLoad) expiryResult {
 		tb.Fatal(*p)
 	}
 	after := stats(tb, db)
+	return newExpiryResult(before, after, int(fq.execs.Load()-execsBefore), lat)
+}
+
+// newExpiryResult sums up one expiry run from the cache's counters before and after it, the database
+// executions it caused, and the latency of each read.
+func newExpiryResult(before, after cachedsql.Stats, execs int, lat []time.Duration) expiryResult {
 	r := expiryResult{
 		reads:     len(lat),
 		misses:    after.Misses - before.Misses,
 		shared:    after.SharedLoads - before.SharedLoads,
 		early:     after.EarlyRecomputes - before.EarlyRecomputes,
 		refreshes: after.Refreshes - before.Refreshes,
-		execs:     int(fq.execs.Load() - execsBefore),
+		execs:     execs,
 		p99:       percentile(lat, 0.99),
 		max:       percentile(lat, 1),
 	}

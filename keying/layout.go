@@ -56,10 +56,16 @@ func NewLayout(namespace, identity string) Layout {
 }
 
 func escapeNamespace(s string) string {
+	return percentEscape(s, func(c byte) bool { return c > ' ' && c < 0x7f && c != '%' })
+}
+
+// percentEscape returns s with every byte that keep refuses written as %XX (lower-case hex).
+func percentEscape(s string, keep func(byte) bool) string {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	b.Grow(len(s))
+	for i := range len(s) {
 		c := s[i]
-		if c > ' ' && c < 0x7f && c != '%' {
+		if keep(c) {
 			b.WriteByte(c)
 			continue
 		}
@@ -307,28 +313,12 @@ func ruleByte(c byte) bool {
 
 // escapeRule returns the rule part of a key for the rule named name.
 func escapeRule(name string) string {
-	n := 0
 	for i := range len(name) {
 		if !ruleByte(name[i]) {
-			n++
+			return percentEscape(name, ruleByte)
 		}
 	}
-	if n == 0 {
-		return name
-	}
-	var b strings.Builder
-	b.Grow(len(name) + 2*n)
-	for i := range len(name) {
-		c := name[i]
-		if ruleByte(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
-	}
-	return b.String()
+	return name
 }
 
 // unescapeRule is the inverse of escapeRule: it returns false for a part
