@@ -17,6 +17,7 @@ import (
 	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/lockstore"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // engine is the cache behind one connector: one database identity, one store, one rule set.
@@ -47,13 +48,10 @@ type engine struct {
 	breaker health.Breaker // the read path's circuit breaker
 	pending health.Pending // invalidations not delivered yet (deliver.go)
 
-	// Stampede control: single flight, fill leases, the backoff of lease waiters, XFetch's random
-	// source (tests inject them), and the background refresher.
-	flight  lockstore.Group
-	leases  lockstore.Leases
-	backoff lockstore.Backoff
-	rand    func() float64
-	bg      background
+	// aside is the cache-aside read, with its stampede control (package strategies); bg the
+	// background refresher.
+	aside strategies.CacheAside
+	bg    background
 
 	// ks knows the key column sets of row entries per table; wt the write-through rules.
 	ks keySetState
@@ -114,26 +112,35 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	if opts.test.clock != nil {
 		e.clock = opts.test.clock
 	}
-	e.backoff.Clock = e.clock
-	switch {
-	case opts.testStore != nil:
-		e.st = opts.testStore
-		e.leases = lockstore.NewMemory(e.clock)
-	case opts.Redis != nil:
-		e.st = store.NewRedis(opts.Redis).LimitValues(maxEntryBytes(opts.Rules))
-		e.leases = lockstore.NewRedis(opts.Redis, e.clock)
-	default:
-		e.local = true // the store itself is acquired with the identity (useIdentity)
-	}
-	e.rand = rand.Float64
-	if opts.test.rand != nil {
-		e.rand = opts.test.rand
-	}
-	e.flight.NoDedup = opts.test.noDedup
-	e.bg.init()
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	a := &e.aside
+	switch {
+	case opts.testStore != nil:
+		e.st = opts.testStore
+		a.Leases = lockstore.NewMemory(e.clock)
+	case opts.Redis != nil:
+		e.st = store.NewRedis(opts.Redis).LimitValues(maxEntryBytes(opts.Rules))
+		a.Leases = lockstore.NewRedis(opts.Redis, e.clock)
+	default:
+		e.local = true // the store itself is acquired with the identity (useIdentity)
+	}
+	if !e.local {
+		a.StoreTimeout = opts.StoreTimeout // the in-process store never waits on I/O
+	}
+	a.Store, a.Health, a.Clock, a.Log = e.st, e, e.clock, e.log
+	a.Backoff.Clock = e.clock
+	a.LeaseKey = func(key string) string { return e.entries.Lease(key) }
+	a.FillTimeout = opts.FillTimeout
+	a.Rand = rand.Float64
+	if opts.test.rand != nil {
+		a.Rand = opts.test.rand
+	}
+	a.Flight.NoDedup = opts.test.noDedup
+	a.Hooks = strategies.TestHooks{AfterTokens: opts.test.afterTokens, BeforeQuery: opts.test.beforeQuery,
+		BeforeFill: opts.test.beforeFill, SkipTokenCheck: opts.testSkipTokenCheck}
+	e.bg.init()
 	e.stats.init(e.rules)
 	e.breaker.Init(opts.BreakerThreshold, opts.BreakerCooldown)
 	e.pending.Init(opts.MaxPending)
@@ -224,6 +231,8 @@ func releaseMemory(key string) {
 
 // plan is everything learnt once per distinct statement text.
 type plan struct {
+	// e is the engine the plan is for (its events go there: events.go).
+	e     *engine
 	st    *keying.Statement
 	rule  *Rule // nil: not cached
 	rstat *ruleCounters
@@ -306,7 +315,7 @@ func (e *engine) newPlan(query string) (p *plan) {
 		e.opts.test.analysis("plan", query)
 	}
 	st := keying.Analyze(query)
-	p = &plan{st: st}
+	p = &plan{e: e, st: st}
 	switch st.Kind {
 	case keying.KindRead:
 		p.readKeys = make([]string, 0, 1+len(st.Reads))
@@ -355,7 +364,7 @@ func (e *engine) newPlan(query string) (p *plan) {
 // it may have been a DO, a CALL or a SET.
 func (e *engine) failedPlan(query string) *plan {
 	st := &keying.Statement{Query: query, Reason: BypassAnalysisFailed.String()}
-	p := &plan{st: st, reason: BypassAnalysisFailed}
+	p := &plan{e: e, st: st, reason: BypassAnalysisFailed}
 	first := plainFirstWord(query)
 	switch first {
 	case "select", "values", "table", "show":

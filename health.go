@@ -11,21 +11,21 @@ import (
 // the database. Writes never consult it: a write always tries to replace its tokens, whatever reads
 // have seen (see apply).
 
-// storeOK records a store call that succeeded: it closes the breaker, and writes try the store again.
-func (e *engine) storeOK() {
+// StoreOK records a store call that succeeded: it closes the breaker, and writes try the store again.
+func (e *engine) StoreOK() {
 	e.pending.MarkUp()
 	e.breaker.OK()
 }
 
-// usable reports whether a read of keys may use the store: the breaker lets it, no replacement of one
+// Usable reports whether a read of keys may use the store: the breaker lets it, no replacement of one
 // of its tokens (or of the epoch) is waiting for delivery, and no process sharing the database is out
 // of reach (watch.go). It does no I/O.
-func (e *engine) usable(keys []string) bool {
+func (e *engine) Usable(keys []string) bool {
 	return !e.watch.away.Load() && e.breaker.Allow(e.now()) && !e.pending.Holds(keys)
 }
 
-// storeFailed records a failure of a read-path store call: counters, breaker, logger, observer.
-func (e *engine) storeFailed(ctx context.Context, op string, err error) {
+// StoreFailed records a failure of a read-path store call: counters, breaker, logger, observer.
+func (e *engine) StoreFailed(ctx context.Context, op string, err error) {
 	e.stats.storeErrors.Add(1)
 	if e.breaker.Fail(e.now(), health.Refused(err)) {
 		e.log.WarnContext(ctx, "cachedsql: store failing, circuit breaker open", "op", op, "err", err,
@@ -35,3 +35,6 @@ func (e *engine) storeFailed(ctx context.Context, op string, err error) {
 	}
 	e.observeStoreError(ctx, op, err)
 }
+
+// Allow reports whether the breaker lets a read's store call through now.
+func (e *engine) Allow() bool { return e.breaker.Allow(e.now()) }

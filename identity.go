@@ -327,7 +327,7 @@ func (e *engine) useIdentity(db string) {
 	if e.local && e.st == nil {
 		e.memKey = memoryStoreKey(e.opts.Namespace, db)
 		sm := acquireMemory(e.memKey, e.opts.MemoryMaxBytes, e.clock)
-		e.st, e.leases = sm.st, sm.leases
+		e.st, e.aside.Store, e.aside.Leases = sm.st, sm.st, sm.leases
 	}
 	e.startWatch()
 }

@@ -124,21 +124,6 @@ func (r *observedRows) Close() error {
 	return err
 }
 
-// observeLoad tells a QueryObserver of the query of a load of p for req: it took d and read rows rows,
-// encoded in size bytes, or failed with err.
-func (e *engine) observeLoad(ctx context.Context, p *plan, req *fillReq, d time.Duration, rows, size int, err error) {
-	qo, ok := e.opts.Observer.(QueryObserver)
-	if !ok {
-		return
-	}
-	ev := QueryEvent{Query: p.st.Query, Fingerprint: p.st.Fingerprint, Normalized: p.st.Normalized, Rule: p.ruleName,
-		Outcome: OutcomeMiss, Background: req.bg || req.noLease, Duration: d, Rows: rows, Bytes: size, Err: err}
-	if req.noStore {
-		ev.Outcome, ev.Bypass = OutcomeBypass, BypassStore
-	}
-	qo.ObserveQuery(ctx, ev)
-}
-
 // StampedeKind is the kind of a [StampedeEvent].
 type StampedeKind uint8
 
@@ -169,13 +154,6 @@ type StampedeEvent struct {
 	Rule        string // the rule the read is cached under
 	Kind        StampedeKind
 	Wait        time.Duration // for LeaseWaited and LeaseWaitTimedOut
-}
-
-func (e *engine) observeStampede(ctx context.Context, p *plan, kind StampedeKind, wait time.Duration) {
-	if o, ok := e.opts.Observer.(StampedeObserver); ok {
-		o.ObserveStampede(ctx, StampedeEvent{Query: p.st.Query, Fingerprint: p.st.Fingerprint, Rule: p.ruleName,
-			Kind: kind, Wait: wait})
-	}
 }
 
 // Outcome is what happened to a read.
@@ -251,25 +229,6 @@ func readEvent(p *plan, o Outcome) ReadEvent {
 		Outcome: o}
 }
 
-// hit counts a hit of p, whose read began at start.
-func (e *engine) hit(ctx context.Context, p *plan, start time.Time) {
-	e.stats.hits.Add(1)
-	p.rstat.hits.Add(1)
-	if e.opts.Observer != nil {
-		ev := readEvent(p, OutcomeHit)
-		ev.Duration = time.Since(start)
-		e.opts.Observer.ObserveRead(ctx, ev)
-	}
-}
-
-func (e *engine) miss(ctx context.Context, p *plan) {
-	e.stats.misses.Add(1)
-	p.rstat.misses.Add(1)
-	if e.opts.Observer != nil {
-		e.opts.Observer.ObserveRead(ctx, readEvent(p, OutcomeMiss))
-	}
-}
-
 func (e *engine) bypass(ctx context.Context, p *plan, why BypassReason) {
 	e.stats.bypasses[why].Add(1)
 	if p.rstat != nil {
@@ -286,25 +245,6 @@ func (e *engine) bypass(ctx context.Context, p *plan, why BypassReason) {
 		}
 		e.opts.Observer.ObserveRead(ctx, ev)
 	}
-}
-
-func (e *engine) observeStale(ctx context.Context, p *plan, why StaleReason) {
-	if e.opts.Observer != nil {
-		ev := readEvent(p, OutcomeStale)
-		ev.Stale = why
-		e.opts.Observer.ObserveRead(ctx, ev)
-	}
-}
-
-func (e *engine) filled(ctx context.Context, p *plan, size int) {
-	e.stats.fills.Add(1)
-	p.rstat.fills.Add(1)
-	e.log.DebugContext(ctx, "cachedsql: filled", "rule", p.rule.Name, "bytes", size)
-}
-
-func (e *engine) skipFill(ctx context.Context, p *plan, why string) {
-	e.stats.skipped.Add(1)
-	e.log.DebugContext(ctx, "cachedsql: result not stored", "rule", p.rule.Name, "why", why)
 }
 
 func (e *engine) observeInvalidate(ctx context.Context, query string, tables []string, rows int) {

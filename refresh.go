@@ -8,8 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cachedsql/cachedsql/internal/codec"
-	"github.com/cachedsql/cachedsql/internal/wrap"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // Background work: revalidating entries served stale (stale_while_revalidate) and refreshing hot
@@ -105,12 +104,8 @@ func (bg *background) sqlDB() *sql.DB {
 	return bg.db
 }
 
-// refreshLater refreshes the entry at key in the background, unless a refresh of it is running or the
+// refreshArgs refreshes the entry at key in the background, unless a refresh of it is running or the
 // refresher is busy (it is best effort: a later read tries again).
-func (e *engine) refreshLater(p *plan, key string, args []driver.NamedValue) {
-	e.refreshArgs(p, key, sqlArgs(args))
-}
-
 func (e *engine) refreshArgs(p *plan, key string, args []any) {
 	bg := &e.bg
 	if bg.ctx.Err() != nil {
@@ -144,8 +139,7 @@ func (e *engine) refreshArgs(p *plan, key string, args []any) {
 		for rows.Next() {
 		}
 		if rows.Close() == nil && rows.Err() == nil {
-			e.stats.refreshes.Add(1)
-			e.observeStampede(ctx, p, Refreshed, 0)
+			p.Stampede(ctx, strategies.Refreshed, 0)
 		}
 	})
 	if !started {
@@ -184,7 +178,7 @@ func copyArgs(args []driver.NamedValue) []driver.NamedValue {
 }
 
 // touchHot counts a hit of an entry of a refresh_ahead rule.
-func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.NamedValue) {
+func (e *engine) touchHot(p *plan, key string, expires time.Time, delta time.Duration, args []driver.NamedValue) {
 	if !p.rule.RefreshAhead && !(p.rule.WriteThrough && p.row == nil) {
 		return
 	}
@@ -203,8 +197,8 @@ func (e *engine) touchHot(p *plan, key string, ent *codec.Entry, args []driver.N
 	hk := v.(*hotKey)
 	hk.hits.Add(1)
 	hk.fed.Add(1)
-	hk.expires.Store(ent.Expires.UnixNano())
-	hk.delta.Store(int64(ent.Delta))
+	hk.expires.Store(expires.UnixNano())
+	hk.delta.Store(int64(delta))
 }
 
 // startScanner runs the refresh-ahead loop until the cache is closed.
@@ -280,10 +274,10 @@ func (e *engine) feedHot() {
 			return // closing
 		}
 		if err != nil {
-			e.storeFailed(e.bg.ctx, "add hot", err)
+			e.StoreFailed(e.bg.ctx, "add hot", err)
 			continue
 		}
-		e.storeOK()
+		e.StoreOK()
 	}
 }
 
@@ -319,13 +313,6 @@ func (e *engine) scanHot() {
 // three times its measured query time and two scan intervals.
 func refreshMargin(r *Rule, delta time.Duration) time.Duration {
 	return max(r.TTL/10, 3*delta, 2*scanInterval)
-}
-
-// serveStale serves a copy past its TTL under the rule's stale windows.
-func (e *engine) serveStale(ctx context.Context, p *plan, ent *codec.Entry, why StaleReason) driver.Rows {
-	e.stats.stale[why].Add(1)
-	e.observeStale(ctx, p, why)
-	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags))
 }
 
 // Warm fills the cache of db, which must have been opened by this package, with the results of

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/strategies"
@@ -82,7 +81,7 @@ func (e *engine) newRowPlan(r *Rule) *rowPlan {
 // rowTarget names the row entry a read of a row rule's statement with args looks up, and the tokens it
 // records. Otherwise it returns why the read bypasses the cache: a key value cannot be canonicalized
 // (BypassArgument), or analysing the arguments panicked (BypassAnalysisFailed, a defect of this package).
-func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req *fillReq) (why BypassReason) {
+func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req *strategies.Request) (why BypassReason) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.analysisFailed("row", r)
@@ -106,9 +105,9 @@ func (e *engine) rowTarget(p *plan, args []driver.NamedValue, h keying.Hash, req
 		return BypassArgument
 	}
 	row := e.layout.RowToken(rh)
-	req.key = e.entries.RowEntry(row, p.st, h)
-	req.tokenKeys = []string{e.layout.Epoch(), p.row.keyed, row}
-	req.guard = row
+	req.Key = e.entries.RowEntry(row, p.st, h)
+	req.TokenKeys = []string{e.layout.Epoch(), p.row.keyed, row}
+	req.Guard = row
 	p.row.noteRead(args)
 	return bypassNone
 }
@@ -347,21 +346,9 @@ func (e *engine) reregisterRow(ctx context.Context, p *plan) bool {
 	err := e.st.AddMembers(sctx, p.row.keysets, p.row.member)
 	cancel()
 	if err != nil {
-		e.storeFailed(ctx, "register key", err)
+		e.StoreFailed(ctx, "register key", err)
 		return false
 	}
 	p.row.state.registered.Store(true)
 	return true
-}
-
-// storeRow stores a row entry as a hash, if the row's token still has the value read before the query.
-// It returns whether it stored and how many bytes.
-func (e *engine) storeRow(ctx context.Context, req *fillReq, fields []string, ttl time.Duration, index string, indexTTL time.Duration) (bool, int, error) {
-	n := 0
-	for _, f := range fields {
-		n += len(f)
-	}
-	guard := req.tokens[len(req.tokens)-1]
-	stored, err := e.st.SetHashIf(ctx, req.key, fields, ttl, req.guard, guard, index, indexTTL)
-	return stored, n, err
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cachedsql/cachedsql/keying"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // Defaults for the zero values of [Rule] fields.
@@ -127,6 +128,8 @@ type Rule struct {
 
 	// row is the lookup shape of a row rule's statement.
 	row *rowShape
+	// policy is what the cache-aside read asks of the rule, filled in with the rule's defaults.
+	policy strategies.Policy
 
 	// file and line locate the rule in a rule file, for messages.
 	file string
@@ -627,6 +630,10 @@ func compileRule(r Rule) (compiledRule, []problem) {
 	c := compiledRule{rule: r}
 	probs = append(probs, analysed(c.compileMatch)...)
 	probs = append(probs, analysed(c.compileRow)...)
+	cr := &c.rule // after compileRow, which sets a row rule's own defaults
+	cr.policy = strategies.Policy{TTL: cr.TTL, Beta: cr.Beta, StaleWhileRevalidate: cr.StaleWhileRevalidate,
+		StaleIfError: cr.StaleIfError, NoLease: cr.NoLease, LockWait: cr.LockWait, MaxRows: cr.MaxRows,
+		MaxBytes: cr.MaxBytes, SkipEmpty: cr.SkipEmpty}
 	return c, probs
 }
 

@@ -104,7 +104,8 @@ type stampedeSummary struct {
 }
 
 // TestStampedeMultiProcess: 4 processes × 250 goroutines ask for the same cold key, whose query
-// takes 0.2s. With leases, the database runs it once. Without leases but with single flight, about
+// takes 0.2s. With leases, the database runs it once (once more for a process whose store calls timed
+// out, which cannot tell a slow round trip from a miss). Without leases but with single flight, about
 // once per process; without either, about once per connection that missed. The last two show that the
 // first can fail.
 func TestStampedeMultiProcess(t *testing.T) {
@@ -127,8 +128,22 @@ func TestStampedeMultiProcess(t *testing.T) {
 				}
 				return
 			}
-			if execs != 1 {
-				t.Errorf("%d database executions with leases, want 1", execs)
+			// A process whose store calls failed (a loaded host exceeding StoreTimeout) may query once
+			// more: it cannot tell a slow lookup from a miss. Each extra execution needs such a process.
+			failed := 0
+			for _, s := range sums {
+				if s.StoreErrors > 0 {
+					failed++
+				}
+			}
+			switch {
+			case execs < 1:
+				t.Errorf("no database execution: the test saw no miss")
+			case execs > 1+failed:
+				t.Errorf("%d database executions with leases, %d processes saw store errors: want at most %d",
+					execs, failed, 1+failed)
+			case execs > 1:
+				t.Logf("NOTE: %d database executions: %d processes' store calls failed (StoreTimeout exceeded)", execs, failed)
 			}
 		})
 	}

@@ -3,10 +3,10 @@ package cachedsql
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cachedsql/cachedsql/internal/store"
 	"github.com/cachedsql/cachedsql/keying"
@@ -58,7 +58,7 @@ type regCheck struct {
 type throughRow struct {
 	p    *plan
 	args []driver.NamedValue
-	req  *fillReq
+	req  *strategies.Request
 }
 
 // effectOf returns what the write p, run with args, does to the cache; nil for a statement that writes
@@ -221,7 +221,7 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 		for i := range eff.through {
 			tr := &eff.through[i]
 			if tr.req = e.throughReq(tr.p, tr.args); tr.req != nil {
-				reads = append(reads, tr.req.tokenKeys...)
+				reads = append(reads, tr.req.TokenKeys...)
 			}
 		}
 	}
@@ -235,14 +235,14 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 		e.queue(e.pendingKeys(keys, eff))
 		return
 	}
-	e.storeOK()
+	e.StoreOK()
 	e.watch.seen(res.Counter)
 	e.stats.invalidations.Add(uint64(len(keys)))
 	if len(res.Tokens) == len(reads) {
 		off := 0
 		for _, tr := range eff.through {
 			if tr.req != nil {
-				off += copy(tr.req.tokens, res.Tokens[off:])
+				off += copy(tr.req.Tokens, res.Tokens[off:])
 			}
 		}
 	}
@@ -429,7 +429,7 @@ func (e *engine) recomputeHot(ctx context.Context, conn driver.Conn, r *Rule, ef
 	top, err := e.st.TopHot(sctx, e.hotSetKey(r.Name), r.WriteThroughLimit)
 	cancel()
 	if err != nil {
-		e.storeFailed(ctx, "top hot", err)
+		e.StoreFailed(ctx, "top hot", err)
 		return
 	}
 	for _, m := range top {
@@ -447,7 +447,7 @@ func (e *engine) recomputeHot(ctx context.Context, conn driver.Conn, r *Rule, ef
 
 // throughReq prepares a write-through fill of p with args: the entry's key and the tokens it records,
 // whose values are read later. It returns nil when p's result cannot be cached with these arguments.
-func (e *engine) throughReq(p *plan, args []driver.NamedValue) *fillReq {
+func (e *engine) throughReq(p *plan, args []driver.NamedValue) *strategies.Request {
 	if p.rule == nil {
 		return nil
 	}
@@ -455,49 +455,33 @@ func (e *engine) throughReq(p *plan, args []driver.NamedValue) *fillReq {
 	if why != bypassNone {
 		return nil
 	}
-	req := &fillReq{ttl: p.rule.TTL, force: true, bg: true, noLease: true}
+	req := &strategies.Request{Policy: &p.rule.policy, Subject: p, TTL: p.rule.TTL, Args: args, Delta: &p.delta,
+		Start: time.Now(), Force: true, Background: true, NoLease: true}
 	if p.row == nil {
-		req.key, req.tokenKeys = e.entries.Entry(p.st, h), p.readKeys
+		req.Key, req.TokenKeys = e.entries.Entry(p.st, h), p.readKeys
 	} else if e.rowTarget(p, args, h, req) != bypassNone {
 		return nil
 	}
-	req.tokens = make([]uint64, len(req.tokenKeys))
+	req.Tokens = make([]uint64, len(req.TokenKeys))
 	return req
 }
 
 // refill runs p with args on conn and stores the result under p's rule, as a refresh does, but on its
-// own: it neither joins a load in flight (which began before the write) nor takes a lease, since it must
-// read what the write left whatever another filler is doing. req (from throughReq) holds the tokens read
-// after the write, or zeros to read them now. The row entry it stores is guarded by the row's token, so
-// of two concurrent write-throughs of one row the one that read the later token (and so ran after the
-// later write) is the one that remains.
-func (e *engine) refill(ctx context.Context, conn driver.Conn, p *plan, args []driver.NamedValue, req *fillReq) {
+// own (strategies.CacheAside.Refill): it neither joins a load in flight nor takes a lease. req (from
+// throughReq) holds the tokens read after the write, or zeros to read them now. The row entry it stores
+// is guarded by the row's token, so of two concurrent write-throughs of one row the one that read the
+// later token (and so ran after the later write) is the one that remains.
+func (e *engine) refill(ctx context.Context, conn driver.Conn, p *plan, args []driver.NamedValue, req *strategies.Request) {
 	if req == nil {
 		return
 	}
-	// Registering before the query is what lets writers elsewhere find this row's key (registerRow).
-	if !e.usable(req.tokenKeys) || p.row != nil && !e.registerRow(ctx, p) {
-		return
-	}
-	if !allSet(req.tokens) {
-		sctx, cancel := e.storeCtx(ctx)
-		err := e.st.EnsureTokens(sctx, req.tokenKeys, req.tokens)
-		cancel()
-		if err != nil {
-			e.storeFailed(ctx, "ensure tokens", err)
-			return
-		}
-	}
 	next := func(ctx context.Context) (driver.Rows, error) { return queryConn(ctx, conn, p.st.Query, args) }
-	res, err := e.load(ctx, p, req, next)
-	if res != nil && res.rows != nil {
-		res.rows.Close()
-	}
+	stored, err := e.aside.Refill(ctx, req, next)
 	switch {
-	case err != nil && !errors.Is(err, errNotShared):
+	case err != nil:
 		e.stats.writeThroughFailures.Add(1)
 		e.log.DebugContext(ctx, "cachedsql: write-through read failed; the entry stays invalidated", "err", err)
-	case res != nil && res.stored:
+	case stored:
 		e.stats.writeThroughs.Add(1)
 	}
 }

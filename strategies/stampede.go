@@ -1,4 +1,4 @@
-package cachedsql
+package strategies
 
 import (
 	"context"
@@ -6,14 +6,12 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cachedsql/cachedsql/internal/clock"
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/lockstore"
-	"github.com/cachedsql/cachedsql/strategies"
 )
 
-// A miss goes through three layers of stampede control (DESIGN.md, issue "Stampede prevention"):
+// A miss goes through three layers of stampede control (DESIGN.md, "Stampede prevention"):
 //
 //  1. In-process single flight (lockstore.Group): concurrent misses of one entry in one process share
 //     one load. The first caller runs it on its own connection; the others wait on their own context.
@@ -25,7 +23,8 @@ import (
 //     slow round trip (a lookup or lease call over StoreTimeout) does not make a caller fill alone:
 //     only an open breaker means that there is nobody to wait for.
 //  3. Hits recompute early with probability rising towards expiry (XFetch), stale copies are served
-//     while one request revalidates, and hot entries are refreshed ahead of expiry (refresh.go).
+//     while one request revalidates, and hot entries are refreshed ahead of expiry (the
+//     root's refresher).
 //
 // None of this is needed for correctness: every fill records the generation tokens read before its
 // query, so a fill by a second filler, or after a lease expired, is wasted work, never a stale read.
@@ -85,65 +84,19 @@ func (f *found) encoded() []byte {
 	return f.b
 }
 
-// ageOf classifies a valid entry at now under r (strategies.Freshness).
-func (e *engine) ageOf(r *Rule, ent *codec.Entry) strategies.Age {
-	f := strategies.Freshness{Beta: r.Beta, StaleWhileRevalidate: r.StaleWhileRevalidate}
-	return f.Age(e.now(), ent.Expires, ent.Delta, e.rand)
-}
-
-// staleUsable reports whether f, a valid copy past its TTL, is still inside a stale window of length
-// window (0: no window).
-func (e *engine) staleUsable(f *found, window time.Duration) bool {
-	return f != nil && window > 0 && e.now().Before(f.ent.Expires.Add(window))
-}
-
-// storeTTL is how long the store keeps an entry: its TTL plus the longest stale window.
-func storeTTL(r *Rule, ttl time.Duration) time.Duration {
-	return ttl + max(r.StaleWhileRevalidate, r.StaleIfError)
-}
-
-// fillReq describes one miss to load.
-type fillReq struct {
-	key string
-	// tokenKeys name the generation tokens the entry records; tokens holds their values, read before
-	// the query.
-	tokenKeys []string
-	tokens    []uint64
-	// guard is set for a row entry: the key of the row's token (the last of tokenKeys). The entry is
-	// stored only while that token still has the value read before the query, so that of two fills
-	// of one row the one made after the later write wins.
-	guard string
-	ttl   time.Duration
-	// stale is a valid copy past its TTL, for the rule's stale windows; current is the fresh copy an
-	// early recompute replaces (served if another process is already recomputing it).
-	stale, current *found
-	// force skips the re-check of the cache (WithRefresh, refreshes); bg is a background refresh,
-	// which never waits for another filler; noLease (write-through) neither takes nor waits for a
-	// lease: it must fill after its write, whoever else is filling.
-	force, bg, noLease bool
-	// start is when the read began (monotonic clock).
-	start time.Time
-	// noStore: the store is not to be called (the breaker is open, or an invalidation of these tables
-	// is pending): the load queries and shares the rows without storing them.
-	noStore bool
-	// unknown: the caller's lookup failed, so tokens holds nothing read from the store; the load looks
-	// the entry up again, inside the flight, before it fills.
-	unknown bool
-}
-
 // loadShared is a miss under stampede control.
-func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc) (driver.Rows, error) {
+func (c *CacheAside) loadShared(ctx context.Context, req *Request, q Query) (driver.Rows, error) {
 	for round := 0; ; round++ {
-		v, leader, err := e.flight.Do(ctx, req.key, e.opts.FillTimeout, func(fctx context.Context) (any, error) {
-			return e.load(fctx, p, req, next)
+		v, leader, err := c.Flight.Do(ctx, req.Key, c.FillTimeout, func(fctx context.Context) (any, error) {
+			return c.load(fctx, req, q)
 		})
 		res, _ := v.(*loaded)
 		switch {
 		case leader && res != nil && (err == nil || errors.Is(err, errNotShared)):
-			return e.serveLoaded(ctx, p, res, true)
+			return c.serveLoaded(ctx, req, res, true)
 		case leader:
-			if e.staleUsable(req.stale, p.rule.StaleIfError) && ctx.Err() == nil {
-				return e.serveStale(ctx, p, req.stale.ent, StaleIfError), nil
+			if c.staleUsable(req.stale, req.Policy.StaleIfError) && ctx.Err() == nil {
+				return c.serveStale(ctx, req, req.stale.ent, StaleIfError), nil
 			}
 			return nil, err
 		case err == nil && !sharable(res, req) && round == 0:
@@ -152,19 +105,19 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 			// did (the old one has ended), so its result will be.
 			continue
 		case err == nil && !sharable(res, req):
-			res, err := e.load(ctx, p, req, next)
+			res, err := c.load(ctx, req, q)
 			if err != nil && !errors.Is(err, errNotShared) || res == nil {
 				return nil, err
 			}
-			return e.serveLoaded(ctx, p, res, true)
+			return c.serveLoaded(ctx, req, res, true)
 		case err == nil:
-			e.stats.shared.Add(1)
-			return e.serveLoaded(ctx, p, res, false)
+			req.Subject.Stampede(ctx, SharedLoad, 0)
+			return c.serveLoaded(ctx, req, res, false)
 		case errors.Is(err, errNotShared), errors.Is(err, context.Canceled) && ctx.Err() == nil:
 			// Not shareable, or the flight ended because its callers gave up: query alone.
-			return e.bypassRead(ctx, p, BypassNotShared, next)
-		case e.staleUsable(req.stale, p.rule.StaleIfError) && ctx.Err() == nil:
-			return e.serveStale(ctx, p, req.stale.ent, StaleIfError), nil
+			return req.Subject.QueryAlone(ctx, q)
+		case c.staleUsable(req.stale, req.Policy.StaleIfError) && ctx.Err() == nil:
+			return c.serveStale(ctx, req, req.stale.ent, StaleIfError), nil
 		}
 		return nil, err
 	}
@@ -175,15 +128,15 @@ func (e *engine) loadShared(ctx context.Context, p *plan, req *fillReq, next wra
 // found it) began after req's read did, or it records the very tokens req's own lookup read, so no
 // write was delivered in between. Without tokens of its own (a failed lookup, an open breaker) only
 // the first applies: a read that begins after a shared query began waits for the next one.
-func sharable(res *loaded, req *fillReq) bool {
-	if !res.since.Before(req.start) {
+func sharable(res *loaded, req *Request) bool {
+	if !res.since.Before(req.Start) {
 		return true
 	}
-	return !req.unknown && !req.noStore && equalTokens(res.ent.Tokens, req.tokens)
+	return !req.unknown && !req.noStore && equalTokens(res.ent.Tokens, req.Tokens)
 }
 
 // serveLoaded gives one caller the rows of a load.
-func (e *engine) serveLoaded(ctx context.Context, p *plan, res *loaded, leader bool) (driver.Rows, error) {
+func (c *CacheAside) serveLoaded(ctx context.Context, req *Request, res *loaded, leader bool) (driver.Rows, error) {
 	if res.rows != nil {
 		return res.rows, nil
 	}
@@ -197,122 +150,132 @@ func (e *engine) serveLoaded(ctx context.Context, p *plan, res *loaded, leader b
 		}
 	}
 	if res.stale {
-		return e.serveStale(ctx, p, ent, res.staleWhy), nil
+		return c.serveStale(ctx, req, ent, res.staleWhy), nil
 	}
 	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
 }
 
 // load runs once per flight, on the connection of the caller that started it.
-func (e *engine) load(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc) (*loaded, error) {
-	if req.noStore || req.unknown && !e.breaker.Allow(e.now()) {
+func (c *CacheAside) load(ctx context.Context, req *Request, q Query) (*loaded, error) {
+	if req.noStore || req.unknown && !c.Health.Allow() {
 		// Nothing to ask the store: one query for every caller of this flight, not stored.
 		req.noStore = true
-		return e.query(ctx, p, req, next)
+		return c.query(ctx, req, q)
 	}
+	unsure := false // the re-check's round trip failed
 	switch {
 	case req.unknown:
 		// The caller's lookup failed. Look again: once for the whole flight, however many callers joined
 		// it, and it reads the tokens a fill must record.
-		if f := e.relookup(ctx, req); f != nil && !req.force {
+		if f := c.relookup(ctx, req); f != nil && !req.Force {
 			return f.loaded(), nil
 		}
-	case !req.force && req.current == nil:
+	case !req.Force && req.current == nil:
 		// Check the cache again inside the flight. It prevents this interleaving: A misses; B's flight
 		// fills the entry and ends; A, arriving after it ended, starts a new flight and would query the
 		// database for an entry that is now there.
 		// An early recompute (req.current) skips it: the entry it replaces is still fresh.
-		if f, _ := e.recheck(ctx, p, req); f != nil {
+		f, err := c.recheck(ctx, req)
+		if f != nil {
 			return f.loaded(), nil
 		}
+		unsure = err != nil
 	}
 	var lease lockstore.Lease
 	held, failing := false, false
-	if !req.noLease && !p.rule.NoLease {
-		lease, held, failing = e.acquireLease(ctx, p, req.key)
+	if !req.NoLease && !req.Policy.NoLease {
+		lease, held, failing = c.acquireLease(ctx, req)
 	}
-	if !held && !failing && !p.rule.NoLease && !req.noLease {
+	if !held && !failing && !req.Policy.NoLease && !req.NoLease {
 		// lease is set when the Acquire failed: its reply may have been lost after it took the lease.
-		if (req.current != nil || req.bg) && lease.Token != "" {
-			e.releaseLease(ctx, lease)
+		if (req.current != nil || req.Background) && lease.Token != "" {
+			c.releaseLease(ctx, lease)
 		}
 		switch {
 		case req.current != nil: // an early recompute that another process is doing: keep serving
 			return req.current.loaded(), nil
-		case req.bg: // a refresh that another process is doing
+		case req.Background: // a refresh that another process is doing
 			return nil, errNotShared
 		}
-		f, l, took := e.waitForFill(ctx, p, req, lease)
+		f, l, took := c.waitForFill(ctx, req, lease)
 		switch {
 		case f != nil:
 			return f.loaded(), nil
 		case took:
 			lease, held = l, true
-		case e.staleUsable(req.stale, max(p.rule.StaleIfError, p.rule.StaleWhileRevalidate)):
+		case c.staleUsable(req.stale, max(req.Policy.StaleIfError, req.Policy.StaleWhileRevalidate)):
 			return req.stale.staleLoaded(StaleLockWait), nil
 		}
 	}
 	if held {
-		defer e.releaseLease(ctx, lease)
+		defer c.releaseLease(ctx, lease)
+		if unsure {
+			// The re-check could not tell whether the entry is there, and the lease was free: the last
+			// filler may have just stored it and let go (a slow round trip is not a miss).
+			if f, _ := c.recheck(ctx, req); f != nil {
+				return f.loaded(), nil
+			}
+		}
 	}
-	if req.unknown && !e.tokensForFill(ctx, p, req) {
+	if req.unknown && !c.tokensForFill(ctx, req) {
 		req.noStore = true // no tokens to record: query for the callers, store nothing
 	}
-	res, err := e.query(ctx, p, req, next)
-	if err != nil && !errors.Is(err, errNotShared) && e.staleUsable(req.stale, p.rule.StaleIfError) {
+	res, err := c.query(ctx, req, q)
+	if err != nil && !errors.Is(err, errNotShared) && c.staleUsable(req.stale, req.Policy.StaleIfError) {
 		return req.stale.staleLoaded(StaleIfError), nil
 	}
 	return res, err
 }
 
 // relookup looks the entry of req up again after the caller's lookup failed (lookup, reading the tokens
-// into req.tokens). It returns the entry if it is valid and fresh. On success req is no longer unknown,
+// into req.Tokens). It returns the entry if it is valid and fresh. On success req is no longer unknown,
 // though its tokens may still be incomplete (ensureTokens completes them).
-func (e *engine) relookup(ctx context.Context, req *fillReq) *found {
+func (c *CacheAside) relookup(ctx context.Context, req *Request) *found {
 	at := time.Now()
-	ent, b, err := e.lookup(ctx, req)
+	ent, b, err := c.lookup(ctx, req)
 	if err != nil {
-		e.storeFailed(ctx, "fetch", err)
-		clear(req.tokens)
+		c.Health.StoreFailed(ctx, "fetch", err)
+		clear(req.Tokens)
 		return nil
 	}
-	req.unknown = !allSet(req.tokens)
-	if ent == nil || !e.now().Before(ent.Expires) {
+	req.unknown = !allSet(req.Tokens)
+	if ent == nil || !c.Clock.Now().Before(ent.Expires) {
 		return nil
 	}
 	return &found{ent: ent, b: b, at: at}
 }
 
-// ensureTokens completes req.tokens, creating the tokens that are missing from the store, after the
-// store was found to lack some (a new or flushed store). It reports whether req.tokens is complete.
-func (e *engine) ensureTokens(ctx context.Context, p *plan, req *fillReq) bool {
-	if allSet(req.tokens) {
+// ensureTokens completes req.Tokens, creating the tokens that are missing from the store, after the
+// store was found to lack some (a new or flushed store). It reports whether req.Tokens is complete.
+func (c *CacheAside) ensureTokens(ctx context.Context, req *Request) bool {
+	if allSet(req.Tokens) {
 		return true
 	}
 	// A missing epoch or keyed token means a flushed (or new) store, whose registry is gone too: register
 	// the row key again before querying. A missing row token alone is a row not read before.
-	if p.row != nil && !allSet(req.tokens[:2]) && !e.reregisterRow(ctx, p) {
+	if req.Guard != "" && !allSet(req.Tokens[:2]) && !req.Subject.Register(ctx, true) {
 		return false
 	}
-	sctx, cancel := e.storeCtx(ctx)
-	err := e.st.EnsureTokens(sctx, req.tokenKeys, req.tokens)
+	sctx, cancel := c.storeCtx(ctx)
+	err := c.Store.EnsureTokens(sctx, req.TokenKeys, req.Tokens)
 	cancel()
 	if err != nil {
-		e.storeFailed(ctx, "fetch", err)
+		c.Health.StoreFailed(ctx, "fetch", err)
 		return false
 	}
-	e.storeOK()
+	c.Health.StoreOK()
 	return true
 }
 
 // tokensForFill reads the tokens a fill records after the caller's lookup failed, trying twice: a fill
 // that cannot record tokens is not stored, and other processes waiting for it then query too, so one
 // slow round trip must not cost that. An open breaker means no store call at all.
-func (e *engine) tokensForFill(ctx context.Context, p *plan, req *fillReq) bool {
+func (c *CacheAside) tokensForFill(ctx context.Context, req *Request) bool {
 	for range 2 {
-		if !e.breaker.Allow(e.now()) {
+		if !c.Health.Allow() {
 			return false
 		}
-		if e.ensureTokens(ctx, p, req) {
+		if c.ensureTokens(ctx, req) {
 			return true
 		}
 	}
@@ -321,60 +284,53 @@ func (e *engine) tokensForFill(ctx context.Context, p *plan, req *fillReq) bool 
 
 // recheck looks the entry up again; it returns it only if it is valid and fresh. err is the store's
 // error, if the round trip failed.
-func (e *engine) recheck(ctx context.Context, p *plan, req *fillReq) (*found, error) {
+func (c *CacheAside) recheck(ctx context.Context, req *Request) (*found, error) {
 	at := time.Now()
-	tokens := make([]uint64, len(req.tokenKeys))
-	sctx, cancel := e.storeCtx(ctx)
-	ent, b, err := e.fetch(sctx, req, tokens)
+	tokens := make([]uint64, len(req.TokenKeys))
+	sctx, cancel := c.storeCtx(ctx)
+	ent, b, err := c.fetch(sctx, req, tokens)
 	cancel()
 	if err != nil && !errors.Is(err, errCorruptEntry) {
 		return nil, err
 	}
-	e.storeOK()
-	if ent == nil || !allSet(tokens) || !equalTokens(ent.Tokens, tokens) || !e.now().Before(ent.Expires) {
+	c.Health.StoreOK()
+	if ent == nil || !allSet(tokens) || !equalTokens(ent.Tokens, tokens) || !c.Clock.Now().Before(ent.Expires) {
 		return nil, nil
 	}
 	return &found{ent: ent, b: b, at: at}, nil
-}
-
-// leaseKey names the fill lease of an entry.
-func (e *engine) leaseKey(key string) string {
-	return e.entries.Lease(key)
 }
 
 // acquireLease tries once to take the fill lease of key. failing reports that the store is failing (the
 // breaker is open): there is nobody to wait for. A lease call that merely failed is not that: another
 // process may hold the lease, and the caller waits for its fill (waitForFill) as when it is held. The
 // Acquire may even have taken the lease, its reply lost: l is then the lease it tried, not held.
-func (e *engine) acquireLease(ctx context.Context, p *plan, key string) (l lockstore.Lease, held, failing bool) {
-	if p.rule.NoLease {
+func (c *CacheAside) acquireLease(ctx context.Context, req *Request) (l lockstore.Lease, held, failing bool) {
+	if req.Policy.NoLease {
 		return lockstore.Lease{}, false, false
 	}
-	ttl := lockstore.LeaseTTL(time.Duration(p.delta.Load()), 0, 0)
-	sctx, cancel := e.storeCtx(ctx)
-	l, ok, err := e.leases.Acquire(sctx, e.leaseKey(key), ttl)
+	ttl := lockstore.LeaseTTL(time.Duration(req.Delta.Load()), 0, 0)
+	sctx, cancel := c.storeCtx(ctx)
+	l, ok, err := c.Leases.Acquire(sctx, c.LeaseKey(req.Key), ttl)
 	cancel()
 	switch {
 	case err != nil:
-		e.storeFailed(ctx, "lease", err)
-		return l, false, !e.breaker.Allow(e.now())
+		c.Health.StoreFailed(ctx, "lease", err)
+		return l, false, !c.Health.Allow()
 	case ok:
-		e.storeOK()
-		e.stats.leaseAcquired.Add(1)
-		e.observeStampede(ctx, p, LeaseAcquired, 0)
+		c.Health.StoreOK()
+		req.Subject.Stampede(ctx, LeaseAcquired, 0)
 	default:
-		e.storeOK()
-		e.stats.leaseContended.Add(1)
-		e.observeStampede(ctx, p, LeaseContended, 0)
+		c.Health.StoreOK()
+		req.Subject.Stampede(ctx, LeaseContended, 0)
 	}
 	return l, ok, false
 }
 
-func (e *engine) releaseLease(ctx context.Context, l lockstore.Lease) {
-	sctx, cancel := e.storeCtx(context.WithoutCancel(ctx))
+func (c *CacheAside) releaseLease(ctx context.Context, l lockstore.Lease) {
+	sctx, cancel := c.storeCtx(context.WithoutCancel(ctx))
 	defer cancel()
-	if _, err := e.leases.Release(sctx, l); err != nil {
-		e.storeFailed(ctx, "release lease", err)
+	if _, err := c.Leases.Release(sctx, l); err != nil {
+		c.Health.StoreFailed(ctx, "release lease", err)
 	}
 }
 
@@ -385,43 +341,42 @@ func (e *engine) releaseLease(ctx context.Context, l lockstore.Lease) {
 // calls fail goes on polling (one slow round trip is not an outage) until the breaker opens. tried, if
 // set, is a lease that a failed Acquire may have taken: the polls try to take that one, so that this
 // caller does not wait for a lease it holds itself, and it is given back if the caller does not fill.
-func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq, tried lockstore.Lease) (*found, lockstore.Lease, bool) {
-	if p.rule.LockWait <= 0 {
+func (c *CacheAside) waitForFill(ctx context.Context, req *Request, tried lockstore.Lease) (*found, lockstore.Lease, bool) {
+	if req.Policy.LockWait <= 0 {
 		return nil, lockstore.Lease{}, false
 	}
-	e.stats.leaseWaited.Add(1)
-	start := e.now()
+	req.Subject.Stampede(ctx, LeaseWaitBegan, 0)
+	start := c.Clock.Now()
 	var f *found
 	var lease lockstore.Lease
 	took := false
-	ok, _ := lockstore.Poll(ctx, e.backoff, p.rule.LockWait, func(ctx context.Context) (bool, error) {
+	ok, _ := lockstore.Poll(ctx, c.Backoff, req.Policy.LockWait, func(ctx context.Context) (bool, error) {
 		var err error
-		if f, err = e.recheck(ctx, p, req); f != nil {
+		if f, err = c.recheck(ctx, req); f != nil {
 			return true, nil
 		}
 		if err == nil {
-			if f, lease, took, err = e.takeLease(ctx, p, req, &tried); f != nil || took {
+			if f, lease, took, err = c.takeLease(ctx, req, &tried); f != nil || took {
 				return true, nil
 			}
 		}
 		if err != nil {
 			// One slow round trip is not an outage: go on polling, unless the breaker has opened.
-			e.storeFailed(ctx, "lease wait", err)
-			if !e.breaker.Allow(e.now()) {
+			c.Health.StoreFailed(ctx, "lease wait", err)
+			if !c.Health.Allow() {
 				return false, errStoreFailing
 			}
 		}
 		return false, nil
 	})
 	if tried.Token != "" {
-		e.releaseLease(ctx, tried)
+		c.releaseLease(ctx, tried)
 	}
 	switch {
 	case f != nil:
-		e.observeStampede(ctx, p, LeaseWaited, clock.Since(e.clock, start))
+		req.Subject.Stampede(ctx, LeaseWaited, c.Clock.Now().Sub(start))
 	case !ok:
-		e.stats.leaseWaitTimeouts.Add(1)
-		e.observeStampede(ctx, p, LeaseWaitTimedOut, clock.Since(e.clock, start))
+		req.Subject.Stampede(ctx, LeaseWaitTimedOut, c.Clock.Now().Sub(start))
 	}
 	return f, lease, took
 }
@@ -430,15 +385,15 @@ func (e *engine) waitForFill(ctx context.Context, p *plan, req *fillReq, tried l
 // the holder may have filled and released it between the waiter's last look and now (seen as 200
 // reads → 2 queries). It then returns the entry found and gives the lease back. *tried is a lease that
 // a failed call may have taken: it is taken again by its token (Reacquire), and cleared once settled.
-func (e *engine) takeLease(ctx context.Context, p *plan, req *fillReq, tried *lockstore.Lease) (*found, lockstore.Lease, bool, error) {
-	ttl := lockstore.LeaseTTL(time.Duration(p.delta.Load()), 0, 0)
-	sctx, cancel := e.storeCtx(ctx)
+func (c *CacheAside) takeLease(ctx context.Context, req *Request, tried *lockstore.Lease) (*found, lockstore.Lease, bool, error) {
+	ttl := lockstore.LeaseTTL(time.Duration(req.Delta.Load()), 0, 0)
+	sctx, cancel := c.storeCtx(ctx)
 	var l lockstore.Lease
 	var got bool
 	var err error
 	if tried.Token != "" {
-		l, got, err = e.leases.Reacquire(sctx, *tried, ttl)
-	} else if l, got, err = e.leases.Acquire(sctx, e.leaseKey(req.key), ttl); err != nil {
+		l, got, err = c.Leases.Reacquire(sctx, *tried, ttl)
+	} else if l, got, err = c.Leases.Acquire(sctx, c.LeaseKey(req.Key), ttl); err != nil {
 		*tried = l
 	}
 	cancel()
@@ -449,38 +404,38 @@ func (e *engine) takeLease(ctx context.Context, p *plan, req *fillReq, tried *lo
 	if !got {
 		return nil, lockstore.Lease{}, false, nil
 	}
-	e.storeOK()
-	if f, _ := e.recheck(ctx, p, req); f != nil {
-		e.releaseLease(ctx, l)
+	c.Health.StoreOK()
+	if f, _ := c.recheck(ctx, req); f != nil {
+		c.releaseLease(ctx, l)
 		return f, lockstore.Lease{}, false, nil
 	}
-	e.stats.leaseAcquired.Add(1)
+	req.Subject.Stampede(ctx, LeaseAcquired, 0)
 	return nil, l, true, nil
 }
 
 // query runs the statement on this connection and reads the whole result, up to the rule's caps,
 // then stores it.
-func (e *engine) query(ctx context.Context, p *plan, req *fillReq, next wrap.QueryFunc) (*loaded, error) {
+func (c *CacheAside) query(ctx context.Context, req *Request, q Query) (*loaded, error) {
 	// The rows of a result that cannot be shared outlive the load: they go on serving the caller that
 	// ran it. So the query runs on a context of its own that follows ctx only while the load runs.
 	qctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	unhook := context.AfterFunc(ctx, stop)
 	defer unhook()
-	hook(e.opts.test.beforeQuery)
-	since, start := time.Now(), e.now()
-	rows, err := next(qctx)
+	hook(c.Hooks.BeforeQuery)
+	since, start := time.Now(), c.Clock.Now()
+	rows, err := q(qctx)
 	if err != nil {
 		stop()
-		e.observeLoad(ctx, p, req, e.now().Sub(start), 0, 0, err)
+		req.Subject.Loaded(ctx, req.loadEvent(c.Clock.Now().Sub(start), 0, 0, err))
 		return nil, err
 	}
-	rec := newRecorder(p, req.tokens, rows)
+	rec := newRecorder(req.Policy, req.Tokens, rows)
 	readErr := rec.read()
 	if readErr != nil {
 		rec.fail("query error")
 	}
 	if rec.failed {
-		e.skipFill(ctx, p, rec.why)
+		req.Subject.FillSkipped(ctx, rec.why)
 		// This caller gets what was read, then the rest of the parent's rows or the error where it
 		// happened, as the parent would have given them; the others query alone.
 		if unhook() {
@@ -495,16 +450,23 @@ func (e *engine) query(ctx context.Context, p *plan, req *fillReq, next wrap.Que
 	if err != nil {
 		return nil, err
 	}
-	rec.ent.Delta = e.now().Sub(start)
-	p.delta.Store(int64(rec.ent.Delta))
-	rec.ent.Created = e.now()
-	rec.ent.Expires = rec.ent.Created.Add(req.ttl)
-	hook(e.opts.test.beforeFill)
-	b, stored := e.fill(ctx, p, req, &rec.ent)
-	e.observeLoad(ctx, p, req, rec.ent.Delta, len(rec.ent.Rows), len(b), nil)
+	rec.ent.Delta = c.Clock.Now().Sub(start)
+	req.Delta.Store(int64(rec.ent.Delta))
+	rec.ent.Created = c.Clock.Now()
+	rec.ent.Expires = rec.ent.Created.Add(req.TTL)
+	hook(c.Hooks.BeforeFill)
+	b, stored := c.fill(ctx, req, &rec.ent)
+	req.Subject.Loaded(ctx, req.loadEvent(rec.ent.Delta, len(rec.ent.Rows), len(b), nil))
 	if b == nil {
 		// Not storable (not encodable, or over max_bytes): only this caller gets the rows.
 		return &loaded{ent: &rec.ent, since: since}, errNotShared
 	}
 	return &loaded{b: b, ent: &rec.ent, stored: stored, since: since}, nil
+}
+
+// loadEvent describes the query of a load of req: it took d and read rows rows, encoded in size bytes,
+// or failed with err.
+func (req *Request) loadEvent(d time.Duration, rows, size int, err error) LoadEvent {
+	return LoadEvent{Background: req.Background || req.NoLease, NotStored: req.noStore, Duration: d, Rows: rows,
+		Bytes: size, Err: err}
 }
