@@ -13,6 +13,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
 // Tables a statement does not name (issue 8, item 5): foreign-key actions, views, user-defined
@@ -20,7 +21,7 @@ import (
 // cache serves), writes through it, and compares the next read with the bare database's answer.
 
 // rowsText renders every row of query on db as text.
-func rowsText(t *testing.T, db *sql.DB, query string, args ...any) string {
+func rowsText(t testing.TB, db *sql.DB, query string, args ...any) string {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(), query, args...)
 	if err != nil {
@@ -52,7 +53,7 @@ func rowsText(t *testing.T, db *sql.DB, query string, args ...any) string {
 }
 
 // warm reads each query through db twice, so that the cache holds it.
-func warm(t *testing.T, db *sql.DB, queries ...string) {
+func warm(t testing.TB, db *sql.DB, queries ...string) {
 	t.Helper()
 	for _, q := range queries {
 		rowsText(t, db, q)
@@ -61,7 +62,7 @@ func warm(t *testing.T, db *sql.DB, queries ...string) {
 }
 
 // wantFresh fails unless db (cached) and bare give the same rows for each query.
-func wantFresh(t *testing.T, bare, db *sql.DB, after string, queries ...string) {
+func wantFresh(t testing.TB, bare, db *sql.DB, after string, queries ...string) {
 	t.Helper()
 	for _, q := range queries {
 		want := rowsText(t, bare, q)
@@ -291,8 +292,13 @@ rules:
 // TestIssue8VolatileFunctionWrites: a read calling a VOLATILE user-defined function that writes a table
 // invalidates (the epoch: what it writes is unknown) and marks the connection session-changed.
 func TestIssue8VolatileFunctionWrites(t *testing.T) {
+	onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) { testVolatileFunctionWrites(t, watch) })
+}
+
+func testVolatileFunctionWrites(t testing.TB, watch func(*sql.DB)) {
 	obs := &recordingObserver{}
 	bare, db, _ := pgRedis(t, cachedsql.Options{Observer: obs})
+	watch(db)
 	mustExec(t, db, `CREATE TABLE counters (id int PRIMARY KEY, n int)`)
 	mustExec(t, db, `INSERT INTO counters VALUES (1, 0)`)
 	mustExec(t, db, `CREATE FUNCTION bump() RETURNS int LANGUAGE sql AS $$ UPDATE counters SET n = n + 1 RETURNING n $$`)

@@ -74,14 +74,17 @@ func TestClusterEndToEnd(t *testing.T) {
 	for _, b := range clusterBackends {
 		t.Run(b.name, func(t *testing.T) {
 			c := testenv.RedisCluster(t)
-			ns := clusterNamespace(t, c)
-			_, db := b.open(t, cachedsql.Options{
-				Redis:     c,
-				Namespace: ns,
-				Rules:     cacheAll(t),
+			onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) {
+				ns := clusterNamespace(t, c)
+				_, db := b.open(t, cachedsql.Options{
+					Redis:     c,
+					Namespace: ns,
+					Rules:     cacheAll(t),
+				})
+				watch(db)
+				testClusterReads(t, db)
+				testClusterSpread(t, c, db, ns)
 			})
-			testClusterReads(t, db)
-			testClusterSpread(t, c, db, ns)
 		})
 	}
 }
@@ -113,7 +116,7 @@ func wantRead(t testing.TB, db *sql.DB, step string, want int64, hit bool) {
 }
 
 // testClusterReads checks miss then hit, and that a write and a committed transaction invalidate.
-func testClusterReads(t *testing.T, db *sql.DB) {
+func testClusterReads(t testing.TB, db *sql.DB) {
 	wantRead(t, db, "first read", 35, false)
 	wantRead(t, db, "second read", 35, true)
 
@@ -144,7 +147,7 @@ func testClusterReads(t *testing.T, db *sql.DB) {
 
 // testClusterSpread caches more reads, over both tables, and checks that the namespace's keys live on
 // at least two masters and that every read of them was served without a store error.
-func testClusterSpread(t *testing.T, c *redis.ClusterClient, db *sql.DB, ns string) {
+func testClusterSpread(t testing.TB, c *redis.ClusterClient, db *sql.DB, ns string) {
 	queries := []string{`SELECT u.name, o.total FROM users u JOIN orders o ON o.user_id = u.id ORDER BY o.id`}
 	for id := range 12 {
 		queries = append(queries, `SELECT total FROM orders WHERE id = `+strconv.Itoa(id),

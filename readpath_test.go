@@ -244,35 +244,38 @@ func TestCorruptEntry(t *testing.T) {
 		{"bit flipped", func(v string) string { b := []byte(v); b[len(b)/2] ^= 0x10; return string(b) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bare, db, rdb, ns := redisSQLite(t, cachedsql.Options{})
-			ctx := context.Background()
-			want := queryAll(t, bare, ctx, allUsers)
-			queryAll(t, db, ctx, allUsers)
-			key := oneEntryKey(t, rdb, ns)
-			valid, err := rdb.Get(ctx, key).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			bad := tc.corrupt(valid)
-			if err := rdb.Set(ctx, key, bad, time.Minute).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if got := queryAll(t, db, ctx, allUsers); !reflect.DeepEqual(got, want) {
-				t.Fatalf("read of a corrupt entry: got %v, want %v", got, want)
-			}
-			st := stats(t, db)
-			if st.CorruptEntries != 1 || st.Hits != 0 || st.Misses != 2 {
-				t.Errorf("corrupt %d hits %d misses %d, want 1, 0, 2", st.CorruptEntries, st.Hits, st.Misses)
-			}
-			if now, err := rdb.Get(ctx, key).Result(); err == nil && now == bad {
-				t.Errorf("the corrupt entry is still stored")
-			}
-			if got := queryAll(t, db, ctx, allUsers); !reflect.DeepEqual(got, want) {
-				t.Fatalf("read after the refill: got %v, want %v", got, want)
-			}
-			if st := stats(t, db); st.Hits != 1 {
-				t.Errorf("the entry was not refilled: %+v", st)
-			}
+			onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) {
+				bare, db, rdb, ns := redisSQLite(t, cachedsql.Options{})
+				watch(db)
+				ctx := context.Background()
+				want := queryAll(t, bare, ctx, allUsers)
+				queryAll(t, db, ctx, allUsers)
+				key := oneEntryKey(t, rdb, ns)
+				valid, err := rdb.Get(ctx, key).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				bad := tc.corrupt(valid)
+				if err := rdb.Set(ctx, key, bad, time.Minute).Err(); err != nil {
+					t.Fatal(err)
+				}
+				if got := queryAll(t, db, ctx, allUsers); !reflect.DeepEqual(got, want) {
+					t.Fatalf("read of a corrupt entry: got %v, want %v", got, want)
+				}
+				st := stats(t, db)
+				if st.CorruptEntries != 1 || st.Hits != 0 || st.Misses != 2 {
+					t.Errorf("corrupt %d hits %d misses %d, want 1, 0, 2", st.CorruptEntries, st.Hits, st.Misses)
+				}
+				if now, err := rdb.Get(ctx, key).Result(); err == nil && now == bad {
+					t.Errorf("the corrupt entry is still stored")
+				}
+				if got := queryAll(t, db, ctx, allUsers); !reflect.DeepEqual(got, want) {
+					t.Fatalf("read after the refill: got %v, want %v", got, want)
+				}
+				if st := stats(t, db); st.Hits != 1 {
+					t.Errorf("the entry was not refilled: %+v", st)
+				}
+			})
 		})
 	}
 }

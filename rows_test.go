@@ -64,40 +64,47 @@ func hitsOf(t testing.TB, db *sql.DB, f func()) (hits, misses uint64) {
 // with Redis the entry is a hash holding one field per column.
 func TestRowEntries(t *testing.T) {
 	storeVariants(t, func(t *testing.T, opts cachedsql.Options) {
-		opts.Rules = rowRules(t, false)
-		_, db := openSQLite(t, opts)
-		if h, m := hitsOf(t, db, func() { userName(t, db, 1) }); h != 0 || m != 1 {
-			t.Fatalf("first read: %d hits, %d misses; want a miss", h, m)
-		}
-		for range 3 {
-			if h, _ := hitsOf(t, db, func() {
-				if got := userName(t, db, 1); got != "ann" {
-					t.Fatalf("user 1 = %q, want ann", got)
+		onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) {
+			opts := opts
+			if opts.Redis != nil {
+				opts.Namespace = namespace(t) // each attempt its own
+			}
+			opts.Rules = rowRules(t, false)
+			_, db := openSQLite(t, opts)
+			watch(db)
+			if h, m := hitsOf(t, db, func() { userName(t, db, 1) }); h != 0 || m != 1 {
+				t.Fatalf("first read: %d hits, %d misses; want a miss", h, m)
+			}
+			for range 3 {
+				if h, _ := hitsOf(t, db, func() {
+					if got := userName(t, db, 1); got != "ann" {
+						t.Fatalf("user 1 = %q, want ann", got)
+					}
+				}); h != 1 {
+					t.Fatal("repeated read: not a hit")
 				}
-			}); h != 1 {
-				t.Fatal("repeated read: not a hit")
 			}
-		}
-		for range 2 {
-			if h, m := hitsOf(t, db, func() { userName(t, db, 99) }); h != 0 || m != 1 {
-				t.Fatalf("read of a missing row: %d hits, %d misses; want a miss every time", h, m)
+			for range 2 {
+				if h, m := hitsOf(t, db, func() { userName(t, db, 99) }); h != 0 || m != 1 {
+					t.Fatalf("read of a missing row: %d hits, %d misses; want a miss every time", h, m)
+				}
 			}
-		}
-		if opts.Redis == nil {
-			return
-		}
-		rdb := testenv.Redis(t)
-		keys := scanKeys(t, rdb, opts.Namespace+":r:*:*:*")
-		if len(keys) != 1 {
-			t.Fatalf("row entries in Redis: %q, want one", keys)
-		}
-		if typ := rdb.Type(context.Background(), keys[0]).Val(); typ != "hash" {
-			t.Fatalf("row entry %s is a %s, want a hash", keys[0], typ)
-		}
-		fields := rdb.HKeys(context.Background(), keys[0]).Val()
-		if strings.Join(slices.Sorted(slices.Values(fields)), ",") != "_meta,id,name" {
-			t.Fatalf("row entry fields = %q, want _meta, id, name", fields)
-		}
+			if opts.Redis == nil {
+				return
+			}
+			rdb := testenv.Redis(t)
+			keys := scanKeys(t, rdb, opts.Namespace+":r:*:*:*")
+			if len(keys) != 1 {
+				t.Fatalf("row entries in Redis: %q, want one", keys)
+			}
+			if typ := rdb.Type(context.Background(), keys[0]).Val(); typ != "hash" {
+				t.Fatalf("row entry %s is a %s, want a hash", keys[0], typ)
+			}
+			fields := rdb.HKeys(context.Background(), keys[0]).Val()
+			if strings.Join(slices.Sorted(slices.Values(fields)), ",") != "_meta,id,name" {
+				t.Fatalf("row entry fields = %q, want _meta, id, name", fields)
+			}
+		})
 	})
 }
 
@@ -361,29 +368,32 @@ func TestCorruptRowEntry(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rdb, ns := testenv.Redis(t), namespace(t)
-			_, db := openSQLite(t, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: rowRules(t, false)})
-			ctx := context.Background()
-			userName(t, db, 1)
-			keys := scanKeys(t, rdb, ns+":r:*}:*")
-			if len(keys) != 1 {
-				t.Fatalf("row entries: %q, want one", keys)
-			}
-			if err := tc.alter(ctx, rdb, keys[0]); err != nil {
-				t.Fatal(err)
-			}
-			before := stats(t, db)
-			if got := userName(t, db, 1); got != "ann" {
-				t.Fatalf("read of a corrupt entry: %q, want ann", got)
-			}
-			after := stats(t, db)
-			if after.Hits != before.Hits || after.CorruptEntries != before.CorruptEntries+1 {
-				t.Errorf("hits %d→%d, corrupt %d→%d; want a miss counted as corrupt", before.Hits, after.Hits,
-					before.CorruptEntries, after.CorruptEntries)
-			}
-			if h, _ := hitsOf(t, db, func() { userName(t, db, 1) }); h != 1 {
-				t.Error("the entry was not filled again")
-			}
+			onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) {
+				rdb, ns := testenv.Redis(t), namespace(t)
+				_, db := openSQLite(t, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: rowRules(t, false)})
+				watch(db)
+				ctx := context.Background()
+				userName(t, db, 1)
+				keys := scanKeys(t, rdb, ns+":r:*}:*")
+				if len(keys) != 1 {
+					t.Fatalf("row entries: %q, want one", keys)
+				}
+				if err := tc.alter(ctx, rdb, keys[0]); err != nil {
+					t.Fatal(err)
+				}
+				before := stats(t, db)
+				if got := userName(t, db, 1); got != "ann" {
+					t.Fatalf("read of a corrupt entry: %q, want ann", got)
+				}
+				after := stats(t, db)
+				if after.Hits != before.Hits || after.CorruptEntries != before.CorruptEntries+1 {
+					t.Errorf("hits %d→%d, corrupt %d→%d; want a miss counted as corrupt", before.Hits, after.Hits,
+						before.CorruptEntries, after.CorruptEntries)
+				}
+				if h, _ := hitsOf(t, db, func() { userName(t, db, 1) }); h != 1 {
+					t.Error("the entry was not filled again")
+				}
+			})
 		})
 	}
 }

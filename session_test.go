@@ -19,7 +19,7 @@ import (
 // whose connections start in a schema of the test's own, where acct holds 'main'; a second schema,
 // returned, has a table of the same name holding 'other'. pgx runs in its simple protocol, since
 // DISCARD ALL drops the statements its cache prepared.
-func pgTwoSchemas(t *testing.T) (db *sql.DB, other string) {
+func pgTwoSchemas(t testing.TB) (db *sql.DB, other string) {
 	t.Helper()
 	dsn := testenv.Postgres(t)
 	if strings.Contains(dsn, "://") {
@@ -52,7 +52,7 @@ func pgTwoSchemas(t *testing.T) (db *sql.DB, other string) {
 	return db, other
 }
 
-func who(t *testing.T, conn *sql.Conn) string {
+func who(t testing.TB, conn *sql.Conn) string {
 	t.Helper()
 	var w string
 	if err := conn.QueryRowContext(context.Background(), `SELECT who FROM acct WHERE id = 1`).Scan(&w); err != nil {
@@ -61,7 +61,7 @@ func who(t *testing.T, conn *sql.Conn) string {
 	return w
 }
 
-func newConn(t *testing.T, db *sql.DB) *sql.Conn {
+func newConn(t testing.TB, db *sql.DB) *sql.Conn {
 	t.Helper()
 	conn, err := db.Conn(context.Background())
 	if err != nil {
@@ -140,34 +140,37 @@ func TestSessionBackToBaseline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, other := pgTwoSchemas(t)
-			conn := newConn(t, db)
-			ctx := context.Background()
-			for _, s := range tt.change {
-				mustExec(t, conn, strings.ReplaceAll(s, "%s", other))
-			}
-			if len(tt.change) > 0 && !strings.Contains(tt.name, "harmless") {
-				before := stats(t, db).Bypasses[cachedsql.BypassSessionChanged]
-				who(t, conn)
-				if stats(t, db).Bypasses[cachedsql.BypassSessionChanged] == before {
-					t.Fatalf("read after %q was not bypassed", tt.change)
+			onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) {
+				db, other := pgTwoSchemas(t)
+				watch(db)
+				conn := newConn(t, db)
+				ctx := context.Background()
+				for _, s := range tt.change {
+					mustExec(t, conn, strings.ReplaceAll(s, "%s", other))
 				}
-			}
-			for _, s := range tt.back {
-				conn.ExecContext(ctx, s) // RESET no_such_setting_x fails: its error is the point
-			}
-			hits := stats(t, db).Hits
-			for i := range 2 {
-				if got := who(t, conn); got != tt.want {
-					t.Fatalf("read %d after %q: got %q, want %q", i, tt.back, got, tt.want)
+				if len(tt.change) > 0 && !strings.Contains(tt.name, "harmless") {
+					before := stats(t, db).Bypasses[cachedsql.BypassSessionChanged]
+					who(t, conn)
+					if stats(t, db).Bypasses[cachedsql.BypassSessionChanged] == before {
+						t.Fatalf("read after %q was not bypassed", tt.change)
+					}
 				}
-			}
-			if got := stats(t, db).Hits > hits; got != tt.cached {
-				t.Errorf("after %q then %q: served from the cache = %v, want %v (stats %+v)", tt.change, tt.back, got, tt.cached, stats(t, db))
-			}
-			if got := who(t, newConn(t, db)); got != "main" {
-				t.Errorf("another session: got %q, want %q", got, "main")
-			}
+				for _, s := range tt.back {
+					conn.ExecContext(ctx, s) // RESET no_such_setting_x fails: its error is the point
+				}
+				hits := stats(t, db).Hits
+				for i := range 2 {
+					if got := who(t, conn); got != tt.want {
+						t.Fatalf("read %d after %q: got %q, want %q", i, tt.back, got, tt.want)
+					}
+				}
+				if got := stats(t, db).Hits > hits; got != tt.cached {
+					t.Errorf("after %q then %q: served from the cache = %v, want %v (stats %+v)", tt.change, tt.back, got, tt.cached, stats(t, db))
+				}
+				if got := who(t, newConn(t, db)); got != "main" {
+					t.Errorf("another session: got %q, want %q", got, "main")
+				}
+			})
 		})
 	}
 }

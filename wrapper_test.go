@@ -72,7 +72,7 @@ func ifaceSet(v any, list []iface) []string {
 	return out
 }
 
-func sameIfaces(t *testing.T, what string, got, parent any, list []iface) {
+func sameIfaces(t testing.TB, what string, got, parent any, list []iface) {
 	t.Helper()
 	g, w := ifaceSet(got, list), ifaceSet(parent, list)
 	var want []string
@@ -87,7 +87,7 @@ func sameIfaces(t *testing.T, what string, got, parent any, list []iface) {
 }
 
 // drainDriverRows reads rows to the end and closes them.
-func drainDriverRows(t *testing.T, rows driver.Rows) [][]driver.Value {
+func drainDriverRows(t testing.TB, rows driver.Rows) [][]driver.Value {
 	t.Helper()
 	defer rows.Close()
 	var out [][]driver.Value
@@ -106,7 +106,7 @@ func drainDriverRows(t *testing.T, rows driver.Rows) [][]driver.Value {
 
 // checkMethodSets compares, inside (*sql.Conn).Raw, the wrapped conn, a statement prepared on it and the
 // rows of a miss and of a hit with the parent's.
-func checkMethodSets(t *testing.T, db *sql.DB, query string) {
+func checkMethodSets(t testing.TB, db *sql.DB, query string) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
@@ -161,7 +161,7 @@ func checkMethodSets(t *testing.T, db *sql.DB, query string) {
 }
 
 // columnTypes returns what (*sql.Rows).ColumnTypes reports for query, and reads the rows to the end.
-func columnTypes(t *testing.T, db *sql.DB, query string, args ...any) []colType {
+func columnTypes(t testing.TB, db *sql.DB, query string, args ...any) []colType {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(), query, args...)
 	if err != nil {
@@ -189,7 +189,7 @@ func columnTypes(t *testing.T, db *sql.DB, query string, args ...any) []colType 
 }
 
 // checkColumnTypes compares the column metadata of a miss and of a hit with the bare driver's.
-func checkColumnTypes(t *testing.T, bare, db *sql.DB, query string, args ...any) {
+func checkColumnTypes(t testing.TB, bare, db *sql.DB, query string, args ...any) {
 	t.Helper()
 	want := columnTypes(t, bare, query, args...)
 	hits := stats(t, db).Hits
@@ -210,7 +210,7 @@ func TestMethodSetsSQLite(t *testing.T) {
 }
 
 // pgMethodSetTable creates a table whose columns report length, precision and nullability.
-func pgMethodSetTable(t *testing.T, bare *sql.DB) {
+func pgMethodSetTable(t testing.TB, bare *sql.DB) {
 	t.Helper()
 	mustExec(t, bare, `CREATE TABLE items (id int PRIMARY KEY, code varchar(12) NOT NULL, price numeric(10,2),
 		note text, at timestamptz, ok bool, data bytea)`)
@@ -219,10 +219,13 @@ func pgMethodSetTable(t *testing.T, bare *sql.DB) {
 }
 
 func TestMethodSetsPgxOpen(t *testing.T) {
-	bare, db, _ := pgRedis(t, cachedsql.Options{})
-	pgMethodSetTable(t, bare)
-	checkMethodSets(t, db, `SELECT id, code, price FROM items ORDER BY id`)
-	checkColumnTypes(t, bare, db, `SELECT id, code, price, note, at, ok, data, price * 2 AS twice FROM items WHERE id > $1`, 0)
+	onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) {
+		bare, db, _ := pgRedis(t, cachedsql.Options{})
+		watch(db)
+		pgMethodSetTable(t, bare)
+		checkMethodSets(t, db, `SELECT id, code, price FROM items ORDER BY id`)
+		checkColumnTypes(t, bare, db, `SELECT id, code, price, note, at, ok, data, price * 2 AS twice FROM items WHERE id > $1`, 0)
+	})
 }
 
 func TestMethodSetsPgxConnector(t *testing.T) {
