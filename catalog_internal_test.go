@@ -107,14 +107,12 @@ func TestCatalogPlans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.rules = vouch
 	e.cat.cur.Store(c) // the same catalog: plans are rebuilt by hand
-	p := e.newPlan(`SELECT bump()`)
+	p := e.newPlan(newRuleSet(vouch, nil), `SELECT bump()`)
 	if p.reason != bypassNone || p.session || p.writeKeys != nil || !slices.Equal(p.readKeys[1:], []string{e.layout.Token("counters")}) {
 		t.Errorf("SELECT bump() under depends_on: reason %v (%s), session %v, writes %q, reads %q; want cached, reading counters",
 			p.reason, p.detail, p.session, p.writeKeys, p.readKeys)
 	}
-	e.rules = rs
 
 	// DDL through the wrapper: the catalog is out of date until reloaded, and plans follow.
 	e.cat.stale()

@@ -107,9 +107,9 @@ func (e *engine) planCatalogWrite(p *plan, cat *catalog) {
 	}
 	var extra []string
 	if !all && !cat.none {
-		extra, all = e.reach(cat, p.writeTables, st)
+		extra, all = e.reach(cat, p.rs.rules, p.writeTables, st)
 	} else if cat.none {
-		extra, _ = e.reach(cat, p.writeTables, st) // declared triggers only
+		extra, _ = e.reach(cat, p.rs.rules, p.writeTables, st) // declared triggers only
 	}
 	if all {
 		p.writeKeys, p.writeTables, p.alsoWrites = []string{e.layout.Epoch()}, nil, nil
@@ -121,9 +121,9 @@ func (e *engine) planCatalogWrite(p *plan, cat *catalog) {
 	p.alsoWrites = extra
 }
 
-// reach returns the tables other than direct that writing direct changes, and whether that may be any
-// table.
-func (e *engine) reach(cat *catalog, direct []string, st *keying.Statement) (extra []string, all bool) {
+// reach returns the tables other than direct that writing direct changes (as the catalog and the
+// trigger declarations of rules say), and whether that may be any table.
+func (e *engine) reach(cat *catalog, rules *Rules, direct []string, st *keying.Statement) (extra []string, all bool) {
 	type step struct {
 		table            string
 		deletes, updates bool
@@ -150,7 +150,7 @@ func (e *engine) reach(cat *catalog, direct []string, st *keying.Statement) (ext
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		if w, ok := e.rules.triggerWrites(s.table); ok {
+		if w, ok := rules.triggerWrites(s.table); ok {
 			for _, t := range w {
 				add(t, true, true)
 			}

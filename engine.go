@@ -31,8 +31,9 @@ type engine struct {
 	entries keying.Layout
 	// rowTokenPrefix starts the key of every row token of this database.
 	rowTokenPrefix string
-	rules          *Rules
-	log            *slog.Logger
+	// rs holds the rules (ruleset.go): SetRules replaces them while reads run.
+	rs  rulesState
+	log *slog.Logger
 	// clock is the time of everything the cache decides by time: ages and expiry, leases and lease
 	// waits, the refresh-ahead scanner, the deliverer's retries (internal/clock says what stays real).
 	clock clock.Clock
@@ -53,9 +54,8 @@ type engine struct {
 	aside strategies.CacheAside
 	bg    background
 
-	// ks knows the key column sets of row entries per table; wt the write-through rules.
+	// ks knows the key column sets of row entries learnt from the store's registries.
 	ks keySetState
-	wt writeThroughs
 
 	// dl delivers the invalidations that writes could not (deliver.go); watch watches the other
 	// processes sharing the database, and the store (watch.go).
@@ -105,7 +105,6 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	}
 	e := &engine{
 		opts:  opts,
-		rules: opts.Rules,
 		log:   opts.Logger,
 		clock: clock.System,
 	}
@@ -141,7 +140,8 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	a.Hooks = strategies.TestHooks{AfterTokens: opts.test.afterTokens, BeforeQuery: opts.test.beforeQuery,
 		BeforeFill: opts.test.beforeFill, SkipTokenCheck: opts.testSkipTokenCheck}
 	e.bg.init()
-	e.stats.init(e.rules)
+	e.rs.cur.Store(newRuleSet(opts.Rules, nil))
+	e.ks.learnt = make(map[string][][]string)
 	e.breaker.Init(opts.BreakerThreshold, opts.BreakerCooldown)
 	e.pending.Init(opts.MaxPending)
 	e.plans.init(e)
@@ -231,8 +231,10 @@ func releaseMemory(key string) {
 
 // plan is everything learnt once per distinct statement text.
 type plan struct {
-	// e is the engine the plan is for (its events go there: events.go).
+	// e is the engine the plan is for (its events go there: events.go); rs the rule set it was made
+	// under.
 	e     *engine
+	rs    *ruleSet
 	st    *keying.Statement
 	rule  *Rule // nil: not cached
 	rstat *ruleCounters
@@ -282,11 +284,12 @@ func (pc *planCache) get(query string) *plan {
 	pc.mu.RLock()
 	p, ok := pc.m[query]
 	pc.mu.RUnlock()
-	if ok && p.cat == pc.e.cat.current() {
+	rs := pc.e.ruleSet()
+	if ok && p.cat == pc.e.cat.current() && p.rs == rs {
 		return p
 	}
 	old := p
-	p = pc.e.newPlan(query)
+	p = pc.e.newPlan(rs, query)
 	if old != nil && old.row != nil && p.row != nil && old.rule == p.rule {
 		// Rebuilt for a new catalog: a row rule's state (the extra arguments write-through needs) is
 		// the rule's, shared with the plan write-through keeps.
@@ -302,20 +305,20 @@ func (pc *planCache) get(query string) *plan {
 	return p
 }
 
-// newPlan analyses query. Analysis never takes the application down: if it panics (a defect of this
-// package), the statement gets the plan of failedPlan.
-func (e *engine) newPlan(query string) (p *plan) {
+// newPlan analyses query under the rule set rs. Analysis never takes the application down: if it panics
+// (a defect of this package), the statement gets the plan of failedPlan.
+func (e *engine) newPlan(rs *ruleSet, query string) (p *plan) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.analysisFailed("plan", r)
-			p = e.failedPlan(query)
+			p = e.failedPlan(rs, query)
 		}
 	}()
 	if e.opts.test.analysis != nil {
 		e.opts.test.analysis("plan", query)
 	}
 	st := keying.Analyze(query)
-	p = &plan{e: e, st: st}
+	p = &plan{e: e, rs: rs, st: st}
 	switch st.Kind {
 	case keying.KindRead:
 		p.readKeys = make([]string, 0, 1+len(st.Reads))
@@ -326,19 +329,19 @@ func (e *engine) newPlan(query string) (p *plan) {
 		switch {
 		case !st.Cacheable:
 			p.reason = BypassNotCacheable
-		case e.rules == nil:
+		case rs.rules == nil:
 			p.reason = BypassNoRule
 		default:
-			if r := e.rules.first(st); r == nil {
+			if r := rs.rules.first(st); r == nil {
 				p.reason = BypassNoRule
 			} else {
-				p.ruleName, p.rstat = r.Name, e.stats.rule(r.Name)
+				p.ruleName, p.rstat = r.Name, rs.counter(r.Name)
 				if r.Disabled {
 					p.reason = BypassRuleDisabled
 				} else {
 					p.rule = r
 					if r.row != nil {
-						p.row = e.newRowPlan(r)
+						p.row = e.newRowPlan(rs, r)
 					}
 				}
 			}
@@ -362,9 +365,9 @@ func (e *engine) newPlan(query string) (p *plan) {
 // epoch after it runs, as a statement of unknown tables does; unless it is a plain INSERT, UPDATE,
 // DELETE, MERGE or REPLACE, it also marks its connection's session changed until DISCARD ALL, since
 // it may have been a DO, a CALL or a SET.
-func (e *engine) failedPlan(query string) *plan {
+func (e *engine) failedPlan(rs *ruleSet, query string) *plan {
 	st := &keying.Statement{Query: query, Reason: BypassAnalysisFailed.String()}
-	p := &plan{e: e, st: st, reason: BypassAnalysisFailed}
+	p := &plan{e: e, rs: rs, st: st, reason: BypassAnalysisFailed}
 	first := plainFirstWord(query)
 	switch first {
 	case "select", "values", "table", "show":

@@ -1,9 +1,14 @@
 package cachedsql_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cachedsql/cachedsql"
@@ -111,4 +116,31 @@ func ExampleRules_Match() {
 	// get-user for 5m0s
 	// rest for 1m0s
 	// not cached
+}
+
+func ExampleWatchRules() {
+	dir, _ := os.MkdirTemp("", "rules")
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("version: 1\nrules:\n  - name: all\n    match: { default: true }\n    ttl: 1m\n"), 0o644)
+	db, err := cachedsql.Open("sqlite3", filepath.Join(dir, "app.db"), cachedsql.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop() // ends the watch
+	err = cachedsql.WatchRules(ctx, db, time.Second, func(err error) {
+		if err != nil {
+			log.Printf("rules not reloaded, the old ones stay in force: %v", err)
+		}
+	}, dir)
+	if err != nil {
+		fmt.Println(err) // the files do not load: the caller decides whether to start without them
+		return
+	}
+	st, _ := cachedsql.StatsOf(db)
+	fmt.Println(slices.Collect(maps.Keys(st.Rules)))
+	// Output: [all]
 }

@@ -50,22 +50,9 @@ type rowState struct {
 	read atomic.Pointer[[]driver.NamedValue]
 }
 
-// rowStates makes the state of every row rule of e's rules.
-func (e *engine) rowStates() map[*Rule]*rowState {
-	m := make(map[*Rule]*rowState)
-	if e.rules != nil {
-		for i := range e.rules.rules {
-			if r := &e.rules.rules[i].rule; r.row != nil {
-				m[r] = new(rowState)
-			}
-		}
-	}
-	return m
-}
-
-func (e *engine) newRowPlan(r *Rule) *rowPlan {
+func (e *engine) newRowPlan(rs *ruleSet, r *Rule) *rowPlan {
 	sh := r.row
-	st := e.ks.states[r]
+	st := rs.states[r]
 	if st == nil { // not one of e's rules: cannot happen, but a private state is always correct
 		st = new(rowState)
 	}

@@ -69,7 +69,6 @@ type stats struct {
 	invalidations, storeErrors   atomic.Uint64
 	corrupt                      atomic.Uint64
 	bypasses                     [numBypassReasons]atomic.Uint64
-	rules                        map[string]*ruleCounters // fixed at init: rules are immutable
 
 	shared, early, refreshes       atomic.Uint64
 	leaseAcquired, leaseContended  atomic.Uint64
@@ -77,24 +76,6 @@ type stats struct {
 
 	writeThroughs, writeThroughFailures atomic.Uint64
 	stale                               [numStaleReasons]atomic.Uint64
-}
-
-func (s *stats) init(rs *Rules) {
-	s.rules = make(map[string]*ruleCounters)
-	if rs == nil {
-		return
-	}
-	for _, r := range rs.All() {
-		s.rules[r.Name] = new(ruleCounters)
-	}
-}
-
-// rule returns the counters of the named rule (a detached one for a rule the set does not know).
-func (s *stats) rule(name string) *ruleCounters {
-	if c, ok := s.rules[name]; ok {
-		return c
-	}
-	return new(ruleCounters)
 }
 
 func (s *stats) snapshot(e *engine) Stats {
@@ -109,7 +90,7 @@ func (s *stats) snapshot(e *engine) Stats {
 		PendingInvalidations: e.pending.Count(),
 		BreakerOpen:          e.breaker.IsOpen(),
 		Bypasses:             make(map[BypassReason]uint64),
-		Rules:                make(map[string]RuleStats, len(s.rules)),
+		Rules:                make(map[string]RuleStats),
 		SharedLoads:          s.shared.Load(),
 		LeasesAcquired:       s.leaseAcquired.Load(),
 		LeasesContended:      s.leaseContended.Load(),
@@ -131,7 +112,7 @@ func (s *stats) snapshot(e *engine) Stats {
 			out.Bypasses[i] = n
 		}
 	}
-	for name, c := range s.rules {
+	for name, c := range e.ruleSet().counters {
 		out.Rules[name] = RuleStats{
 			Hits: c.hits.Load(), Misses: c.misses.Load(), Fills: c.fills.Load(), Bypasses: c.bypasses.Load(),
 		}

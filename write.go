@@ -125,7 +125,7 @@ func (eff *writeEffect) pinTable(e *engine, t string, pins *keying.Pins, vals []
 // throughRows adds the row entries of write-through row rules on table t that a write pinned by pins
 // lets this process re-read, up to maxWriteThroughRows.
 func (e *engine) throughRows(eff *writeEffect, t string, pins *keying.Pins, vals [][]any) {
-	for _, rp := range e.wt.rows[t] {
+	for _, rp := range e.ruleSet().wt.rows[t] {
 		rows, ok := rp.row.throughArgs(pins, vals)
 		if !ok {
 			continue // the rule's statement takes a value the write does not give
@@ -326,54 +326,18 @@ type writeThroughs struct {
 	sets []*Rule
 }
 
-// keySetState holds the key column sets of row entries per table: those of this process's rules, and
-// those learnt from the store's registries. Tables are named as keying names them (lower-cased, unquoted), like
-// the write-through rules of writeThroughs.
+// keySetState holds the key column sets of row entries per table learnt from the store's registries
+// (those of this process's rules are its rule set's). Tables are named as keying names them (lower-cased,
+// unquoted), like the write-through rules of writeThroughs.
 type keySetState struct {
-	own map[string][][]string
-	// states holds the state of each row rule (read-only after initRows).
-	states map[*Rule]*rowState
-	mu     sync.Mutex
+	mu sync.Mutex
 	// learnt maps a table to the sets learnt for it, replaced (never changed) on update.
 	learnt map[string][][]string
 }
 
-// initRows prepares the row rules and write-through of e's rules.
-func (e *engine) initRows() {
-	e.ks.own = make(map[string][][]string)
-	e.ks.learnt = make(map[string][][]string)
-	e.ks.states = e.rowStates()
-	e.wt.rows = make(map[string][]*plan)
-	if e.rules == nil {
-		return
-	}
-	for i := range e.rules.rules {
-		r := &e.rules.rules[i].rule
-		if r.Disabled {
-			continue
-		}
-		if r.row == nil {
-			if r.WriteThrough {
-				e.wt.sets = append(e.wt.sets, r)
-			}
-			continue
-		}
-		t := r.row.table
-		if !slices.ContainsFunc(e.ks.own[t], func(ks []string) bool { return slices.Equal(ks, r.row.key) }) {
-			e.ks.own[t] = append(e.ks.own[t], r.row.key)
-		}
-		if r.WriteThrough {
-			// Only if the rule decides for its own statement (an earlier rule may match it first).
-			if p := e.plans.get(r.Match.SQL); p.rule == r {
-				e.wt.rows[t] = append(e.wt.rows[t], p)
-			}
-		}
-	}
-}
-
 // keySets returns the key column sets of table t's row entries known to this process.
 func (e *engine) keySets(t string) [][]string {
-	own := e.ks.own[t]
+	own := e.ruleSet().own[t]
 	e.ks.mu.Lock()
 	learnt := e.ks.learnt[t]
 	e.ks.mu.Unlock()
@@ -389,7 +353,7 @@ func (e *engine) learnKeySet(t string, cols []string) {
 	e.ks.mu.Lock()
 	defer e.ks.mu.Unlock()
 	has := func(ks []string) bool { return slices.Equal(ks, cols) }
-	if slices.ContainsFunc(e.ks.own[t], has) || slices.ContainsFunc(e.ks.learnt[t], has) {
+	if slices.ContainsFunc(e.ruleSet().own[t], has) || slices.ContainsFunc(e.ks.learnt[t], has) {
 		return
 	}
 	next := append(slices.Clip(e.ks.learnt[t]), cols)
@@ -416,7 +380,7 @@ func (e *engine) writeThrough(ctx context.Context, conn driver.Conn, eff *writeE
 	for _, t := range eff.through {
 		e.refill(ctx, conn, t.p, t.args, t.req)
 	}
-	for _, r := range e.wt.sets {
+	for _, r := range e.ruleSet().wt.sets {
 		e.recomputeHot(ctx, conn, r, eff)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,8 +57,8 @@ type Redis struct {
 	// entry and its tokens can be one MGET; sharded clients (Cluster, Ring) use a pipeline of GETs,
 	// since an MGET across hash slots fails.
 	single bool
-	// maxValue bounds the values Fetch returns.
-	maxValue int64
+	// maxValue bounds the values Fetch returns (LimitValues may change it while it is used).
+	maxValue atomic.Int64
 }
 
 var _ Store = (*Redis)(nil)
@@ -74,7 +75,9 @@ func NewRedis(c RedisClient) *Redis {
 		panic("store: NewRedis with nil client")
 	}
 	_, single := c.(*redis.Client)
-	return &Redis{c: c, single: single, maxValue: DefaultMaxValueBytes}
+	r := &Redis{c: c, single: single}
+	r.maxValue.Store(DefaultMaxValueBytes)
+	return r
 }
 
 // LimitValues sets the bound on the values that Fetch returns to n bytes
@@ -83,7 +86,7 @@ func (r *Redis) LimitValues(n int64) *Redis {
 	if n <= 0 || n > DefaultMaxValueBytes {
 		n = DefaultMaxValueBytes
 	}
-	r.maxValue = n
+	r.maxValue.Store(n)
 	return r
 }
 
@@ -95,7 +98,8 @@ func (r *Redis) Fetch(ctx context.Context, key string, tokenKeys []string, token
 		return nil, wrap("fetch", errTokenLen)
 	}
 	pipe := r.c.Pipeline()
-	get := pipe.GetRange(ctx, key, 0, r.maxValue)
+	maxValue := r.maxValue.Load()
+	get := pipe.GetRange(ctx, key, 0, maxValue)
 	reads := r.queueTokenReads(ctx, pipe, tokenKeys)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 		return nil, wrap("fetch", err)
@@ -111,7 +115,7 @@ func (r *Redis) Fetch(ctx context.Context, key string, tokenKeys []string, token
 		return nil, &KeyError{Op: "fetch", Key: key, Err: ErrWrongType}
 	case err != nil:
 		return nil, wrap("fetch", err)
-	case int64(len(s)) > r.maxValue:
+	case int64(len(s)) > maxValue:
 		return nil, &KeyError{Op: "fetch", Key: key, Err: ErrTooLarge}
 	case len(s) == 0: // GETRANGE reads a missing key as ""
 		return nil, nil
