@@ -227,7 +227,7 @@ func checkAgainstStats(t *testing.T, rm metricdata.ResourceMetrics, st cachedsql
 			{"misses", sum(t, rm, "cachedsql.reads", rule(name), miss), rs.Misses},
 			{"bypasses", sum(t, rm, "cachedsql.reads", rule(name), bypass), rs.Bypasses},
 			{"hit durations", count(t, rm, "cachedsql.hit.duration", rule(name)), rs.Hits},
-			{"miss query durations", count(t, rm, "cachedsql.query.duration", rule(name), miss), rs.Misses},
+			{"miss query durations", count(t, rm, "cachedsql.query.duration", rule(name), miss, cachedsqlotel.BackgroundKey.Bool(false)), rs.Misses},
 			{"fills", sum(t, rm, "cachedsql.fills", rule(name)), rs.Fills},
 		} {
 			if c.got != c.want {
