@@ -34,7 +34,7 @@
 //	cachedsql.lease.wait.duration  s              a wait for another process's fill;
 //	                                              cachedsql.lease.wait.result (filled, timed_out)
 //
-// The two latency histograms share their bucket boundaries (10 µs to 10 s), so a hit's time and the
+// The two latency histograms share their bucket boundaries (1 µs to 10 s), so a hit's time and the
 // database time it saves can be compared per rule. [Observer.RegisterStats] adds, from
 // [cachedsql.StatsOf] at each collection: cachedsql.fills ({fill}, per rule), cachedsql.fills.skipped
 // ({result}), cachedsql.loads.shared ({read}), cachedsql.entries.corrupt ({entry}),
@@ -87,7 +87,7 @@ const (
 // latencyBuckets are the bucket boundaries, in seconds, of the latency histograms: from a memory-store
 // hit (microseconds) to a slow query.
 var latencyBuckets = []float64{
-	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 	0.25, 0.5, 1, 2.5, 5, 10,
 }
 

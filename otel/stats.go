@@ -35,7 +35,7 @@ func (o *Observer) RegisterStats(db *sql.DB) (metric.Registration, error) {
 		metric.WithDescription("Entries that could not be decoded."))
 	pending, err5 := m.Int64ObservableUpDownCounter("cachedsql.invalidations.pending", metric.WithUnit("{token}"),
 		metric.WithDescription("Generation tokens waiting for the store to come back."))
-	breaker, err6 := m.Int64ObservableGauge("cachedsql.breaker.open", metric.WithUnit("1"),
+	breaker, err6 := m.Int64ObservableGauge("cachedsql.breaker.open",
 		metric.WithDescription("1 while the read path's circuit breaker is open, else 0."))
 	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return nil, err
