@@ -43,7 +43,8 @@
 //
 // # Traces
 //
-// The observer creates no spans. On the span in the context of each read (trace.SpanFromContext),
+// The observer creates no spans, so it takes no TracerProvider: the spans it annotates come from the
+// application's own tracer. On the span in the context of each read (trace.SpanFromContext),
 // when it is recording, it sets the attributes of that read (cachedsql.read.outcome, cachedsql.rule,
 // cachedsql.fingerprint, cachedsql.bypass.reason, cachedsql.stale.reason), so a span that made several
 // reads shows its last, and adds an event named cachedsql.read with the same attributes for each. A

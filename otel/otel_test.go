@@ -34,7 +34,7 @@ func workloadRules(t *testing.T) *cachedsql.Rules {
 }
 
 // meter returns a meter provider that an in-memory reader collects from.
-func meter(t *testing.T) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider) {
+func meter(t testing.TB) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider) {
 	t.Helper()
 	r := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))

@@ -18,8 +18,9 @@ var ErrNotCached = errors.New("cachedsqlotel: database not opened through cached
 // RegisterStats adds the figures that only [cachedsql.StatsOf] has, read from db at each collection:
 // fills per rule, results not stored, misses served by another caller's load, corrupt entries,
 // invalidations waiting for the store, and whether the circuit breaker is open. db must have been
-// opened by package cachedsql (else [ErrNotCached]). Unregister the returned registration before
-// closing db if the meter provider outlives it.
+// opened by package cachedsql (else [ErrNotCached]). Call it once per Observer: an Observer reports
+// one database (tell several apart with [Options].Attributes). Unregister the returned registration
+// when db is closed if the meter provider outlives it.
 func (o *Observer) RegisterStats(db *sql.DB) (metric.Registration, error) {
 	if _, ok := cachedsql.StatsOf(db); !ok {
 		return nil, ErrNotCached
