@@ -88,7 +88,7 @@ const (
 // latencyBuckets are the bucket boundaries, in seconds, of the latency histograms: from a memory-store
 // hit (microseconds) to a slow query.
 var latencyBuckets = []float64{
-	0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1,
 	0.25, 0.5, 1, 2.5, 5, 10,
 }
 
@@ -165,15 +165,15 @@ func New(opts *Options) (*Observer, error) {
 
 // setKey identifies one combination of attributes; unused fields are zero.
 type setKey struct {
-	kind       uint8 // which instrument family
-	rule       string
-	outcome    cachedsql.Outcome
-	bypass     cachedsql.BypassReason
-	stale      cachedsql.StaleReason
-	flag       bool   // background query, timed-out wait
-	name       string // table, store operation, error type
-	stampede   cachedsql.StampedeKind
-	failedKind string // error.type of a failed query
+	kind     uint8 // which instrument family
+	rule     string
+	outcome  cachedsql.Outcome
+	bypass   cachedsql.BypassReason
+	stale    cachedsql.StaleReason
+	flag     bool   // background query, timed-out wait
+	name     string // table, store operation
+	stampede cachedsql.StampedeKind
+	errType  string // error.type of a failed query or store call
 }
 
 const (
@@ -250,7 +250,7 @@ func (o *Observer) ObserveQuery(ctx context.Context, ev cachedsql.QueryEvent) {
 	if ev.Err != nil {
 		errType = errorType(ev.Err)
 	}
-	k := setKey{kind: kindQuery, rule: ev.Rule, outcome: ev.Outcome, bypass: ev.Bypass, flag: ev.Background, failedKind: errType}
+	k := setKey{kind: kindQuery, rule: ev.Rule, outcome: ev.Outcome, bypass: ev.Bypass, flag: ev.Background, errType: errType}
 	o.queryTime.Record(ctx, ev.Duration.Seconds(), o.set(k, func() []attribute.KeyValue {
 		kvs := append(readAttrs(ev.Rule, ev.Outcome, ev.Bypass, 0), BackgroundKey.Bool(ev.Background))
 		if errType != "" {
@@ -290,7 +290,7 @@ func (o *Observer) ObserveInvalidate(ctx context.Context, ev cachedsql.Invalidat
 // ObserveStoreError counts a failed store call by operation.
 func (o *Observer) ObserveStoreError(ctx context.Context, ev cachedsql.StoreErrorEvent) {
 	errType := errorType(ev.Err)
-	o.storeErrors.Add(ctx, 1, o.set(setKey{kind: kindStoreError, name: ev.Op, failedKind: errType}, func() []attribute.KeyValue {
+	o.storeErrors.Add(ctx, 1, o.set(setKey{kind: kindStoreError, name: ev.Op, errType: errType}, func() []attribute.KeyValue {
 		return []attribute.KeyValue{StoreOperationKey.String(attrName(ev.Op)), ErrorTypeKey.String(errType)}
 	}))
 }
