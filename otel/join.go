@@ -9,7 +9,8 @@ import (
 // Join returns an observer that tells every event to each of observers in turn, through the optional
 // interfaces ([cachedsql.InvalidateObserver], [cachedsql.QueryObserver] …) each implements: use it to
 // keep an observer the application already has beside an [Observer]. Nil observers are left out. The
-// result is safe for concurrent use if each of observers is.
+// result implements every optional interface, so the cache reports every kind of event to it. It is
+// safe for concurrent use if each of observers is.
 func Join(observers ...cachedsql.Observer) cachedsql.Observer {
 	j := &joined{}
 	for _, o := range observers {
