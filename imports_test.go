@@ -36,7 +36,14 @@ func within(imp, rel string) bool {
 // imports may import them.
 func userFacing(imp string) bool {
 	return imp == module || within(imp, "cmd") || within(imp, "drivers") || within(imp, "examples") ||
-		within(imp, "pgsignal")
+		within(imp, "pgsignal") || within(imp, "otel")
+}
+
+// openTelemetrySDK reports whether imp is a package of the OpenTelemetry SDK or one of its exporters,
+// which an application chooses (the API is go.opentelemetry.io/otel, /attribute, /metric, /trace …).
+func openTelemetrySDK(imp string) bool {
+	return strings.HasPrefix(imp, "go.opentelemetry.io/otel/sdk") ||
+		strings.HasPrefix(imp, "go.opentelemetry.io/otel/exporters")
 }
 
 // standardLibrary reports whether imp is a package of the standard library: its first element has no dot.
@@ -82,10 +89,22 @@ var importRules = []importRule{
 		}
 		return ""
 	}},
+	{"otel", func(imp string, test bool) string {
+		if openTelemetrySDK(imp) && !test {
+			return "the adapter needs the OpenTelemetry API only: the SDK and exporters are the application's choice"
+		}
+		return ""
+	}},
+	{"otel/...", func(imp string, test bool) string {
+		if within(imp, "internal") && !(test && imp == module+"/internal/testenv") {
+			return "the adapter and its example use the public API only (their tests may use internal/testenv)"
+		}
+		return ""
+	}},
 }
 
 // TestForbiddenImports fails when a package imports what docs/ARCHITECTURE.md says it must never
-// import. It reads the import lines of every Go file of the module, tests included.
+// import. It reads the import lines of every Go file of the repository, nested modules and tests included.
 func TestForbiddenImports(t *testing.T) {
 	t.Parallel()
 	imports := moduleImports(t)
@@ -145,8 +164,9 @@ func TestImportRulesDocumented(t *testing.T) {
 	}
 }
 
-// moduleImports returns the imports of every Go file of the module, by file path relative to the
-// module root, skipping testdata and hidden folders.
+// moduleImports returns the imports of every Go file of the repository, by file path relative to its
+// root, skipping testdata and hidden folders. The modules nested in it (otel/, an adapter with
+// dependencies of its own) are read too: their folders have rules like the others.
 func moduleImports(t *testing.T) map[string][]string {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -159,9 +179,6 @@ func moduleImports(t *testing.T) map[string][]string {
 		if d.IsDir() {
 			if p != "." && (name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
 				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(p, "go.mod")); p != "." && err == nil {
-				return filepath.SkipDir // another module (an adapter with its own dependencies)
 			}
 			return nil
 		}
