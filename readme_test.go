@@ -4,9 +4,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cachedsql/cachedsql"
 )
 
 // TestReadmeSnippets checks that every Go snippet in README.md is taken from compiled code: its lines,
@@ -70,4 +74,41 @@ func containsInOrder(lines, want []string) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// TestOptionsDocumented checks that README's Options table has a row for every exported field of
+// Options, and its Environment variables table one for every CACHEDSQL_* variable the library reads.
+func TestOptionsDocumented(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func(section string) []string {
+		t.Helper()
+		m := regexp.MustCompile("(?s)\n### " + regexp.QuoteMeta(section) + "\n(.*?)\n##").FindSubmatch(readme)
+		if m == nil {
+			t.Fatalf("README has no %q section", section)
+		}
+		var names []string
+		for _, r := range regexp.MustCompile("(?m)^\\| `([A-Za-z_]+)` \\|").FindAllSubmatch(m[1], -1) {
+			names = append(names, string(r[1]))
+		}
+		return names
+	}
+	var fields []string
+	typ := reflect.TypeFor[cachedsql.Options]()
+	for i := range typ.NumField() {
+		if f := typ.Field(i); f.IsExported() {
+			fields = append(fields, f.Name)
+		}
+	}
+	if got := rows("Options"); !slices.Equal(got, fields) {
+		t.Errorf("README's Options table lists %q, want the fields of Options in order: %q", got, fields)
+	}
+	env := []string{cachedsql.EnvRules, cachedsql.EnvRedisURL, cachedsql.EnvNamespace, cachedsql.EnvStoreTimeout,
+		cachedsql.EnvSessionSettings}
+	if got := rows("Environment variables"); !slices.Equal(got, env) {
+		t.Errorf("README's environment table lists %q, want %q", got, env)
+	}
 }
