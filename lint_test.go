@@ -12,6 +12,7 @@ import (
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 // lintOf returns the warnings of Lint as "rule: check" strings.
@@ -224,3 +225,32 @@ type fakeConn struct{}
 func (fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fake: no statements") }
 func (fakeConn) Close() error                        { return nil }
 func (fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("fake: no transactions") }
+
+// TestFirstMatch: the first matching rule decides, disabled or not; Match hides a disabled one.
+func TestFirstMatch(t *testing.T) {
+	rs, err := cachedsql.NewRules(
+		cachedsql.Rule{Name: "off", Match: cachedsql.Match{TablesAny: []string{"audit"}}, Disabled: true},
+		cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ q, first, match string }{
+		{"SELECT * FROM audit", "off", ""},
+		{"SELECT * FROM users", "all", "all"},
+		{"UPDATE users SET a = 1", "", ""},
+	} {
+		st := keying.Analyze(tt.q)
+		name := func(r *cachedsql.Rule) string {
+			if r == nil {
+				return ""
+			}
+			return r.Name
+		}
+		if got := name(rs.FirstMatch(st)); got != tt.first {
+			t.Errorf("FirstMatch(%s) = %q, want %q", tt.q, got, tt.first)
+		}
+		if got := name(rs.Match(st)); got != tt.match {
+			t.Errorf("Match(%s) = %q, want %q", tt.q, got, tt.match)
+		}
+	}
+}
