@@ -104,7 +104,8 @@ func (c *cli) readStatements(file string) ([]sourced, error) {
 }
 
 // splitStatements splits text at its top-level semicolons (as keying does), keeping each statement's
-// leading comments (a "-- name:" comment names it), and locates each by name and line.
+// leading comments (a "-- name:" comment names it), and locates each by name and the line where its
+// first word is.
 func splitStatements(name, text string) []sourced {
 	var out []sourced
 	cur := 0
@@ -115,8 +116,8 @@ func splitStatements(name, text string) []sourced {
 		}
 		end := cur + i + len(s)
 		chunk := strings.TrimLeft(text[cur:end], "; \t\r\n")
-		start := end - len(chunk)
-		out = append(out, sourced{text: chunk, where: fmt.Sprintf("%s:%d", name, 1+strings.Count(text[:start], "\n"))})
+		line := 1 + strings.Count(text[:cur+i], "\n") // where the statement itself starts, after its comments
+		out = append(out, sourced{text: chunk, where: fmt.Sprintf("%s:%d", name, line)})
 		cur = end
 	}
 	return out

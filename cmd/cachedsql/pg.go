@@ -23,7 +23,7 @@ func (c *cli) pg(ctx context.Context, args []string) error {
 	sub := args[0]
 	switch sub {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprintf(c.stdout, "usage:\n  cachedsql pg install -dsn DSN [-channel C] [-tables a,b]\n  cachedsql pg uninstall -dsn DSN\n\n%s\n",
+		fmt.Fprintf(c.stdout, "usage: cachedsql pg install -dsn DSN [-channel C] [-tables a,b]\n       cachedsql pg uninstall -dsn DSN\n\n%s\n\nRun 'cachedsql pg install -h' for the flags.\n",
 			strings.TrimSpace(pgAbout))
 		return nil
 	case "install", "uninstall":
