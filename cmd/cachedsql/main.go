@@ -33,7 +33,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cachedsql/cachedsql"
 )
@@ -44,7 +47,21 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal ends the process at once
 	}()
+	redis.SetLogger(&onceLogger{w: os.Stderr})
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// onceLogger prints the first message of the Redis client and drops the others: against a Redis that
+// is down, the client logs every failed dial, and the commands say what it means themselves.
+type onceLogger struct {
+	once sync.Once
+	w    io.Writer
+}
+
+func (l *onceLogger) Printf(_ context.Context, format string, v ...any) {
+	l.once.Do(func() {
+		fmt.Fprintf(l.w, format+" (further messages of the Redis client are not shown)\n", v...)
+	})
 }
 
 // cli is one run of the command: its standard streams and environment.
