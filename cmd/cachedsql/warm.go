@@ -337,9 +337,12 @@ func (o *warmObserver) ObserveRead(_ context.Context, ev cachedsql.ReadEvent) {
 	o.mu.Unlock()
 }
 
+// ObserveStoreError keeps the first store error of the statement: the later ones tend to follow from it.
 func (o *warmObserver) ObserveStoreError(_ context.Context, ev cachedsql.StoreErrorEvent) {
 	o.mu.Lock()
-	o.ev.storeErr = ev.Op + ": " + ev.Err.Error()
+	if o.ev.storeErr == "" {
+		o.ev.storeErr = ev.Op + ": " + ev.Err.Error()
+	}
 	o.mu.Unlock()
 }
 

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
 const warmRulesFile = "testdata/warm-rules.yaml"
@@ -198,5 +200,26 @@ func TestRunWarmBadFile(t *testing.T) {
 				t.Errorf("stdout: %q, want nothing", r.stdout)
 			}
 		})
+	}
+}
+
+// TestRunWarmStoreTimeout: -store-timeout bounds each Redis call of warm. Behind a Redis that answers
+// after 200ms, the default 50ms sends every read to the database (nothing stored, status 1), and
+// -store-timeout 10s stores them.
+func TestRunWarmStoreTimeout(t *testing.T) {
+	path := warmDB(t)
+	ns := testNamespace(t)
+	proxy := testenv.NewProxy(t, testenv.RedisAddr(t))
+	proxy.SetDelay(200 * time.Millisecond)
+	args := []string{"warm", "-driver", "sqlite3", "-dsn", path, "-rules", warmRulesFile, "-redis", "redis://" + proxy.Addr() + "/0",
+		"-namespace", ns, "testdata/warm.yaml"}
+	r := cmd(t, args...)
+	r.want(t, exitFailure, "nothing could be stored")
+	if !strings.Contains(r.stdout, "testdata/warm.yaml:2: not stored: ") {
+		t.Errorf("output:\n%s", r.stdout)
+	}
+	out := cmd(t, append(args, "-store-timeout", "10s")...).ok(t)
+	if !strings.HasSuffix(out, "2 stored, 1 not stored, 0 failed\n") {
+		t.Errorf("with -store-timeout 10s:\n%s", out)
 	}
 }
