@@ -44,6 +44,35 @@ func TestDemoRedis(t *testing.T) {
 	assertNoDemoKeys(t)
 }
 
+// TestDemoPostgres: with -pg, the demo runs on PostgreSQL, and drops its tables at the end.
+func TestDemoPostgres(t *testing.T) {
+	dsn := testPostgres(t)
+	out := cmd(t, "demo", "-rows", "200", "-pg", dsn).ok(t)
+	for _, w := range []string{"cachedsql demo: PostgreSQL + in-memory store\n", "(miss, stored)", "(fresh: miss, stored)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	assertNoDemoTables(t, dsn)
+}
+
+// assertNoDemoTables fails t if the demo left tables in the schema of dsn.
+func assertNoDemoTables(t *testing.T, dsn string) {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'demo_%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d demo tables left", n)
+	}
+}
+
 // assertNoDemoKeys fails t if the demo left keys in the test Redis.
 func assertNoDemoKeys(t *testing.T) {
 	t.Helper()
@@ -108,17 +137,6 @@ func TestDemoInterrupted(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		dsn := testPostgres(t)
 		interrupt(t, "seeded", "-pg", dsn)
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'demo_%'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
-			t.Errorf("%d demo tables left", n)
-		}
+		assertNoDemoTables(t, dsn)
 	})
 }

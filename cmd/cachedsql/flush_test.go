@@ -251,4 +251,11 @@ func TestRunInvalidationsNames(t *testing.T) {
 	if i != len(lines) {
 		t.Errorf("%d lines, want %d:\n%s", len(lines), i, out)
 	}
+	// -db selects one database: this one's lines, or none of another's.
+	if got := cmd(t, "invalidations", "-redis", redisURL(t), "-namespace", ns, "-db", string(cachedsql.DatabaseIDOf(id)), "-n", "1").ok(t); !strings.HasSuffix(got, "orders  "+want[0].suffix[len("orders  "):]+"\n") {
+		t.Errorf("-db %s -n 1: %q", cachedsql.DatabaseIDOf(id), got)
+	}
+	if got := cmd(t, "invalidations", "-redis", redisURL(t), "-namespace", ns, "-db", "0123456789abcdef").ok(t); !strings.HasPrefix(got, "no invalidations logged") {
+		t.Errorf("-db of another database: %q", got)
+	}
 }
