@@ -124,11 +124,10 @@ func (w *warmer) run(ctx context.Context, conc int) error {
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	var openErr error
-	var openOnce sync.Once
 	for range conc {
 		h, err := w.open(ctx)
 		if err != nil {
-			openOnce.Do(func() { openErr = err })
+			openErr = err
 			break
 		}
 		wg.Add(1)
