@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -13,12 +14,14 @@ import (
 
 const hotAbout = `
 Hot lists the hot entries that refresh_ahead and write_through rules report to Redis (see
-cachedsql.Admin.Hot): for each rule and database, the top members of its sorted set, highest score
-first. A score is about the entry's hits over the last two seconds, summed over every process sharing
-the store. A member is an entry's key: a hash of the database, the statement and its arguments, which
-the store keeps no text of (a statement's text may hold values). So that the lines say what they are
-about, -rules prints each rule's statement (its match.sql, normalized, or its match conditions), and
-each -dsn names the database it reaches next to its id.`
+cachedsql.Admin.Hot): for each rule and database, its hottest statements, then its hottest entries,
+highest score first. A score is about the hits over the last two seconds, summed over every process
+sharing the store. The store keeps no text of a statement, which may hold values: a statement is
+named by its fingerprint (and sqlc name), and an entry by its key, a hash of the database, the
+statement and its arguments. So that the lines say what they are about, -f FILE gives the
+application's statements (SQL separated by semicolons, such as sqlc's queries), whose normalized text
+is shown under their fingerprint; -rules prints each rule's statement (its match.sql, normalized) or
+conditions; each -dsn names the database it reaches next to its id.`
 
 // hot lists the hot entries of refresh-ahead and write-through rules.
 func (c *cli) hot(ctx context.Context, args []string) error {
@@ -26,6 +29,7 @@ func (c *cli) hot(ctx context.Context, args []string) error {
 	fs.String(redisFlag.flag, "", redisUsage)
 	fs.String(namespaceFlag.flag, "", namespaceUsage)
 	fs.String(rulesFlag.flag, "", rulesUsage+": print each rule's statement")
+	file := fs.String("f", "", "file of the application's statements, to show the text of the hot ones")
 	db := fs.String("db", "", "only the database with this id (default: every database)")
 	n := fs.Int("n", 20, "members to list per rule")
 	var dsns dsnList
@@ -55,6 +59,10 @@ func (c *cli) hot(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	texts, err := c.statementTexts(*file)
+	if err != nil {
+		return err
+	}
 	sets, err := cachedsql.NewAdmin(o.Redis, o.Namespace).Hot(ctx, cachedsql.DatabaseID(*db), *n)
 	if err != nil {
 		return err
@@ -65,17 +73,27 @@ func (c *cli) hot(ctx context.Context, args []string) error {
 	}
 	rules := ruleTexts(o.Rules)
 	for _, s := range sets {
-		printHot(c.stdout, s, names, rules)
+		printHot(c.stdout, s, names, rules, texts)
 	}
 	return nil
 }
 
-// printHot writes one hot set: a header line, the rule's statement when known, then one line per
-// member.
-func printHot(out io.Writer, s cachedsql.HotSet, names map[cachedsql.DatabaseID]string, rules map[string]string) {
+// printHot writes one hot set: a header line, the rule's statement when known, a line per hot statement
+// (and its text when known), then one line per entry.
+func printHot(out io.Writer, s cachedsql.HotSet, names map[cachedsql.DatabaseID]string, rules, texts map[string]string) {
 	fmt.Fprintf(out, "rule %s  db %s  (%s): %d shown\n", s.Rule, dbLabel(s.Database, names), s.Key, len(s.Entries))
 	if text, ok := rules[s.Rule]; ok {
 		fmt.Fprintf(out, "  %s\n", text)
+	}
+	for _, q := range s.Queries {
+		name := ""
+		if q.Name != "" {
+			name = " " + q.Name
+		}
+		fmt.Fprintf(out, "  %10s  statement %s%s\n", strconv.FormatFloat(q.Score, 'g', 6, 64), q.Fingerprint, name)
+		if text := cmp.Or(texts[q.Fingerprint], texts[q.Name]); text != "" {
+			fmt.Fprintf(out, "              %s\n", text)
+		}
 	}
 	for _, e := range s.Entries {
 		fmt.Fprintf(out, "  %10s  %s\n", strconv.FormatFloat(e.Score, 'g', 6, 64), e.Key)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -119,4 +121,38 @@ func TestRunHotNames(t *testing.T) {
 	}
 	cmd(t, "hot", "-redis", redisURL(t), "-namespace", ns, "-driver", "sqlite3", "-dsn", "file:/no/such/dir/x.db?mode=ro").
 		want(t, exitFailure, "-dsn file:/no/such/dir/x.db?mode=ro")
+}
+
+// TestRunHotStatements: an application's hot entries come with their statements, named by fingerprint
+// and sqlc name; -f gives their normalized text.
+func TestRunHotStatements(t *testing.T) {
+	ctx := context.Background()
+	ns := testNamespace(t)
+	path := warmDB(t)
+	rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "users", Match: cachedsql.Match{TablesAny: []string{"users"}}, RefreshAhead: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testRedis(t), Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	const getUser = "-- name: GetUser :one\nSELECT id, name FROM users WHERE id = ?"
+	for range 3 {
+		if err := app.QueryRowContext(ctx, getUser, 1).Scan(new(int64), new(string)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fp := keying.Analyze(getUser).Fingerprint
+	want := "statement " + fp + " GetUser\n              select id, name from users where id = $1\n"
+	args := []string{"hot", "-redis", redisURL(t), "-namespace", ns, "-f", "testdata/app.sql"}
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, want); { // the app feeds its hits about once a second
+		if time.Now().After(deadline) {
+			t.Fatalf("hot never listed %q:\n%s", want, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+		out = cmd(t, args...).ok(t)
+	}
 }

@@ -50,19 +50,9 @@ func (c *cli) invalidations(ctx context.Context, args []string) error {
 	if err := needRedis(o); err != nil {
 		return err
 	}
-	texts := make(map[string]string) // fingerprint, and sqlc name, → normalized text
-	if *file != "" {
-		stmts, err := c.readStatements(*file)
-		if err != nil {
-			return err
-		}
-		for _, s := range stmts {
-			st := keying.Analyze(s.text)
-			texts[st.Fingerprint] = st.Normalized
-			if st.Name != "" {
-				texts[st.Name] = st.Normalized
-			}
-		}
+	texts, err := c.statementTexts(*file)
+	if err != nil {
+		return err
 	}
 	names, err := databaseNames(ctx, *drv, dsns)
 	if err != nil {
@@ -88,6 +78,27 @@ func (c *cli) invalidations(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// statementTexts returns the normalized text of each statement of file (none for ""), by fingerprint and
+// by sqlc name.
+func (c *cli) statementTexts(file string) (map[string]string, error) {
+	texts := make(map[string]string)
+	if file == "" {
+		return texts, nil
+	}
+	stmts, err := c.readStatements(file)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stmts {
+		st := keying.Analyze(s.text)
+		texts[st.Fingerprint] = st.Normalized
+		if st.Name != "" {
+			texts[st.Name] = st.Normalized
+		}
+	}
+	return texts, nil
 }
 
 // causeRE parses the cause of an invalidation made by a write: its first word, then its sqlc name or

@@ -6,8 +6,8 @@
 //	cachedsql explain [-rules FILES] [-f FILE] [SQL...]
 //	cachedsql check [-dsn DSN] [-driver D] [-strict] [FILE...]
 //	cachedsql warm -dsn DSN [-driver D] -rules FILES -redis URL [-namespace NS] [-concurrency N] [-store-timeout D] WARM.yaml
-//	cachedsql hot -redis URL [-namespace NS] [-db ID] [-n N] [-rules FILES] [-dsn DSN...]
-//	cachedsql invalidations -redis URL [-namespace NS] [-db ID] [-n N] [-dsn DSN...]
+//	cachedsql hot -redis URL [-namespace NS] [-db ID] [-n N] [-f FILE] [-rules FILES] [-dsn DSN...]
+//	cachedsql invalidations -redis URL [-namespace NS] [-db ID] [-n N] [-f FILE] [-dsn DSN...]
 //	cachedsql flush -redis URL [-namespace NS] (-all | -rule R [-db ID] | -table T -dsn DSN [-driver D])
 //	cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
 //	cachedsql pg uninstall -dsn DSN
@@ -96,8 +96,8 @@ func init() {
 		{"check", "[-dsn DSN] [-driver D] [-strict] [FILE...]", "lint rule files", (*cli).check},
 		{"warm", "-dsn DSN [-driver D] -rules FILES -redis URL [-namespace NS] [-concurrency N] [-store-timeout D] WARM.yaml",
 			"fill a shared cache from a file of statements", (*cli).warm},
-		{"hot", "-redis URL [-namespace NS] [-db ID] [-n N] [-rules FILES] [-dsn DSN]...", "list the hot entries of refresh_ahead and write_through rules", (*cli).hot},
-		{"invalidations", "-redis URL [-namespace NS] [-db ID] [-n N] [-dsn DSN]...", "list recent invalidations, newest first", (*cli).invalidations},
+		{"hot", "-redis URL [-namespace NS] [-db ID] [-n N] [-f FILE] [-rules FILES] [-dsn DSN]...", "list the hot statements and entries of refresh_ahead and write_through rules", (*cli).hot},
+		{"invalidations", "-redis URL [-namespace NS] [-db ID] [-n N] [-f FILE] [-dsn DSN]...", "list recent invalidations, newest first", (*cli).invalidations},
 		{"flush", "-redis URL [-namespace NS] (-all | -rule R [-db ID] | -table T -dsn DSN [-driver D])",
 			"drop a namespace or a rule's entries, or invalidate a table", (*cli).flush},
 		{"pg", "(install -dsn DSN [-channel C] [-tables a,b] | uninstall -dsn DSN)", "install or remove PostgreSQL change-signal triggers", (*cli).pg},

@@ -3,3 +3,6 @@
 UPDATE users SET name = $1 WHERE id = $2;
 
 DELETE FROM orders WHERE id = ?;
+
+-- name: GetUser :one
+SELECT id, name FROM users WHERE id = $1;
