@@ -142,6 +142,17 @@ type HotSet struct {
 	Key string
 	// Entries are the set's highest-scoring entries, highest first.
 	Entries []HotEntry
+	// Queries are the statements of the rule's hot entries, by the same scores summed per statement,
+	// highest first. They are fed with the entries by this release and later.
+	Queries []HotQuery
+}
+
+// HotQuery is one statement of a [HotSet]. The store keeps no text of it, which may hold values:
+// [keying.Analyze] of the application's statement gives its fingerprint and normalized text.
+type HotQuery struct {
+	Fingerprint string  // the statement's fingerprint, as [ReadEvent] has it
+	Name        string  // its sqlc query name ("-- name: GetUser :one"), "" if none
+	Score       float64 // the summed score of its entries
 }
 
 // HotEntry is one entry of a [HotSet].
@@ -340,7 +351,8 @@ func (a *Admin) Invalidations(ctx context.Context, db DatabaseID, n int) ([]Inva
 }
 
 // Hot returns the hot sets of the database db (or of every database with [AllDatabases]), by rule
-// then database, each with up to n of its entries, highest score first; none when n <= 0.
+// then database, each with up to n of its entries and up to n of their statements, highest score
+// first; none when n <= 0.
 func (a *Admin) Hot(ctx context.Context, db DatabaseID, n int) ([]HotSet, error) {
 	if err := db.check(); err != nil || n <= 0 {
 		return nil, err
@@ -365,6 +377,14 @@ func (a *Admin) Hot(ctx context.Context, db DatabaseID, n int) ([]HotSet, error)
 		sets[i].Entries = make([]HotEntry, len(top))
 		for j, m := range top {
 			sets[i].Entries[j] = HotEntry{Key: m.Member, Score: m.Score}
+		}
+		queries := a.ns.KindPrefix(keying.KeyHotQueries) + strings.TrimPrefix(sets[i].Key, a.ns.KindPrefix(keying.KeyHot))
+		if top, err = a.st.TopHot(ctx, queries, n); err != nil {
+			return nil, fmt.Errorf("cachedsql: hot: %w", err)
+		}
+		for _, m := range top {
+			fp, name := parseHotQuery(m.Member)
+			sets[i].Queries = append(sets[i].Queries, HotQuery{Fingerprint: fp, Name: name, Score: m.Score})
 		}
 	}
 	return sets, nil

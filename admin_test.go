@@ -145,11 +145,15 @@ func TestAdminTwoDatabases(t *testing.T) {
 	var sets []cachedsql.HotSet
 	eventually(t, "a hot set per database", func() bool {
 		sets, err = admin.Hot(ctx, cachedsql.AllDatabases, 5)
-		return err == nil && len(sets) == 2
+		return err == nil && len(sets) == 2 && len(sets[0].Queries) > 0 && len(sets[1].Queries) > 0
 	})
+	usersFP := keying.Analyze(adminUsers).Fingerprint
 	for _, s := range sets {
 		if s.Rule != "users" || (s.Database != dbA && s.Database != dbB) || len(s.Entries) != 1 || s.Entries[0].Score < 1 {
 			t.Errorf("hot set %+v: want rule users of A or B with one entry", s)
+		}
+		if len(s.Queries) != 1 || s.Queries[0].Fingerprint != usersFP || s.Queries[0].Score < 1 {
+			t.Errorf("hot set %+v: want the statement %s (fingerprint %s)", s, adminUsers, usersFP)
 		}
 	}
 	if sets[0].Database == sets[1].Database {

@@ -4,12 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -30,38 +27,11 @@ const (
 	EnvSessionSettings = "CACHEDSQL_SESSION_SETTINGS"
 )
 
-// OptionsFromEnv builds Options from the CACHEDSQL_* environment variables. The Redis client it may
-// create has ContextTimeoutEnabled set and is owned by the caller.
+// OptionsFromEnv builds Options from the CACHEDSQL_* environment variables (see [OptionsFromLookup]).
+// The Redis client it may create has ContextTimeoutEnabled set and is owned by the caller. A value that
+// cannot be used is reported as an [*EnvError].
 func OptionsFromEnv() (Options, error) {
-	var o Options
-	o.Namespace = os.Getenv(EnvNamespace)
-	if paths := os.Getenv(EnvRules); paths != "" {
-		rs, err := LoadRules(filepath.SplitList(paths)...)
-		if err != nil {
-			return o, fmt.Errorf("cachedsql: %s: %w", EnvRules, err)
-		}
-		o.Rules = rs
-	}
-	if v := os.Getenv(EnvStoreTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return o, fmt.Errorf("cachedsql: %s: want a positive duration such as 50ms, got %q", EnvStoreTimeout, v)
-		}
-		o.StoreTimeout = d
-	}
-	for name := range strings.SplitSeq(os.Getenv(EnvSessionSettings), ",") {
-		if name = strings.TrimSpace(name); name != "" {
-			o.SessionSettings = append(o.SessionSettings, name)
-		}
-	}
-	if u := os.Getenv(EnvRedisURL); u != "" {
-		c, err := redisFromURL(u)
-		if err != nil {
-			return o, fmt.Errorf("cachedsql: %s: %w", EnvRedisURL, err)
-		}
-		o.Redis = c
-	}
-	return o, nil
+	return OptionsFromLookup(os.Getenv)
 }
 
 func redisFromURL(u string) (redis.UniversalClient, error) {

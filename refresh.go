@@ -251,6 +251,7 @@ func (e *engine) feedHot() {
 		return
 	}
 	byRule := make(map[*Rule]map[string]float64)
+	queries := make(map[*Rule]map[string]float64) // the same hits by statement (hot_queries.go)
 	e.bg.hot.Range(func(k, v any) bool {
 		hk := v.(*hotKey)
 		hits := byRule[hk.p.rule]
@@ -260,6 +261,7 @@ func (e *engine) feedHot() {
 		}
 		if n := hk.fed.Swap(0); n > 0 {
 			hits[k.(string)] = float64(n)
+			queries[hk.p.rule] = addHotQuery(queries[hk.p.rule], hk.p.st, n)
 		}
 		return true
 	})
@@ -269,6 +271,9 @@ func (e *engine) feedHot() {
 		}
 		ctx, cancel := e.feedCtx()
 		err := e.st.AddHot(ctx, e.hotSetKey(r.Name), hits, hotDecay, hotSetTTL(r))
+		if err == nil {
+			err = e.st.AddHot(ctx, e.layout.HotQueries(r.Name), queries[r], hotDecay, hotSetTTL(r))
+		}
 		cancel()
 		if err != nil && e.bg.ctx.Err() != nil {
 			return // closing

@@ -134,6 +134,8 @@ type Rule struct {
 	// file and line locate the rule in a rule file, for messages.
 	file string
 	line int
+	// ttlDefault: TTL was given neither by the rule nor by its file's defaults (see [Rules.Lint]).
+	ttlDefault bool
 }
 
 // String returns the rule's name, followed by its file position when the
@@ -598,7 +600,7 @@ func compileRule(r Rule) (compiledRule, []problem) {
 	case r.TTL < 0:
 		probs = append(probs, problem{"ttl", "ttl must be positive"})
 	case r.TTL == 0:
-		r.TTL = defaultTTL
+		r.TTL, r.ttlDefault = defaultTTL, true
 	}
 	if r.MaxRows == 0 {
 		r.MaxRows = defaultMaxRows

@@ -28,6 +28,7 @@ const DefaultNamespace = "cachedsql"
 //	<ns>:ks:<db8>:<table>                       the column sets a table's row entries are keyed by (Keysets, a set)
 //	<ns>:l:<entry key after "<ns>:">            the fill lease of an entry (Lease)
 //	<ns>:h:<db8>:<rule>                         a rule's hot entries, by score (Hot, a sorted set)
+//	<ns>:hq:<db8>:<rule>                        a rule's hot statements, by score (HotQueries, a sorted set)
 //	<ns>:k:<db8>:<rule>:<bucket>                a rule's entries filled in one time bucket (RuleIndex, a set)
 //
 // <rule> is a rule's name with every byte outside [A-Za-z0-9_.-] written as
@@ -181,13 +182,14 @@ const (
 	KeyKeysets    KeyKind = "ks"   // a table's key column sets ([Layout.Keysets])
 	KeyLease      KeyKind = "l"    // an entry's fill lease ([Layout.Lease])
 	KeyHot        KeyKind = "h"    // a rule's hot entries ([Layout.Hot])
+	KeyHotQueries KeyKind = "hq"   // a rule's hot statements ([Layout.HotQueries])
 	KeyRuleIndex  KeyKind = "k"    // a rule's entries of one time bucket ([Layout.RuleIndex])
 )
 
 // keyKinds is the set of kinds [Layout.Parse] accepts.
 var keyKinds = map[KeyKind]bool{
 	KeyEntry: true, KeyToken: true, KeyEpoch: true, KeyLog: true, KeyLive: true, KeyGeneration: true,
-	KeyRow: true, KeyKeysets: true, KeyLease: true, KeyHot: true, KeyRuleIndex: true,
+	KeyRow: true, KeyKeysets: true, KeyLease: true, KeyHot: true, KeyHotQueries: true, KeyRuleIndex: true,
 }
 
 // Lease returns the key of the fill lease of the entry at key entry (from
@@ -203,6 +205,15 @@ func (l Layout) Lease(entry string) string {
 // [Layout] doc says.
 func (l Layout) Hot(rule string) string {
 	return l.ns + ":h:" + l.db + ":" + escapeRule(rule)
+}
+
+// HotQueries returns the key of the sorted set of the hot statements of the
+// rule named rule in this database, the statements of the entries of
+// [Layout.Hot] by the same scores summed: "<ns>:hq:<db8>:<rule>", rule
+// escaped as the [Layout] doc says. Its members name statements by
+// fingerprint (and sqlc name), never by text.
+func (l Layout) HotQueries(rule string) string {
+	return l.ns + ":hq:" + l.db + ":" + escapeRule(rule)
 }
 
 // RuleIndex returns the key of the set of the entries of this database
@@ -229,7 +240,7 @@ type KeyName struct {
 	// of the layout that built it (for a lease, of the layout that built its
 	// entry).
 	Database string
-	// Rule is the name of the rule of a hot set or a rule index, unescaped;
+	// Rule is the name of the rule of a hot set (of entries or statements) or a rule index, unescaped;
 	// "" for the other kinds.
 	Rule string
 	// Bucket is the time bucket of a rule index; 0 for the other kinds.
@@ -265,7 +276,7 @@ func (l Layout) Parse(key string) (KeyName, bool) {
 		return KeyName{}, false
 	}
 	switch k.Kind {
-	case KeyHot:
+	case KeyHot, KeyHotQueries:
 		k.Rule, ok = unescapeRule(rest)
 		ok = ok && more
 	case KeyRuleIndex: // more is implied: the rule and bucket parts hold a ":"

@@ -123,6 +123,7 @@ func TestLayoutCacheKeys(t *testing.T) {
 		{"lease", l.Lease(entry), "app:l:" + entry[len("app:"):]},
 		{"hot", l.Hot("users"), "app:h:" + db8 + ":users"},
 		{"hot odd", l.Hot("a:b*"), "app:h:" + db8 + ":a%3ab%2a"},
+		{"hot queries", l.HotQueries("a:b*"), "app:hq:" + db8 + ":a%3ab%2a"},
 		{"rule index", l.RuleIndex("users", 1234), "app:k:" + db8 + ":users:1234"},
 		{"rule index odd", l.RuleIndex("rule 1", 0), "app:k:" + db8 + ":rule%201:0"},
 		{"kind prefix", l.KindPrefix(KeyHot), "app:h:"},
@@ -177,6 +178,9 @@ func TestLayoutRuleNames(t *testing.T) {
 		if got, ok := l.Parse(hot); !ok || got != (KeyName{Kind: KeyHot, Database: l.Database(), Rule: name}) {
 			t.Errorf("Parse(Hot(%q)) = %+v, %v", name, got, ok)
 		}
+		if got, ok := l.Parse(l.HotQueries(name)); !ok || got != (KeyName{Kind: KeyHotQueries, Database: l.Database(), Rule: name}) {
+			t.Errorf("Parse(HotQueries(%q)) = %+v, %v", name, got, ok)
+		}
 		idx := l.RuleIndex(name, 42)
 		if got, ok := l.Parse(idx); !ok || got != (KeyName{Kind: KeyRuleIndex, Database: l.Database(), Rule: name, Bucket: 42}) {
 			t.Errorf("Parse(RuleIndex(%q, 42)) = %+v, %v", name, got, ok)
@@ -211,6 +215,7 @@ func TestLayoutParse(t *testing.T) {
 		{l.Lease(rowEntry), KeyLease, db},
 		{l.Lease(entries.Entry(st, Hash{})), KeyLease, entries.Database()},
 		{l.Hot("r"), KeyHot, db},
+		{l.HotQueries("r"), KeyHotQueries, db},
 		{l.RuleIndex("r", 3), KeyRuleIndex, db},
 	}
 	for _, tt := range good {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -32,32 +31,60 @@ type demoDB struct {
 	cleanup     func()
 }
 
-func runDemo(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(out)
-	pg := fs.String("pg", "", "PostgreSQL DSN to run on instead of a SQLite file (tables demo_customers, demo_orders are created and dropped)")
-	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db) to cache in instead of process memory")
-	nrows := fs.Int("rows", 100_000, "rows in the orders table")
-	if err := fs.Parse(args); err != nil {
+const demoAbout = `
+Demo runs a few reads and writes through the wrapper next to the bare driver, and prints their timings
+and what the cache did with each, from the library's counters. By default it runs on a SQLite file in
+a temporary folder and caches in process memory; -pg runs on PostgreSQL (it creates and drops the
+tables demo_customers and demo_orders), -redis caches in Redis (default $CACHEDSQL_REDIS_URL, under a
+namespace of its own, deleted at the end). Redis calls are bounded by $CACHEDSQL_STORE_TIMEOUT (default
+50ms). An unreachable Redis is said so, and the reads then bypass the cache. An interrupted demo
+cleans up what it made.`
+
+// demoStep is called at each step of the demo (tests interrupt it there).
+var demoStep = func(step string) {}
+
+func (c *cli) demo(ctx context.Context, args []string) error {
+	fs := c.flags("demo", demoAbout)
+	pg := fs.String("pg", "", "PostgreSQL DSN to run on instead of a SQLite file")
+	fs.String(redisFlag.flag, "", "Redis URL to cache in instead of process memory (default $"+cachedsql.EnvRedisURL+")")
+	nrows := fs.Int("rows", 100_000, "rows in the orders table (at least 1)")
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
+	if err := noArgs(rest); err != nil {
+		return err
+	}
+	if *nrows < 1 {
+		return usagef("-rows must be at least 1, got %d", *nrows)
+	}
+	opts, err := c.options(fs, redisFlag, timeoutFlag)
+	if opts.Redis != nil {
+		defer opts.Redis.Close()
+	}
+	if err != nil {
+		return err
+	}
+	out := c.stdout
 	d, err := openDemoDB(*pg)
 	if err != nil {
 		return err
 	}
 	defer d.cleanup()
+	demoStep("opened")
 
-	opts := cachedsql.Options{Namespace: fmt.Sprintf("cachedsql-demo-%d", os.Getpid())}
+	opts.Namespace = fmt.Sprintf("cachedsql-demo-%d", os.Getpid())
 	storeName := "in-memory store"
-	if *redisURL != "" {
-		rdb, err := cliRedis("demo", *redisURL)
-		if err != nil {
-			return err
+	if opts.Redis != nil {
+		defer cleanNamespace(opts.Redis, opts.Namespace)
+		storeName = "Redis"
+		if err := pingRedis(ctx, opts.Redis); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			storeName = "Redis (unreachable)"
+			fmt.Fprintf(out, "Redis is unreachable (%v).\nThe cache fails open: the reads below go to the database, bypassing the cache (\"store unavailable\").\n\n", err)
 		}
-		defer rdb.Close()
-		defer cleanNamespace(ctx, rdb, opts.Namespace)
-		opts.Redis = rdb
-		storeName = "Redis at " + rdb.Options().Addr
 	}
 	// The file's statements use ? placeholders: PostgreSQL's are $n.
 	if opts.Rules, err = cachedsql.ParseRules("demo-rules.yaml", []byte(d.q(string(demoRules)))); err != nil {
@@ -83,6 +110,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	if err := seed(ctx, bare, d, *nrows); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	demoStep("seeded")
 	fmt.Fprintf(out, "Seeded %d customers and %d orders. Rules (demo-rules.yaml):\n", 1000, *nrows)
 	for _, r := range opts.Rules.All() {
 		fmt.Fprintf(out, "  %-16s ttl %v\n", r.Name, r.TTL)
@@ -105,6 +133,13 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	st, _ := cachedsql.StatsOf(db)
 	p.stats(st)
 	return nil
+}
+
+// pingRedis checks that Redis answers, within a second.
+func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return rdb.Ping(ctx).Err()
 }
 
 func (d demoDB) name() string {
@@ -144,13 +179,16 @@ func openDemoDB(pg string) (demoDB, error) {
 	return demoDB{driver: "sqlite3", dsn: path, cleanup: func() { os.RemoveAll(dir) }}, nil
 }
 
+// dropPG drops the demo's tables, also when the demo was interrupted.
 func dropPG(dsn string) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return
 	}
 	defer db.Close()
-	db.Exec("DROP TABLE IF EXISTS demo_orders, demo_customers")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	db.ExecContext(ctx, "DROP TABLE IF EXISTS demo_orders, demo_customers")
 }
 
 func seed(ctx context.Context, db *sql.DB, d demoDB, n int) error {
@@ -179,11 +217,12 @@ func seed(ctx context.Context, db *sql.DB, d demoDB, n int) error {
 	return nil
 }
 
-func cleanNamespace(ctx context.Context, rdb *redis.Client, ns string) {
-	iter := rdb.Scan(ctx, 0, ns+":*", 500).Iterator()
-	for iter.Next(ctx) {
-		rdb.Del(ctx, iter.Val())
-	}
+// cleanNamespace deletes the demo's keys, through the Admin (which reaches every master of a
+// Cluster). It runs at the end of the demo, also when it is interrupted.
+func cleanNamespace(rdb redis.UniversalClient, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cachedsql.NewAdmin(rdb, ns).Flush(ctx)
 }
 
 // printer writes the demo's report.
@@ -193,26 +232,73 @@ func newPrinter(out io.Writer) *printer { return &printer{out: out} }
 
 const samples = 25
 
-// compare times a query on the bare driver, then through the wrapper (a miss, then hits).
+// compare times a query on the bare driver, then through the wrapper: a first read, then more reads.
+// What the cache did with them comes from its counters.
 func (p *printer) compare(ctx context.Context, title string, bare, db *sql.DB, query string, args ...any) error {
 	fmt.Fprintf(p.out, "\n%s\n", title)
 	uncached, err := median(samples, func() error { return readAll(ctx, bare, query, args...) })
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	if err := readAll(ctx, db, query, args...); err != nil {
+	var first time.Duration
+	what, err := outcome(db, func() error {
+		start := time.Now()
+		err := readAll(ctx, db, query, args...)
+		first = time.Since(start)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	miss := time.Since(start)
-	hit, err := median(samples, func() error { return readAll(ctx, db, query, args...) })
+	var next time.Duration
+	whatNext, err := outcome(db, func() error {
+		next, err = median(samples, func() error { return readAll(ctx, db, query, args...) })
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(p.out, "  bare driver   %10s  (median of %d)\n", round(uncached), samples)
-	fmt.Fprintf(p.out, "  cache miss    %10s  (database, then the result is stored)\n", round(miss))
-	fmt.Fprintf(p.out, "  cache hit     %10s  (median of %d)  %s\n", round(hit), samples, speedup(uncached, hit))
+	fmt.Fprintf(p.out, "  first read    %10s  (%s)\n", round(first), what)
+	fmt.Fprintf(p.out, "  next reads    %10s  (median of %d: %s)  %s\n", round(next), samples, whatNext, speedup(uncached, next))
 	return nil
+}
+
+// outcome runs f and says what the cache of db did with its reads, from db's counters: "hit", "miss,
+// stored", "bypass: store unavailable", or counts of each ("25 hits").
+func outcome(db *sql.DB, f func() error) (string, error) {
+	before, _ := cachedsql.StatsOf(db)
+	err := f()
+	after, _ := cachedsql.StatsOf(db)
+	return describeDelta(before, after), err
+}
+
+// describeDelta names what the counters say happened between two snapshots.
+func describeDelta(before, after cachedsql.Stats) string {
+	var parts []string
+	add := func(n uint64, one, many string) {
+		switch {
+		case n == 1:
+			parts = append(parts, one)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", n, many))
+		}
+	}
+	add(after.Hits-before.Hits, "hit", "hits")
+	add(after.Misses-before.Misses, "miss", "misses")
+	add(after.Fills-before.Fills, "stored", "stored")
+	add(after.FillsSkipped-before.FillsSkipped, "not stored", "not stored")
+	for _, r := range slices.Sorted(maps.Keys(after.Bypasses)) {
+		add(after.Bypasses[r]-before.Bypasses[r], "bypass: "+r.String(), "bypasses: "+r.String())
+	}
+	for _, r := range slices.Sorted(maps.Keys(after.StaleServed)) {
+		add(after.StaleServed[r]-before.StaleServed[r], "stale: "+r.String(), "stale: "+r.String())
+	}
+	add(after.StoreErrors-before.StoreErrors, "1 store error", "store errors")
+	if len(parts) == 0 {
+		return "no cache activity"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func speedup(base, hit time.Duration) string {
@@ -230,10 +316,12 @@ func (p *printer) writeThenRead(ctx context.Context, db *sql.DB, d demoDB) error
 	fmt.Fprintf(p.out, "\n3. A write through the wrapper, then the same read\n")
 	total := d.q("-- name: CustomerTotal :one\nSELECT count(*), coalesce(sum(amount), 0) FROM demo_orders WHERE customer_id = ?")
 	var n, before, after int64
-	if err := db.QueryRowContext(ctx, total, 7).Scan(&n, &before); err != nil {
+	first, err := outcome(db, func() error { return db.QueryRowContext(ctx, total, 7).Scan(&n, &before) })
+	if err != nil {
 		return err
 	}
-	if err := db.QueryRowContext(ctx, total, 7).Scan(&n, &before); err != nil { // a hit
+	second, err := outcome(db, func() error { return db.QueryRowContext(ctx, total, 7).Scan(&n, &before) })
+	if err != nil {
 		return err
 	}
 	upd := d.q("UPDATE demo_orders SET amount = amount + 1000 WHERE customer_id = ?")
@@ -242,22 +330,17 @@ func (p *printer) writeThenRead(ctx context.Context, db *sql.DB, d demoDB) error
 		return err
 	}
 	changed, _ := res.RowsAffected()
-	st0, _ := cachedsql.StatsOf(db)
-	if err := db.QueryRowContext(ctx, total, 7).Scan(&n, &after); err != nil {
+	third, err := outcome(db, func() error { return db.QueryRowContext(ctx, total, 7).Scan(&n, &after) })
+	if err != nil {
 		return err
 	}
-	st1, _ := cachedsql.StatsOf(db)
 	fresh := "stale!"
 	if after == before+1000*changed {
 		fresh = "fresh"
 	}
-	how := "hit"
-	if st1.Misses > st0.Misses {
-		how = "miss: the write replaced the orders table's token"
-	}
-	fmt.Fprintf(p.out, "  total for customer 7 before: %d\n", before)
+	fmt.Fprintf(p.out, "  total for customer 7:        %d  (%s, then %s)\n", before, first, second)
 	fmt.Fprintf(p.out, "  %s  (%d rows)\n", strings.ReplaceAll(upd, "\n", " "), changed)
-	fmt.Fprintf(p.out, "  total right after:           %d  (%s, %s)\n", after, fresh, how)
+	fmt.Fprintf(p.out, "  total right after:           %d  (%s: %s)\n", after, fresh, third)
 	return nil
 }
 
@@ -265,11 +348,11 @@ func (p *printer) writeThenRead(ctx context.Context, db *sql.DB, d demoDB) error
 // the new values (write-through) and the other customers' entries hits.
 func (p *printer) rowWriteThrough(ctx context.Context, db *sql.DB, d demoDB, lookup string) error {
 	fmt.Fprintf(p.out, "\n4. A write to one row under a row rule with write_through\n")
-	read := func(id int) (name string, hit bool, err error) {
-		st0, _ := cachedsql.StatsOf(db)
-		err = db.QueryRowContext(ctx, lookup, id).Scan(new(int64), &name, new(string), new(any))
-		st1, _ := cachedsql.StatsOf(db)
-		return name, st1.Hits > st0.Hits, err
+	read := func(id int) (name, what string, err error) {
+		what, err = outcome(db, func() error {
+			return db.QueryRowContext(ctx, lookup, id).Scan(new(int64), &name, new(string), new(any))
+		})
+		return name, what, err
 	}
 	for _, id := range []int{42, 43} {
 		if _, _, err := read(id); err != nil {
@@ -277,20 +360,18 @@ func (p *printer) rowWriteThrough(ctx context.Context, db *sql.DB, d demoDB, loo
 		}
 	}
 	upd := d.q("UPDATE demo_customers SET name = ? WHERE id = ?")
+	before, _ := cachedsql.StatsOf(db)
 	if _, err := db.ExecContext(ctx, upd, "Ada Lovelace", 42); err != nil {
 		return err
 	}
-	fmt.Fprintf(p.out, "  %s  ('Ada Lovelace', 42)\n", upd)
+	after, _ := cachedsql.StatsOf(db)
+	fmt.Fprintf(p.out, "  %s  ('Ada Lovelace', 42): %d entry written through\n", upd, after.WriteThroughs-before.WriteThroughs)
 	for _, id := range []int{42, 43} {
-		name, hit, err := read(id)
+		name, what, err := read(id)
 		if err != nil {
 			return err
 		}
-		how := "miss"
-		if hit {
-			how = "hit"
-		}
-		fmt.Fprintf(p.out, "  GetCustomer id=%d right after: %-14q (%s)\n", id, name, how)
+		fmt.Fprintf(p.out, "  GetCustomer id=%d right after: %-14q (%s)\n", id, name, what)
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,23 +9,29 @@ import (
 	"github.com/cachedsql/cachedsql/keying"
 )
 
-// runFlush empties a shared cache through [cachedsql.Admin]: -all deletes every key of the namespace
-// (entries, tokens, logs, hot sets), -rule deletes the live entries filled under one rule (in every
-// database, or in the one -db names), and -table replaces one table's generation tokens for the
-// database that -dsn reaches, as a write to it through the wrapper would, so that every cached read of
-// the table misses from then on.
-func runFlush(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("flush", flag.ContinueOnError)
-	fs.SetOutput(out)
-	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db) the application caches in")
-	ns := fs.String("namespace", "", "the application's key namespace (default cachedsql)")
+const flushAbout = `
+Flush empties a shared cache through cachedsql.Admin: -all deletes every key of the namespace (entries,
+tokens, logs, hot sets), -rule deletes the live entries filled under one rule (in every database, or in
+the one -db names), and -table replaces one table's generation tokens for the database that -dsn
+reaches, as a write to it through the wrapper would, so that every cached read of the table misses
+from then on.`
+
+// flush empties a shared cache, or a part of it.
+func (c *cli) flush(ctx context.Context, args []string) error {
+	fs := c.flags("flush", flushAbout)
+	fs.String(redisFlag.flag, "", redisUsage)
+	fs.String(namespaceFlag.flag, "", namespaceUsage)
 	all := fs.Bool("all", false, "delete every key of the namespace")
 	rule := fs.String("rule", "", "delete the cached results of the rule with this name")
 	db := fs.String("db", "", "with -rule: only in the database with this id (as hot and invalidations show it)")
 	table := fs.String("table", "", "invalidate this table of the database named by -dsn")
-	drv := fs.String("driver", "pgx", "database/sql driver name of -dsn (pgx or sqlite3)")
+	drv := fs.String("driver", "pgx", "database/sql driver of -dsn: pgx or sqlite3")
 	dsn := fs.String("dsn", "", "data source name of the database (any spelling that reaches it)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(rest); err != nil {
 		return err
 	}
 	modes := 0
@@ -36,23 +40,33 @@ func runFlush(ctx context.Context, args []string, out io.Writer) error {
 			modes++
 		}
 	}
-	if *redisURL == "" || modes != 1 || (*table != "") != (*dsn != "") || *db != "" && *rule == "" {
-		fs.Usage()
-		return errors.New("flush: -redis is required, with one of -all, -rule [-db], or -table and -dsn")
+	switch {
+	case modes != 1:
+		return usagef("give one of -all, -rule R or -table T")
+	case (*table != "") != (*dsn != ""):
+		return usagef("-table and -dsn go together")
+	case *db != "" && *rule == "":
+		return usagef("-db goes with -rule")
 	}
-	rdb, err := cliRedis("flush", *redisURL)
+	o, err := c.options(fs, redisFlag, namespaceFlag)
+	if o.Redis != nil {
+		defer o.Redis.Close()
+	}
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	admin := cachedsql.NewAdmin(rdb, *ns)
+	if err := needRedis(o); err != nil {
+		return err
+	}
+	admin := cachedsql.NewAdmin(o.Redis, o.Namespace)
+	out := c.stdout
 	switch {
 	case *all:
 		n, err := admin.Flush(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "deleted %d keys under %s*\n", n, keying.NewLayout(*ns, "").Prefix())
+		fmt.Fprintf(out, "deleted %d keys under %s*\n", n, keying.NewLayout(o.Namespace, "").Prefix())
 		return nil
 	case *rule != "":
 		n, err := admin.FlushRule(ctx, cachedsql.DatabaseID(*db), *rule)
@@ -61,6 +75,9 @@ func runFlush(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "deleted %d entries of rule %s\n", n, *rule)
 		return nil
+	}
+	if err := checkDriver(*drv); err != nil {
+		return err
 	}
 	return flushTable(ctx, admin, *drv, *dsn, *table, out)
 }

@@ -91,7 +91,7 @@ func TestRunFlushRule(t *testing.T) {
 			}
 			var out bytes.Buffer
 			args := []string{"-redis", redisURL(t), "-namespace", ns, "-rule", tt.usersRule}
-			if err := runFlush(context.Background(), args, &out); err != nil {
+			if err := runSub(t, "flush", args, &out); err != nil {
 				t.Fatalf("runFlush: %v\n%s", err, out.String())
 			}
 			if got, want := out.String(), "deleted 1 entries of rule "+tt.usersRule+"\n"; got != want {
@@ -129,7 +129,7 @@ func TestRunFlushRuleForeignMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := runFlush(ctx, []string{"-redis", redisURL(t), "-namespace", ns, "-rule", "a"}, &out); err != nil {
+	if err := runSub(t, "flush", []string{"-redis", redisURL(t), "-namespace", ns, "-rule", "a"}, &out); err != nil {
 		t.Fatalf("runFlush: %v\n%s", err, out.String())
 	}
 	if got, want := out.String(), "deleted 1 entries of rule a\n"; got != want {
@@ -156,7 +156,7 @@ func TestRunFlushRuleOneDatabase(t *testing.T) {
 		t.Helper()
 		var out bytes.Buffer
 		args = append([]string{"-redis", redisURL(t), "-namespace", ns, "-rule", "u"}, args...)
-		if err := runFlush(ctx, args, &out); err != nil {
+		if err := runSub(t, "flush", args, &out); err != nil {
 			t.Fatalf("runFlush: %v\n%s", err, out.String())
 		}
 		if got := out.String(); got != want {

@@ -75,7 +75,7 @@ func TestRunInvalidations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := runInvalidations(ctx, []string{"-redis", redisURL(t), "-namespace", ns, "-n", tt.n}, &out); err != nil {
+			if err := runSub(t, "invalidations", []string{"-redis", redisURL(t), "-namespace", ns, "-n", tt.n}, &out); err != nil {
 				t.Fatalf("runInvalidations: %v\n%s", err, out.String())
 			}
 			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
@@ -93,7 +93,6 @@ func TestRunInvalidations(t *testing.T) {
 
 // TestRunFlushTable: `flush -table` makes the next read of the table miss, and is logged.
 func TestRunFlushTable(t *testing.T) {
-	ctx := context.Background()
 	ns := testNamespace(t)
 	path := warmDB(t)
 	app := opsApp(t, path, ns)
@@ -104,7 +103,7 @@ func TestRunFlushTable(t *testing.T) {
 	}
 	var out bytes.Buffer
 	args := []string{"-redis", redisURL(t), "-namespace", ns, "-table", "Users", "-driver", "sqlite3", "-dsn", path}
-	if err := runFlush(ctx, args, &out); err != nil {
+	if err := runSub(t, "flush", args, &out); err != nil {
 		t.Fatalf("runFlush: %v\n%s", err, out.String())
 	}
 	readUser(t, app)
@@ -112,7 +111,7 @@ func TestRunFlushTable(t *testing.T) {
 		t.Errorf("after flush: hits, misses = %d, %d, want 1, 2", hits, misses)
 	}
 	out.Reset()
-	if err := runInvalidations(ctx, []string{"-redis", redisURL(t), "-namespace", ns}, &out); err != nil {
+	if err := runSub(t, "invalidations", []string{"-redis", redisURL(t), "-namespace", ns}, &out); err != nil {
 		t.Fatalf("runInvalidations: %v", err)
 	}
 	if got, want := out.String(), "users  cachedsql.Admin\n"; !strings.HasSuffix(got, want) {
@@ -134,7 +133,7 @@ func TestRunFlushAll(t *testing.T) {
 		readUser(t, app)
 	}
 	var out bytes.Buffer
-	if err := runFlush(ctx, []string{"-redis", redisURL(t), "-namespace", ns, "-all"}, &out); err != nil {
+	if err := runSub(t, "flush", []string{"-redis", redisURL(t), "-namespace", ns, "-all"}, &out); err != nil {
 		t.Fatalf("runFlush: %v\n%s", err, out.String())
 	}
 	if got, want := out.String(), "deleted "; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, " keys under "+ns+":*\n") {
@@ -173,9 +172,7 @@ func TestRunFlushUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := runFlush(context.Background(), tt.args, new(bytes.Buffer)); err == nil {
-				t.Errorf("runFlush(%q): got no error, want a usage error", tt.args)
-			}
+			cmd(t, append([]string{"flush"}, tt.args...)...).want(t, exitUsage, "usage: cachedsql flush")
 		})
 	}
 }
@@ -183,7 +180,6 @@ func TestRunFlushUsage(t *testing.T) {
 // TestRunFlushTableRows: `flush -table` also reaches row entries, whose tokens it finds through the
 // key registry the application wrote.
 func TestRunFlushTableRows(t *testing.T) {
-	ctx := context.Background()
 	ns := testNamespace(t)
 	path := warmDB(t)
 	rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "user", Key: []string{"id"},
@@ -202,11 +198,64 @@ func TestRunFlushTableRows(t *testing.T) {
 		t.Fatalf("before flush: hits, misses = %d, %d, want 1, 1", hits, misses)
 	}
 	args := []string{"-redis", redisURL(t), "-namespace", ns, "-table", "users", "-driver", "sqlite3", "-dsn", path}
-	if err := runFlush(ctx, args, &bytes.Buffer{}); err != nil {
+	if err := runSub(t, "flush", args, &bytes.Buffer{}); err != nil {
 		t.Fatalf("runFlush: %v", err)
 	}
 	readUser(t, app)
 	if hits, misses := hitsMisses(t, app); hits != 1 || misses != 2 {
 		t.Errorf("after flush: hits, misses = %d, %d, want 1, 2", hits, misses)
+	}
+}
+
+// TestRunInvalidationsNames: -f shows the normalized text of the writes whose fingerprint or sqlc name
+// the file's statements have, and -dsn names the database next to its id.
+func TestRunInvalidationsNames(t *testing.T) {
+	ctx := context.Background()
+	ns := testNamespace(t)
+	path := warmDB(t)
+	app := opsApp(t, path, ns)
+	for _, q := range []string{"-- name: RenameUser :exec\nUPDATE users SET name = ? WHERE id = ?", "DELETE FROM orders WHERE id = ?", "INSERT INTO orders VALUES (7, 1)"} {
+		args := []any{7}
+		if strings.Contains(q, "RenameUser") {
+			args = []any{"x", 1}
+		}
+		if _, err := app.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	id, err := cachedsql.ResolveIdentity(ctx, "sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := cmd(t, "invalidations", "-redis", redisURL(t), "-namespace", ns, "-f", "testdata/app.sql", "-driver", "sqlite3", "-dsn", path).ok(t)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	db := "  db " + string(cachedsql.DatabaseIDOf(id)) + " (sqlite " + path + ")  "
+	want := []struct{ suffix, text string }{
+		{"orders  insert (fingerprint " + keying.Analyze("INSERT INTO orders VALUES (7, 1)").Fingerprint + ")", ""},
+		{"orders  delete (fingerprint " + keying.Analyze("DELETE FROM orders WHERE id = ?").Fingerprint + ")", "    delete from orders where id = ?"},
+		{"users  update RenameUser", "    update users set name = $1 where id = $2"},
+	}
+	i := 0
+	for _, w := range want {
+		if i >= len(lines) || !strings.Contains(lines[i], db) || !strings.HasSuffix(lines[i], w.suffix) {
+			t.Fatalf("line %d: want one with %q ending in %q:\n%s", i, db, w.suffix, out)
+		}
+		i++
+		if w.text != "" {
+			if i >= len(lines) || lines[i] != w.text {
+				t.Fatalf("line %d: want %q:\n%s", i, w.text, out)
+			}
+			i++
+		}
+	}
+	if i != len(lines) {
+		t.Errorf("%d lines, want %d:\n%s", len(lines), i, out)
+	}
+	// -db selects one database: this one's lines, or none of another's.
+	if got := cmd(t, "invalidations", "-redis", redisURL(t), "-namespace", ns, "-db", string(cachedsql.DatabaseIDOf(id)), "-n", "1").ok(t); !strings.HasSuffix(got, "orders  "+want[0].suffix[len("orders  "):]+"\n") {
+		t.Errorf("-db %s -n 1: %q", cachedsql.DatabaseIDOf(id), got)
+	}
+	if got := cmd(t, "invalidations", "-redis", redisURL(t), "-namespace", ns, "-db", "0123456789abcdef").ok(t); !strings.HasPrefix(got, "no invalidations logged") {
+		t.Errorf("-db of another database: %q", got)
 	}
 }

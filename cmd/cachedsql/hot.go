@@ -1,58 +1,130 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/keying"
 )
 
-// runHot lists the hot entries that refresh-ahead and write-through rules report to Redis (see
-// [cachedsql.Admin.Hot]): for each rule and database, the top members of its sorted set, highest score
-// first. A member is an entry key, an opaque hash printed as it is; a score is about the entry's hits
-// over the last two seconds, summed over every process sharing the store.
-func runHot(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("hot", flag.ContinueOnError)
-	fs.SetOutput(out)
-	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db) the application caches in")
-	ns := fs.String("namespace", "", "the application's key namespace (default cachedsql)")
+const hotAbout = `
+Hot lists the hot entries that refresh_ahead and write_through rules report to Redis (see
+cachedsql.Admin.Hot): for each rule and database, its hottest statements, then its hottest entries,
+highest score first. A score is about the hits over the last two seconds, summed over every process
+sharing the store. The store keeps no text of a statement, which may hold values: a statement is
+named by its fingerprint (and sqlc name), and an entry by its key, a hash of the database, the
+statement and its arguments. So that the lines say what they are about, -f FILE gives the
+application's statements (SQL separated by semicolons, such as sqlc's queries), whose normalized text
+is shown under their fingerprint; -rules prints each rule's statement (its match.sql, normalized) or
+conditions; each -dsn names the database it reaches next to its id.`
+
+// hot lists the hot entries of refresh-ahead and write-through rules.
+func (c *cli) hot(ctx context.Context, args []string) error {
+	fs := c.flags("hot", hotAbout)
+	fs.String(redisFlag.flag, "", redisUsage)
+	fs.String(namespaceFlag.flag, "", namespaceUsage)
+	fs.String(rulesFlag.flag, "", rulesUsage+": print each rule's statement")
+	file := fs.String("f", "", "file of the application's statements, to show the text of the hot ones")
 	db := fs.String("db", "", "only the database with this id (default: every database)")
 	n := fs.Int("n", 20, "members to list per rule")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *redisURL == "" || *n <= 0 {
-		fs.Usage()
-		return errors.New("hot: -redis is required, and -n must be positive")
-	}
-	rdb, err := cliRedis("hot", *redisURL)
+	var dsns dsnList
+	fs.Var(&dsns, "dsn", "data source name of a database to name next to its id (repeatable)")
+	drv := fs.String("driver", "pgx", "database/sql driver of the -dsn flags: pgx or sqlite3")
+	rest, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	sets, err := cachedsql.NewAdmin(rdb, *ns).Hot(ctx, cachedsql.DatabaseID(*db), *n)
+	if err := noArgs(rest); err != nil {
+		return err
+	}
+	if *n <= 0 {
+		return usagef("-n must be positive, got %d", *n)
+	}
+	o, err := c.options(fs, redisFlag, namespaceFlag, rulesFlag)
+	if o.Redis != nil {
+		defer o.Redis.Close()
+	}
+	if err != nil {
+		return err
+	}
+	if err := needRedis(o); err != nil {
+		return err
+	}
+	names, err := databaseNames(ctx, *drv, dsns)
+	if err != nil {
+		return err
+	}
+	texts, err := c.statementTexts(*file)
+	if err != nil {
+		return err
+	}
+	sets, err := cachedsql.NewAdmin(o.Redis, o.Namespace).Hot(ctx, cachedsql.DatabaseID(*db), *n)
 	if err != nil {
 		return err
 	}
 	if len(sets) == 0 {
-		fmt.Fprintf(out, "no hot sets under %s*\n", keying.NewLayout(*ns, "").KindPrefix(keying.KeyHot))
+		fmt.Fprintf(c.stdout, "no hot sets under %s*\n", keying.NewLayout(o.Namespace, "").KindPrefix(keying.KeyHot))
 		return nil
 	}
+	rules := ruleTexts(o.Rules)
 	for _, s := range sets {
-		printHot(out, s)
+		printHot(c.stdout, s, names, rules, texts)
 	}
 	return nil
 }
 
-// printHot writes one hot set: a header line, then one line per member.
-func printHot(out io.Writer, s cachedsql.HotSet) {
-	fmt.Fprintf(out, "rule %s  db %s  (%s): %d shown\n", s.Rule, s.Database, s.Key, len(s.Entries))
+// printHot writes one hot set: a header line, the rule's statement when known, a line per hot statement
+// (and its text when known), then one line per entry.
+func printHot(out io.Writer, s cachedsql.HotSet, names map[cachedsql.DatabaseID]string, rules, texts map[string]string) {
+	fmt.Fprintf(out, "rule %s  db %s  (%s): %d shown\n", s.Rule, dbLabel(s.Database, names), s.Key, len(s.Entries))
+	if text, ok := rules[s.Rule]; ok {
+		fmt.Fprintf(out, "  %s\n", text)
+	}
+	for _, q := range s.Queries {
+		name := ""
+		if q.Name != "" {
+			name = " " + q.Name
+		}
+		fmt.Fprintf(out, "  %10s  statement %s%s\n", strconv.FormatFloat(q.Score, 'g', 6, 64), q.Fingerprint, name)
+		if text := cmp.Or(texts[q.Fingerprint], texts[q.Name]); text != "" {
+			fmt.Fprintf(out, "              %s\n", text)
+		}
+	}
 	for _, e := range s.Entries {
 		fmt.Fprintf(out, "  %10s  %s\n", strconv.FormatFloat(e.Score, 'g', 6, 64), e.Key)
 	}
+}
+
+// ruleTexts returns, for each rule of rs, what it matches: "statement: " and its match.sql normalized,
+// or "matches: " and its conditions.
+func ruleTexts(rs *cachedsql.Rules) map[string]string {
+	out := make(map[string]string)
+	for _, r := range rs.All() {
+		m := r.Match
+		if m.SQL != "" {
+			out[r.Name] = "statement: " + keying.Analyze(m.SQL).Normalized
+			continue
+		}
+		var conds []string
+		add := func(name string, v string) {
+			if v != "" {
+				conds = append(conds, name+" "+v)
+			}
+		}
+		add("query_name", m.QueryName)
+		add("fingerprint", m.Fingerprint)
+		add("regexp", m.Regexp)
+		add("tables_any", strings.Join(m.TablesAny, ","))
+		add("tables_all", strings.Join(m.TablesAll, ","))
+		if m.Default {
+			conds = append(conds, "default")
+		}
+		out[r.Name] = "matches: " + strings.Join(conds, "; ")
+	}
+	return out
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/keying"
 )
 
@@ -62,7 +65,7 @@ func TestRunHot(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := runHot(ctx, tt.args, &out); err != nil {
+			if err := runSub(t, "hot", tt.args, &out); err != nil {
 				t.Fatalf("runHot: %v\n%s", err, out.String())
 			}
 			if got := out.String(); got != tt.want {
@@ -83,10 +86,73 @@ func TestRunHotUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			if err := runHot(context.Background(), tt.args, &out); err == nil {
-				t.Errorf("runHot(%q): got nil error, want an error", tt.args)
-			}
+			cmd(t, append([]string{"hot"}, tt.args...)...).want(t, exitUsage, "usage: cachedsql hot")
 		})
+	}
+}
+
+// TestRunHotNames: -rules prints each rule's statement (or conditions) under its set, and -dsn names
+// the database it reaches next to its id.
+func TestRunHotNames(t *testing.T) {
+	ctx := context.Background()
+	rdb, ns := testRedis(t), testNamespace(t)
+	path := warmDB(t)
+	id, err := cachedsql.ResolveIdentity(ctx, "sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := keying.NewLayout(ns, id)
+	for _, rule := range []string{"user", "orders"} {
+		if err := rdb.ZAdd(ctx, l.Hot(rule), redis.Z{Score: 2, Member: l.Prefix() + "q:aa"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := cmd(t, "hot", "-redis", redisURL(t), "-namespace", ns, "-rules", "testdata/explain-rules.yaml",
+		"-driver", "sqlite3", "-dsn", path).ok(t)
+	db := l.Database() + " (sqlite " + path + ")"
+	want := "rule orders  db " + db + "  (" + l.Hot("orders") + "): 1 shown\n" +
+		"  matches: tables_any orders\n" +
+		"           2  " + l.Prefix() + "q:aa\n" +
+		"rule user  db " + db + "  (" + l.Hot("user") + "): 1 shown\n" +
+		"  statement: select id, name from users where id = $1\n" +
+		"           2  " + l.Prefix() + "q:aa\n"
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	cmd(t, "hot", "-redis", redisURL(t), "-namespace", ns, "-driver", "sqlite3", "-dsn", "file:/no/such/dir/x.db?mode=ro").
+		want(t, exitFailure, "-dsn file:/no/such/dir/x.db?mode=ro")
+}
+
+// TestRunHotStatements: an application's hot entries come with their statements, named by fingerprint
+// and sqlc name; -f gives their normalized text.
+func TestRunHotStatements(t *testing.T) {
+	ctx := context.Background()
+	ns := testNamespace(t)
+	path := warmDB(t)
+	rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "users", Match: cachedsql.Match{TablesAny: []string{"users"}}, RefreshAhead: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := cachedsql.Open("sqlite3", path, cachedsql.Options{Rules: rules, Redis: testRedis(t), Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	const getUser = "-- name: GetUser :one\nSELECT id, name FROM users WHERE id = ?"
+	for range 3 {
+		if err := app.QueryRowContext(ctx, getUser, 1).Scan(new(int64), new(string)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fp := keying.Analyze(getUser).Fingerprint
+	want := "statement " + fp + " GetUser\n              select id, name from users where id = $1\n"
+	args := []string{"hot", "-redis", redisURL(t), "-namespace", ns, "-f", "testdata/app.sql"}
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, want); { // the app feeds its hits about once a second
+		if time.Now().After(deadline) {
+			t.Fatalf("hot never listed %q:\n%s", want, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+		out = cmd(t, args...).ok(t)
 	}
 }

@@ -2,47 +2,68 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"regexp"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/keying"
 )
 
-// runInvalidations prints the most recent invalidations of every database in the namespace (or of the
-// one -db names), newest first, from the logs that the wrapper writes with each invalidation (see
-// [cachedsql.Admin.Invalidations]).
-func runInvalidations(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("invalidations", flag.ContinueOnError)
-	fs.SetOutput(out)
-	redisURL := fs.String("redis", "", "Redis URL (redis://host:port/db) the application caches in")
-	ns := fs.String("namespace", "", "the application's key namespace (default cachedsql)")
+const invalidationsAbout = `
+Invalidations prints the most recent invalidations of every database in the namespace (or of the one
+-db names), newest first, from the logs that the wrapper writes with each invalidation (see
+cachedsql.Admin.Invalidations). A write is named by its first word and its sqlc name or fingerprint:
+the store keeps no text of it, which may hold values. -f FILE gives statements the application runs
+(SQL separated by semicolons, such as sqlc's queries): a write whose fingerprint is one of theirs is
+shown with its normalized text. Each -dsn names the database it reaches next to its id.`
+
+// invalidations prints the most recent invalidations.
+func (c *cli) invalidations(ctx context.Context, args []string) error {
+	fs := c.flags("invalidations", invalidationsAbout)
+	fs.String(redisFlag.flag, "", redisUsage)
+	fs.String(namespaceFlag.flag, "", namespaceUsage)
 	db := fs.String("db", "", "only the database with this id (default: every database)")
 	n := fs.Int("n", 20, "invalidations to list")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *redisURL == "" || *n <= 0 {
-		fs.Usage()
-		return errors.New("invalidations: -redis is required, and -n must be positive")
-	}
-	rdb, err := cliRedis("invalidations", *redisURL)
+	file := fs.String("f", "", "file of the application's statements, to show the text of the writes it holds")
+	var dsns dsnList
+	fs.Var(&dsns, "dsn", "data source name of a database to name next to its id (repeatable)")
+	drv := fs.String("driver", "pgx", "database/sql driver of the -dsn flags: pgx or sqlite3")
+	rest, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	invs, err := cachedsql.NewAdmin(rdb, *ns).Invalidations(ctx, cachedsql.DatabaseID(*db), *n)
+	if err := noArgs(rest); err != nil {
+		return err
+	}
+	if *n <= 0 {
+		return usagef("-n must be positive, got %d", *n)
+	}
+	o, err := c.options(fs, redisFlag, namespaceFlag)
+	if o.Redis != nil {
+		defer o.Redis.Close()
+	}
+	if err != nil {
+		return err
+	}
+	if err := needRedis(o); err != nil {
+		return err
+	}
+	texts, err := c.statementTexts(*file)
+	if err != nil {
+		return err
+	}
+	names, err := databaseNames(ctx, *drv, dsns)
+	if err != nil {
+		return err
+	}
+	invs, err := cachedsql.NewAdmin(o.Redis, o.Namespace).Invalidations(ctx, cachedsql.DatabaseID(*db), *n)
 	if err != nil {
 		return err
 	}
 	if len(invs) == 0 {
-		fmt.Fprintf(out, "no invalidations logged under %s*\n", keying.NewLayout(*ns, "").KindPrefix(keying.KeyLog))
+		fmt.Fprintf(c.stdout, "no invalidations logged under %s*\n", keying.NewLayout(o.Namespace, "").KindPrefix(keying.KeyLog))
 		return nil
 	}
 	for _, e := range invs {
@@ -50,18 +71,45 @@ func runInvalidations(ctx context.Context, args []string, out io.Writer) error {
 		if e.Rows > 0 {
 			rows = fmt.Sprintf(" (%d rows)", e.Rows)
 		}
-		fmt.Fprintf(out, "%s  db %s  %s%s  %s\n", e.Time.Format(time.RFC3339Nano), e.Database,
+		fmt.Fprintf(c.stdout, "%s  db %s  %s%s  %s\n", e.Time.Format(time.RFC3339Nano), dbLabel(e.Database, names),
 			strings.Join(e.Tables, ","), rows, e.Cause)
+		if text := causeText(e.Cause, texts); text != "" {
+			fmt.Fprintf(c.stdout, "    %s\n", text)
+		}
 	}
 	return nil
 }
 
-// cliRedis returns a client for the Redis URL of a command's -redis flag.
-func cliRedis(cmd, url string) (*redis.Client, error) {
-	ro, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("%s: -redis: %w", cmd, err)
+// statementTexts returns the normalized text of each statement of file (none for ""), by fingerprint and
+// by sqlc name.
+func (c *cli) statementTexts(file string) (map[string]string, error) {
+	texts := make(map[string]string)
+	if file == "" {
+		return texts, nil
 	}
-	ro.ContextTimeoutEnabled = true
-	return redis.NewClient(ro), nil
+	stmts, err := c.readStatements(file)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stmts {
+		st := keying.Analyze(s.text)
+		texts[st.Fingerprint] = st.Normalized
+		if st.Name != "" {
+			texts[st.Name] = st.Normalized
+		}
+	}
+	return texts, nil
+}
+
+// causeRE parses the cause of an invalidation made by a write: its first word, then its sqlc name or
+// its fingerprint.
+var causeRE = regexp.MustCompile(`^\S+ (?:\(fingerprint ([0-9a-f]{32})\)|(\S+))$`)
+
+// causeText returns the normalized text texts holds for the write that cause names, or "".
+func causeText(cause string, texts map[string]string) string {
+	m := causeRE.FindStringSubmatch(cause)
+	if m == nil {
+		return ""
+	}
+	return texts[m[1]+m[2]]
 }

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -14,50 +11,63 @@ import (
 	"github.com/cachedsql/cachedsql/pgsignal"
 )
 
-// runPG installs or removes the PostgreSQL change-signal triggers of package pgsignal:
-//
-//	cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
-//	cachedsql pg uninstall -dsn DSN
-func runPG(ctx context.Context, args []string, out io.Writer) error {
+const pgAbout = `
+Pg installs or removes the PostgreSQL change-signal triggers of package pgsignal, which tell the
+caching processes of writes made outside the wrapper.`
+
+// pg installs or removes the PostgreSQL change-signal triggers of package pgsignal.
+func (c *cli) pg(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("pg: want install or uninstall")
+		return usagef("want install or uninstall")
 	}
 	sub := args[0]
-	if sub != "install" && sub != "uninstall" {
-		return fmt.Errorf("pg: unknown command %q; want install or uninstall", sub)
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(c.stdout, "usage: cachedsql pg install -dsn DSN [-channel C] [-tables a,b]\n       cachedsql pg uninstall -dsn DSN\n\n%s\n\nRun 'cachedsql pg install -h' for the flags.\n",
+			strings.TrimSpace(pgAbout))
+		return nil
+	case "install", "uninstall":
+	default:
+		return usagef("unknown command %q; want install or uninstall", sub)
 	}
-	fs := flag.NewFlagSet("pg "+sub, flag.ContinueOnError)
-	fs.SetOutput(out)
+	synopsis := "pg uninstall -dsn DSN"
+	if sub == "install" {
+		synopsis = "pg install -dsn DSN [-channel C] [-tables a,b]"
+	}
+	fs := c.flags("pg "+sub, pgAbout, synopsis)
 	dsn := fs.String("dsn", "", "PostgreSQL connection string")
 	var channel, tables *string
 	if sub == "install" {
 		channel = fs.String("channel", pgsignal.DefaultChannel, "notification channel")
 		tables = fs.String("tables", "", "tables to cover, separated by commas (default: every table in search_path)")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	rest, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if err := noArgs(rest); err != nil {
 		return err
 	}
 	if *dsn == "" {
-		fs.Usage()
-		return fmt.Errorf("pg %s: -dsn is required", sub)
+		return usagef("-dsn is required")
 	}
 	db, err := sql.Open("pgx", *dsn)
 	if err != nil {
-		return fmt.Errorf("pg %s: %w", sub, err)
+		return err
 	}
 	defer db.Close()
 	if sub == "uninstall" {
 		if err := pgsignal.Uninstall(ctx, db); err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "pg: uninstalled")
+		fmt.Fprintln(c.stdout, "pg: uninstalled")
 		return nil
 	}
 	opts := pgsignal.InstallOptions{Channel: *channel, Tables: splitList(*tables)}
 	if err := pgsignal.Install(ctx, db, opts); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "pg: installed on channel %s\n", opts.Channel)
+	fmt.Fprintf(c.stdout, "pg: installed on channel %s\n", opts.Channel)
 	return nil
 }
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"database/sql"
 	"testing"
 )
@@ -22,7 +20,6 @@ func pgTriggers(t *testing.T, db *sql.DB) int {
 // TestRunPG: `cachedsql pg install` covers the named tables (or all), `pg uninstall` removes the
 // triggers, and mistakes are refused.
 func TestRunPG(t *testing.T) {
-	ctx := context.Background()
 	dsn := testPostgres(t)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -37,23 +34,22 @@ func TestRunPG(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		args         []string
-		wantErr      bool
+		wantCode     int
 		wantTriggers int
 	}{
-		{"install tables", []string{"install", "-dsn", dsn, "-channel", "chan_x", "-tables", "a, b"}, false, 2},
-		{"uninstall", []string{"uninstall", "-dsn", dsn}, false, 0},
-		{"install all", []string{"install", "-dsn", dsn}, false, 3},
-		{"uninstall again", []string{"uninstall", "-dsn", dsn}, false, 0},
-		{"no dsn", []string{"install"}, true, 0},
-		{"no subcommand", nil, true, 0},
-		{"unknown subcommand", []string{"reinstall", "-dsn", dsn}, true, 0},
-		{"unknown table", []string{"install", "-dsn", dsn, "-tables", "nope"}, true, 0},
+		{"install tables", []string{"install", "-dsn", dsn, "-channel", "chan_x", "-tables", "a, b"}, exitOK, 2},
+		{"uninstall", []string{"uninstall", "-dsn", dsn}, exitOK, 0},
+		{"install all", []string{"install", "-dsn", dsn}, exitOK, 3},
+		{"uninstall again", []string{"uninstall", "-dsn", dsn}, exitOK, 0},
+		{"no dsn", []string{"install"}, exitUsage, 0},
+		{"no subcommand", nil, exitUsage, 0},
+		{"unknown subcommand", []string{"reinstall", "-dsn", dsn}, exitUsage, 0},
+		{"unknown table", []string{"install", "-dsn", dsn, "-tables", "nope"}, exitFailure, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			err := run(ctx, append([]string{"pg"}, tc.args...), &out)
-			if gotErr := err != nil; gotErr != tc.wantErr {
-				t.Fatalf("run: got error %v, want error %v\n%s", err, tc.wantErr, out.String())
+			r := cmd(t, append([]string{"pg"}, tc.args...)...)
+			if r.code != tc.wantCode {
+				t.Fatalf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tc.wantCode, r.stdout, r.stderr)
 			}
 			if got := pgTriggers(t, db); got != tc.wantTriggers {
 				t.Errorf("triggers: got %d, want %d", got, tc.wantTriggers)

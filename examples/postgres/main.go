@@ -3,10 +3,10 @@
 // config. Both share one store and one database identity, so a write made through either is seen
 // by reads through the other.
 //
-//	go run ./examples/postgres -dsn postgres://postgres@127.0.0.1:5432/test -redis 127.0.0.1:6379
+//	go run ./examples/postgres -pg postgres://postgres@127.0.0.1:5432/test -redis redis://127.0.0.1:6379/0
 //
-// The flags default to $DATABASE_URL and $REDIS_ADDR, then to the local servers. The example creates
-// the table example_products, and drops it when it ends.
+// The flags default to $DATABASE_URL and $CACHEDSQL_REDIS_URL, then to the local servers. The example
+// creates the table example_products, and drops it when it ends (also when interrupted).
 package main
 
 import (
@@ -15,8 +15,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,21 +30,26 @@ import (
 // config is what the example needs to know from its flags.
 type config struct {
 	dsn       string // PostgreSQL
-	redisAddr string // host:port
+	redisURL  string // redis://host:port/db
 	namespace string // Redis key prefix
-	// storeTimeout bounds each Redis round trip (0: the default, 50ms); a slower Redis sends the
-	// read to the database.
-	storeTimeout time.Duration
 }
 
 func main() {
 	var cfg config
-	flag.StringVar(&cfg.dsn, "dsn", envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL DSN")
-	flag.StringVar(&cfg.redisAddr, "redis", envOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
+	flag.StringVar(&cfg.dsn, "pg", envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL DSN")
+	flag.StringVar(&cfg.redisURL, "redis", envOr(cachedsql.EnvRedisURL, "redis://127.0.0.1:6379/0"), "Redis URL")
 	flag.StringVar(&cfg.namespace, "namespace", "cachedsql-example", "Redis key prefix")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, cfg); err != nil {
-		log.Fatal(err)
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "postgres: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+	// Ctrl-C cancels the context: the run stops, and drops its table on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "postgres:", err)
+		os.Exit(1)
 	}
 }
 
@@ -54,22 +60,27 @@ func envOr(name, def string) string {
 	return def
 }
 
-// newRedis returns a client fit to sit next to a cache. ContextTimeoutEnabled makes go-redis apply
-// context deadlines to socket I/O, so the cache's StoreTimeout (50ms by default) really bounds each
-// call. MaxRetries -1 turns retries off: a failed call goes to the database at once instead of being
-// retried against a Redis that is down (go-redis retries 3 times by default). The fail-open tests use
-// the same settings.
-func newRedis(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr:                  addr,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-	})
+// newRedis returns a client of the Redis at url fit to sit next to a cache. ContextTimeoutEnabled makes
+// go-redis apply context deadlines to socket I/O, so the cache's StoreTimeout (50ms by default) really
+// bounds each call. MaxRetries -1 turns retries off: a failed call goes to the database at once
+// instead of being retried against a Redis that is down (go-redis retries 3 times by default). The
+// fail-open tests use the same settings.
+func newRedis(url string) (*redis.Client, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	o.ContextTimeoutEnabled = true
+	o.MaxRetries = -1
+	return redis.NewClient(o), nil
 }
 
 // run opens the database both ways and shows a write through one seen by a read through the other.
 func run(ctx context.Context, out io.Writer, cfg config) error {
-	rdb := newRedis(cfg.redisAddr)
+	rdb, err := newRedis(cfg.redisURL)
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
 	rules, err := cachedsql.NewRules(cachedsql.Rule{
 		Name:  "products",
@@ -79,7 +90,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	opts := cachedsql.Options{Redis: rdb, Rules: rules, Namespace: cfg.namespace, StoreTimeout: cfg.storeTimeout}
+	opts := cachedsql.Options{Redis: rdb, Rules: rules, Namespace: cfg.namespace}
 
 	// 1. Open: a drop-in for sql.Open("pgx", dsn). The database's identity (the cluster's system
 	// identifier and the database's OID) is read from the server, whatever the DSN's spelling.
@@ -129,26 +140,53 @@ func showSharing(ctx context.Context, out io.Writer, db, db2 *sql.DB) error {
 	const q = `SELECT name, price FROM example_products WHERE id = $1`
 	read := func(what string) error {
 		var name, price string
+		before, _ := cachedsql.StatsOf(db2) // the cache's counters say what it did with the read
 		err := db2.QueryRowContext(ctx, q, 1).Scan(&name, &price)
-		fmt.Fprintf(out, "%s: %s costs %s\n", what, name, price)
+		after, _ := cachedsql.StatsOf(db2)
+		fmt.Fprintf(out, "%s (%s): %s costs %s\n", what, outcome(before, after), name, price)
 		return err
 	}
-	if err := read("connector, first read (miss)"); err != nil {
+	if err := read("connector, first read"); err != nil {
 		return err
 	}
-	if err := read("connector, second read (hit)"); err != nil {
+	if err := read("connector, second read"); err != nil {
 		return err
 	}
 	if _, err := db.ExecContext(ctx, `UPDATE example_products SET price = $1 WHERE id = $2`, "1.75", 1); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "open: price of pen set to 1.75")
-	if err := read("connector, read after the write (fresh)"); err != nil {
+	if err := read("connector, read after the write"); err != nil {
 		return err
 	}
 	s1, _ := cachedsql.StatsOf(db)
 	s2, _ := cachedsql.StatsOf(db2)
 	fmt.Fprintf(out, "open stats: invalidations=%d\n", s1.Invalidations)
-	fmt.Fprintf(out, "connector stats: hits=%d misses=%d fills=%d\n", s2.Hits, s2.Misses, s2.Fills)
+	fmt.Fprintf(out, "connector stats: hits=%d misses=%d fills=%d bypasses=%d\n", s2.Hits, s2.Misses, s2.Fills, sum(s2.Bypasses))
 	return nil
+}
+
+// outcome names what the cache did with one read, from its counters before and after it.
+func outcome(before, after cachedsql.Stats) string {
+	switch {
+	case after.Hits > before.Hits:
+		return "hit"
+	case after.Misses > before.Misses:
+		return "miss"
+	}
+	for reason, n := range after.Bypasses {
+		if n > before.Bypasses[reason] {
+			return "bypass: " + reason.String()
+		}
+	}
+	return "not cached"
+}
+
+// sum adds up counts by reason.
+func sum(m map[cachedsql.BypassReason]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

@@ -11,9 +11,10 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
-	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	_ "github.com/mattn/go-sqlite3"
 
@@ -24,14 +25,23 @@ import (
 var rulesYAML []byte
 
 func main() {
+	// Ctrl-C cancels the context: the run stops and the temporary folder is removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runInTemp(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+// runInTemp runs the quickstart on a SQLite file in a temporary folder, which it removes.
+func runInTemp(ctx context.Context, out io.Writer) error {
 	dir, err := os.MkdirTemp("", "cachedsql-quickstart")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := run(context.Background(), os.Stdout, filepath.Join(dir, "shop.db")); err != nil {
-		log.Fatal(err)
-	}
+	return run(ctx, out, filepath.Join(dir, "shop.db"))
 }
 
 // run opens the SQLite file at path through the cache and shows a miss, a hit, a write and a fresh read.
@@ -53,27 +63,45 @@ func run(ctx context.Context, out io.Writer, path string) error {
 	}
 	read := func(what string) error {
 		var n, sum int
+		before, _ := cachedsql.StatsOf(db) // the cache's counters say what it did with the read
 		err := db.QueryRowContext(ctx, `SELECT count(*), sum(amount) FROM orders WHERE customer = ?`, "ann").Scan(&n, &sum)
-		fmt.Fprintf(out, "%s: ann has %d orders worth %d\n", what, n, sum)
+		after, _ := cachedsql.StatsOf(db)
+		fmt.Fprintf(out, "%s (%s): ann has %d orders worth %d\n", what, outcome(before, after), n, sum)
 		return err
 	}
-	if err := read("first read (miss)"); err != nil {
+	if err := read("first read"); err != nil {
 		return err
 	}
-	if err := read("second read (hit)"); err != nil {
+	if err := read("second read"); err != nil {
 		return err
 	}
 	// A write through the wrapper replaces the orders table's token before it returns.
 	if _, err := db.ExecContext(ctx, `INSERT INTO orders (customer, amount) VALUES (?, ?)`, "ann", 5); err != nil {
 		return err
 	}
-	if err := read("read after a write (fresh)"); err != nil {
+	if err := read("read after a write"); err != nil {
 		return err
 	}
 	st, _ := cachedsql.StatsOf(db)
 	fmt.Fprintf(out, "stats: hits=%d misses=%d fills=%d invalidations=%d\n", st.Hits, st.Misses, st.Fills, st.Invalidations)
 	// --- end quickstart ---
 	return nil
+}
+
+// outcome names what the cache did with one read, from its counters before and after it.
+func outcome(before, after cachedsql.Stats) string {
+	switch {
+	case after.Hits > before.Hits:
+		return "hit"
+	case after.Misses > before.Misses:
+		return "miss"
+	}
+	for reason, n := range after.Bypasses {
+		if n > before.Bypasses[reason] {
+			return "bypass: " + reason.String()
+		}
+	}
+	return "not cached"
 }
 
 // setup creates the orders table with two orders of ann's and one of bob's.
