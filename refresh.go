@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cachedsql/cachedsql/keying"
 	"github.com/cachedsql/cachedsql/strategies"
 )
 
@@ -322,13 +324,21 @@ func refreshMargin(r *Rule, delta time.Duration) time.Duration {
 
 // Warm fills the cache of db, which must have been opened by this package, with the results of
 // statements: each is queried on the database (as with [WithRefresh]) and its result stored under its
-// rule. Statements no rule caches are run and reported as not cached. It stops at the first error.
+// rule. Statements no rule caches are run and reported as not cached. A statement that is not a read
+// (an UPDATE, a read with a writable CTE or that calls a volatile function) is refused before any
+// statement runs. It stops at the first error.
 func Warm(ctx context.Context, db *sql.DB, stmts ...WarmStatement) (WarmReport, error) {
 	var rep WarmReport
-	before, ok := StatsOf(db)
+	d, ok := db.Driver().(*connectorDriver)
 	if !ok {
 		return rep, errNotCaching
 	}
+	for _, s := range stmts {
+		if p := d.eng.plans.get(s.Query); p.st.Kind != keying.KindRead || len(p.writeKeys) > 0 || p.session {
+			return rep, fmt.Errorf("cachedsql: Warm: not a read, not run: %q", s.Query)
+		}
+	}
+	before, _ := StatsOf(db)
 	for _, s := range stmts {
 		rows, err := db.QueryContext(WithRefresh(ctx), s.Query, s.Args...)
 		if err != nil {

@@ -71,6 +71,23 @@ func TestWarmErrors(t *testing.T) {
 		t.Errorf("fills: got %d, want 1 (Warm went on after the error)", st.Fills)
 	}
 
+	// A write is refused, and nothing runs: the first statement is not warmed either.
+	before := stats(t, db).Fills
+	for _, q := range []string{`UPDATE users SET name = 'x' WHERE id = 3`, `WITH d AS (DELETE FROM users WHERE id = 3 RETURNING id) SELECT id FROM d`} {
+		_, err = cachedsql.Warm(ctx, db,
+			cachedsql.WarmStatement{Query: `SELECT name FROM users WHERE id = ?`, Args: []any{3}},
+			cachedsql.WarmStatement{Query: q})
+		if err == nil {
+			t.Errorf("Warm(%q): no error", q)
+		}
+	}
+	if got := userName(t, db, 3); got != "cy" {
+		t.Errorf("user 3 after refused writes: %q, want cy", got)
+	}
+	if st := stats(t, db); st.Fills != before+1 { // the read just above
+		t.Errorf("fills %d → %d: a refused Warm ran statements", before, st.Fills)
+	}
+
 	plain, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "plain.db"))
 	if err != nil {
 		t.Fatal(err)
