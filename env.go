@@ -28,7 +28,8 @@ const (
 )
 
 // OptionsFromEnv builds Options from the CACHEDSQL_* environment variables (see [OptionsFromLookup]).
-// The Redis client it may create has ContextTimeoutEnabled set and is owned by the caller. A value that
+// The Redis client it may create has ContextTimeoutEnabled set, does not retry a failed command unless
+// the URL sets max_retries (a failure goes to the database at once), and is owned by the caller. A value that
 // cannot be used is reported as an [*EnvError].
 func OptionsFromEnv() (Options, error) {
 	return OptionsFromLookup(os.Getenv)
@@ -41,6 +42,9 @@ func redisFromURL(u string) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		co.ContextTimeoutEnabled = true
+		if co.MaxRetries == 0 { // not set by the URL: fail open at once rather than retry within StoreTimeout
+			co.MaxRetries = -1
+		}
 		return redis.NewClusterClient(co), nil
 	}
 	o, err := redis.ParseURL(u)
@@ -48,6 +52,9 @@ func redisFromURL(u string) (redis.UniversalClient, error) {
 		return nil, err
 	}
 	o.ContextTimeoutEnabled = true
+	if o.MaxRetries == 0 { // not set by the URL: fail open at once rather than retry within StoreTimeout
+		o.MaxRetries = -1
+	}
 	return redis.NewClient(o), nil
 }
 

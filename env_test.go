@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mattn/go-sqlite3"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
@@ -137,5 +138,45 @@ func checkEnvDriver(t *testing.T, db *sql.DB, param string) {
 	}
 	if st.Bypasses[cachedsql.BypassNoRule] != 1 {
 		t.Errorf("bypasses %v, want one for no rule", st.Bypasses)
+	}
+}
+
+// TestRedisURLClientFailsOpen: the client built from CACHEDSQL_REDIS_URL lets StoreTimeout cut its I/O
+// and does not retry a failed command (the read goes to the database at once), unless the URL says
+// max_retries.
+func TestRedisURLClientFailsOpen(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		// go-redis keeps "no retries" (-1 in the options given) as 0, and the default as 3.
+		{"redis://127.0.0.1:6379/0", 0},
+		{"redis://127.0.0.1:6379/0?max_retries=2", 2},
+		{"redis://127.0.0.1:7000?addr=127.0.0.1:7001", -1}, // a cluster client keeps -1 (its nodes get 0)
+	} {
+		o, err := cachedsql.OptionsFromLookup(func(k string) string {
+			if k == cachedsql.EnvRedisURL {
+				return tc.url
+			}
+			return ""
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var retries int
+		var timeouts bool
+		switch c := o.Redis.(type) {
+		case *redis.Client:
+			retries, timeouts = c.Options().MaxRetries, c.Options().ContextTimeoutEnabled
+		case *redis.ClusterClient:
+			retries, timeouts = c.Options().MaxRetries, c.Options().ContextTimeoutEnabled
+		default:
+			t.Fatalf("%s: client %T", tc.url, o.Redis)
+		}
+		o.Redis.Close()
+		if retries != tc.want || !timeouts {
+			t.Errorf("%s: MaxRetries %d, ContextTimeoutEnabled %v; want %d, true", tc.url, retries, timeouts, tc.want)
+		}
 	}
 }

@@ -24,7 +24,8 @@ func (e *EnvError) Unwrap() error { return e.Err }
 // OptionsFromLookup builds Options as [OptionsFromEnv] does, reading each CACHEDSQL_* variable
 // through getenv instead of the process environment (an empty value counts as unset). The cachedsql
 // command uses it to let its flags override the environment. The Redis client it may create has
-// ContextTimeoutEnabled set and is owned by the caller. It panics if getenv is nil.
+// ContextTimeoutEnabled set, does not retry unless the URL sets max_retries, and is owned by the caller.
+// It panics if getenv is nil.
 func OptionsFromLookup(getenv func(name string) string) (Options, error) {
 	var o Options
 	o.Namespace = getenv(EnvNamespace)
