@@ -29,8 +29,11 @@ import (
 	"time"
 )
 
-// startTimeout bounds the wait for a server this package starts to answer.
-const startTimeout = 10 * time.Second
+// startTimeout bounds the wait for a server this package starts to answer, and for a throwaway Redis
+// Cluster to form (redis-cli --cluster create polls once a second; three test binaries may be forming
+// clusters at once on a loaded 2-core host, where 10s was seen to run out). It bounds the harness, not
+// anything the library does.
+const startTimeout = 60 * time.Second
 
 // probeTimeout bounds a single reachability check of a server.
 const probeTimeout = 2 * time.Second
