@@ -7,12 +7,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
@@ -86,4 +88,27 @@ func runSub(t testing.TB, name string, args []string, out *bytes.Buffer) error {
 		return fmt.Errorf("exit status %d: %s", r.code, r.stderr)
 	}
 	return nil
+}
+
+// onLoadedHost runs body, a test that counts hits and misses of the handles it watches, under
+// testenv.Attempts: an attempt that fails while one of them saw a store error (the default StoreTimeout
+// exceeded on a loaded host turns a hit into a bypass) is run again.
+func onLoadedHost(t *testing.T, body func(t *testenv.Attempt, watch func(*sql.DB))) {
+	t.Helper()
+	testenv.Attempts(t, 3, func(a *testenv.Attempt) {
+		var dbs []*sql.DB
+		a.Inconclusive(func() string {
+			var n uint64
+			for _, db := range dbs {
+				if st, ok := cachedsql.StatsOf(db); ok {
+					n += st.StoreErrors
+				}
+			}
+			if n == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%d store errors", n)
+		})
+		body(a, func(db *sql.DB) { dbs = append(dbs, db) })
+	})
 }

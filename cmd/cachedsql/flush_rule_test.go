@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
 	"github.com/cachedsql/cachedsql/keying"
 )
 
 // twoRuleApp opens the SQLite file at path through the wrapper, caching in the test's Redis under
 // ns: reads of users under rule usersRule, reads of orders under rule ordersRule.
-func twoRuleApp(t *testing.T, path, ns, usersRule, ordersRule string) *sql.DB {
+func twoRuleApp(t testing.TB, path, ns, usersRule, ordersRule string) *sql.DB {
 	t.Helper()
 	rules, err := cachedsql.NewRules(
 		cachedsql.Rule{Name: usersRule, Match: cachedsql.Match{TablesAny: []string{"users"}}, TTL: time.Minute},
@@ -48,7 +49,7 @@ func ruleSets(t *testing.T, ns, rule string) []string {
 }
 
 // readHit reads query through app and reports whether it was served from the cache.
-func readHit(t *testing.T, app *sql.DB, query string) bool {
+func readHit(t testing.TB, app *sql.DB, query string) bool {
 	t.Helper()
 	hits, _ := hitsMisses(t, app)
 	rows, err := app.QueryContext(context.Background(), query)
@@ -82,27 +83,30 @@ func TestRunFlushRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := testNamespace(t)
-			app := twoRuleApp(t, warmDB(t), ns, tt.usersRule, tt.orders)
-			for _, q := range []string{usersQuery, ordersQuery} {
-				if readHit(t, app, q) {
-					t.Fatalf("first read of %s was a hit, want a miss", q)
+			onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) {
+				ns := testNamespace(t)
+				app := twoRuleApp(t, warmDB(t), ns, tt.usersRule, tt.orders)
+				watch(app)
+				for _, q := range []string{usersQuery, ordersQuery} {
+					if readHit(t, app, q) {
+						t.Fatalf("first read of %s was a hit, want a miss", q)
+					}
 				}
-			}
-			var out bytes.Buffer
-			args := []string{"-redis", redisURL(t), "-namespace", ns, "-rule", tt.usersRule}
-			if err := runSub(t, "flush", args, &out); err != nil {
-				t.Fatalf("runFlush: %v\n%s", err, out.String())
-			}
-			if got, want := out.String(), "deleted 1 entries of rule "+tt.usersRule+"\n"; got != want {
-				t.Errorf("flush output = %q, want %q", got, want)
-			}
-			if readHit(t, app, usersQuery) {
-				t.Errorf("read under the flushed rule %q was a hit, want a miss", tt.usersRule)
-			}
-			if !readHit(t, app, ordersQuery) {
-				t.Errorf("read under the other rule %q was a miss, want a hit", tt.orders)
-			}
+				var out bytes.Buffer
+				args := []string{"-redis", redisURL(t), "-namespace", ns, "-rule", tt.usersRule}
+				if err := runSub(t, "flush", args, &out); err != nil {
+					t.Fatalf("runFlush: %v\n%s", err, out.String())
+				}
+				if got, want := out.String(), "deleted 1 entries of rule "+tt.usersRule+"\n"; got != want {
+					t.Errorf("flush output = %q, want %q", got, want)
+				}
+				if readHit(t, app, usersQuery) {
+					t.Errorf("read under the flushed rule %q was a hit, want a miss", tt.usersRule)
+				}
+				if !readHit(t, app, ordersQuery) {
+					t.Errorf("read under the other rule %q was a miss, want a hit", tt.orders)
+				}
+			})
 		})
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/cachedsql/cachedsql"
+	"github.com/cachedsql/cachedsql/internal/testenv"
 	"github.com/cachedsql/cachedsql/keying"
 )
 
 // opsApp opens the SQLite file at path through the wrapper, caching in the test's Redis under ns
 // with the warm rules.
-func opsApp(t *testing.T, path, ns string) *sql.DB {
+func opsApp(t testing.TB, path, ns string) *sql.DB {
 	t.Helper()
 	rules, err := cachedsql.LoadRules(warmRulesFile)
 	if err != nil {
@@ -28,7 +29,7 @@ func opsApp(t *testing.T, path, ns string) *sql.DB {
 }
 
 // readUser reads user 1 through app, which the warm rules cache.
-func readUser(t *testing.T, app *sql.DB) {
+func readUser(t testing.TB, app *sql.DB) {
 	t.Helper()
 	var name string
 	if err := app.QueryRowContext(context.Background(), `SELECT id, name FROM users WHERE id = ?`, 1).Scan(new(int64), &name); err != nil {
@@ -36,7 +37,7 @@ func readUser(t *testing.T, app *sql.DB) {
 	}
 }
 
-func hitsMisses(t *testing.T, app *sql.DB) (hits, misses uint64) {
+func hitsMisses(t testing.TB, app *sql.DB) (hits, misses uint64) {
 	t.Helper()
 	s, ok := cachedsql.StatsOf(app)
 	if !ok {
@@ -93,9 +94,14 @@ func TestRunInvalidations(t *testing.T) {
 
 // TestRunFlushTable: `flush -table` makes the next read of the table miss, and is logged.
 func TestRunFlushTable(t *testing.T) {
+	onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) { testRunFlushTable(t, watch) })
+}
+
+func testRunFlushTable(t testing.TB, watch func(*sql.DB)) {
 	ns := testNamespace(t)
 	path := warmDB(t)
 	app := opsApp(t, path, ns)
+	watch(app)
 	readUser(t, app)
 	readUser(t, app)
 	if hits, misses := hitsMisses(t, app); hits != 1 || misses != 1 {
@@ -180,6 +186,10 @@ func TestRunFlushUsage(t *testing.T) {
 // TestRunFlushTableRows: `flush -table` also reaches row entries, whose tokens it finds through the
 // key registry the application wrote.
 func TestRunFlushTableRows(t *testing.T) {
+	onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) { testRunFlushTableRows(t, watch) })
+}
+
+func testRunFlushTableRows(t testing.TB, watch func(*sql.DB)) {
 	ns := testNamespace(t)
 	path := warmDB(t)
 	rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "user", Key: []string{"id"},
@@ -192,6 +202,7 @@ func TestRunFlushTableRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer app.Close()
+	watch(app)
 	readUser(t, app)
 	readUser(t, app)
 	if hits, misses := hitsMisses(t, app); hits != 1 || misses != 1 {

@@ -17,7 +17,7 @@ import (
 const warmRulesFile = "testdata/warm-rules.yaml"
 
 // warmDB creates a SQLite file with users and orders and returns its path.
-func warmDB(t *testing.T) string {
+func warmDB(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "warm.db")
 	db, err := sql.Open("sqlite3", path)
@@ -39,7 +39,7 @@ func warmDB(t *testing.T) string {
 
 // warmArgs returns the arguments of `cachedsql warm` for the database at path, the test's Redis
 // namespace ns and the warm files.
-func warmArgs(t *testing.T, path, ns string, files ...string) []string {
+func warmArgs(t testing.TB, path, ns string, files ...string) []string {
 	t.Helper()
 	return append([]string{"warm", "-driver", "sqlite3", "-dsn", path, "-rules", warmRulesFile,
 		"-redis", redisURL(t), "-namespace", ns}, files...)
@@ -48,7 +48,7 @@ func warmArgs(t *testing.T, path, ns string, files ...string) []string {
 // warmRun runs warm with env and args. A store call slower than the default StoreTimeout (50ms), which
 // a loaded test machine may cause, makes warm report that statement as not stored because of the store;
 // such a run says nothing of what the tests check, so it is run again, up to three times in all.
-func warmRun(t *testing.T, env map[string]string, args ...string) result {
+func warmRun(t testing.TB, env map[string]string, args ...string) result {
 	t.Helper()
 	var r result
 	for range 3 {
@@ -64,6 +64,10 @@ func warmRun(t *testing.T, env map[string]string, args ...string) result {
 // TestRunWarm: `cachedsql warm` stores the results the rules cache, so that an application opening
 // the same database with the same store and namespace hits at once, and reports each statement.
 func TestRunWarm(t *testing.T) {
+	onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) { testRunWarm(t, watch) })
+}
+
+func testRunWarm(t testing.TB, watch func(*sql.DB)) {
 	ctx := context.Background()
 	path := warmDB(t)
 	ns := testNamespace(t)
@@ -86,6 +90,7 @@ warm: 3 statement(s): 2 stored, 1 not stored, 0 failed
 		t.Fatal(err)
 	}
 	defer app.Close()
+	watch(app)
 	var name string
 	if err := app.QueryRowContext(ctx, `SELECT id, name FROM users WHERE id = ?`, 1).Scan(new(int64), &name); err != nil {
 		t.Fatal(err)
