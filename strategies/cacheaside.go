@@ -11,7 +11,6 @@ import (
 
 	"github.com/cachedsql/cachedsql/internal/codec"
 	"github.com/cachedsql/cachedsql/internal/store"
-	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/lockstore"
 )
 
@@ -248,7 +247,7 @@ func (c *CacheAside) Read(ctx context.Context, req *Request, q Query) (driver.Ro
 				tokenPool.Put(tp) // a hit does not keep its tokens; a miss records them in the entry
 				req.Subject.Hit(ctx, req.Start)
 				req.Subject.Touch(req.Key, ent.Expires, ent.Delta, req.Args)
-				return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
+				return newCachedRows(ent), nil
 			case Early:
 				req.Subject.Stampede(ctx, EarlyRecompute, 0)
 				req.current = &found{ent: ent, b: b, at: req.Start}
@@ -425,7 +424,7 @@ func (c *CacheAside) ageOf(p *Policy, ent *codec.Entry) Age {
 // serveStale serves a copy past its TTL under the rule's stale window why.
 func (c *CacheAside) serveStale(ctx context.Context, req *Request, ent *codec.Entry, why StaleReason) driver.Rows {
 	req.Subject.Stale(ctx, why)
-	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags))
+	return newCachedRows(ent)
 }
 
 // storeCtx bounds one store round trip. The in-process store never waits on I/O, so it gets no timer.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cachedsql/cachedsql/internal/codec"
-	"github.com/cachedsql/cachedsql/internal/wrap"
 	"github.com/cachedsql/cachedsql/lockstore"
 )
 
@@ -152,7 +151,7 @@ func (c *CacheAside) serveLoaded(ctx context.Context, req *Request, res *loaded,
 	if res.stale {
 		return c.serveStale(ctx, req, ent, res.staleWhy), nil
 	}
-	return wrap.WrapRows(newCachedRows(ent), wrap.RowsMask(ent.Flags)), nil
+	return newCachedRows(ent), nil
 }
 
 // load runs once per flight, on the connection of the caller that started it.
