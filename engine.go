@@ -70,6 +70,8 @@ type engine struct {
 	// memKey names the shared in-process store e holds ("": e's store is not one).
 	memKey string
 
+	qstats *queryStats // per-statement statistics (querystats.go); nil when off
+
 	closeOnce sync.Once
 }
 
@@ -134,6 +136,9 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	if e.qstats = newQueryStats(e); e.qstats != nil {
+		e.opts.Observer = e.qstats.observer(e.opts.Observer)
+	}
 	e.stats.init(e.rules)
 	e.breaker.Init(opts.BreakerThreshold, opts.BreakerCooldown)
 	e.pending.Init(opts.MaxPending)
@@ -167,6 +172,7 @@ func (e *engine) close() {
 		e.stopDeliverer()
 		e.stopWatch()
 		e.bg.close()
+		e.qstats.close()
 		if e.memKey != "" {
 			releaseMemory(e.memKey)
 		}
