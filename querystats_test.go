@@ -202,4 +202,3 @@ func TestQueryStatsOff(t *testing.T) {
 		})
 	}
 }
-
