@@ -74,6 +74,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runFlush(ctx, args[1:], out)
 	case "pg":
 		return runPG(ctx, args[1:], out)
+	case "stats", "advise":
+		return runStatsCommand(ctx, args, out)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(out, usage)
 		return nil
