@@ -77,9 +77,9 @@ func (qs *queryStats) loop(l keying.Layout) {
 	for {
 		select {
 		case <-t.C:
-			qs.flush(l)
-		case <-qs.stop:
-			qs.flush(l)
+			qs.flush(l, statsFlushTimeout)
+		case <-qs.stop: // Close waits for it: bound it as Close's last delivery of invalidations is
+			qs.flush(l, qs.e.opts.InvalidateTimeout)
 			return
 		}
 	}
@@ -100,9 +100,9 @@ func (qs *queryStats) close() {
 	}
 }
 
-// flush adds to the store what changed since the last flush.
-func (qs *queryStats) flush(l keying.Layout) {
-	ctx, cancel := context.WithTimeout(context.Background(), statsFlushTimeout)
+// flush adds to the store what changed since the last flush, within timeout.
+func (qs *queryStats) flush(l keying.Layout, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	now := time.Now()
 	since := strconv.FormatInt(now.Unix(), 10)
