@@ -32,9 +32,9 @@ const (
 	maxWriteTables = 256
 )
 
-// Durations are counted in histograms of fixed log-scale buckets, four per doubling (each bucket spans
-// at most 19% of its lower bound), so that processes add them bucket by bucket: bucket 0 holds what is
-// under 1.024µs, the last everything from about 13s.
+// Durations are counted in histograms of fixed log-scale buckets, four per doubling (a bucket spans at
+// most 25% of its lower bound, so its middle is within 12% of any duration in it), so that processes
+// add them bucket by bucket: bucket 0 holds what is under 1.024µs, the last everything from about 13s.
 const qsBuckets = 96
 
 // bucketOf returns the histogram bucket of d.

@@ -153,6 +153,7 @@ func TestRunStatsTwoProcesses(t *testing.T) {
 	if err := run(context.Background(), []string{"stats", "-redis", redisURL(t), "-namespace", ns}, &table); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("stats:\n%s", table.String())
 	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "SAVED") || !strings.Contains(lines[1], users.Text) ||
 		!strings.Contains(lines[1], " users ") || !strings.Contains(lines[2], orders.Text) || !strings.Contains(lines[2], " 55 ") {
