@@ -21,8 +21,9 @@ const (
 	// defaultQueryStatsInterval is how often a process adds its statistics to Redis by default.
 	defaultQueryStatsInterval = 10 * time.Second
 	// maxDigests bounds the digests one engine keeps statistics of; the statements of further digests
-	// are counted together, under keying.StatsOverflow. At about 3 KiB a digest (two histograms and
-	// their flushed copies), an engine keeps at most about 1 MiB.
+	// are counted together, under keying.StatsOverflow. At about 3.5 KiB a digest (two histograms and
+	// their flushed copies) and a memo of maxStatsMemo texts, an engine keeps at most about 1.5 MiB
+	// besides the digests' texts.
 	maxDigests = 256
 	// maxStatsMemo bounds the memo from a statement's fingerprint (literals included) to its digest's
 	// statistics; past it the memo starts over (which costs a digest computation per new text).

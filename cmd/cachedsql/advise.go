@@ -238,9 +238,10 @@ func judge(q cachedsql.QueryStat, hit cost, wrates map[string]float64, now time.
 	return v
 }
 
-// uncached reports whether no rule caches q's statements: they bypass the cache for want of a rule.
+// uncached reports whether no rule caches q's statements: they bypass the cache for want of a rule (a
+// statement a disabled rule matches was excluded on purpose, and a later rule would not reach it).
 func uncached(q cachedsql.QueryStat) bool {
-	return q.Hits+q.Misses+q.Stale == 0 && q.Bypasses[cachedsql.BypassNoRule]+q.Bypasses[cachedsql.BypassRuleDisabled] > 0
+	return q.Hits+q.Misses+q.Stale == 0 && q.Bypasses[cachedsql.BypassNoRule] > 0
 }
 
 // adviseDatabase prints, as comments, the advice for the statements of database id, and returns the
@@ -335,7 +336,12 @@ func printRules(out io.Writer, rules []ruleOut) {
 		return
 	}
 	fmt.Fprintf(out, "\nversion: 1\nrules:\n")
+	seen := map[string]bool{} // a statement of several databases gets one rule
 	for _, r := range rules {
+		if seen[r.name] {
+			continue
+		}
+		seen[r.name] = true
 		// A Go-quoted string is a YAML double-quoted scalar: the escapes it uses are YAML's too.
 		fmt.Fprintf(out, "  - name: %s\n    match:\n      %s: %s\n    ttl: 1m\n", r.name, r.field, strconv.Quote(r.value))
 	}
