@@ -160,13 +160,13 @@ func (qs *queryStats) statsOf(fp, query string) *digestStats {
 	if v, ok := qs.memo.Load(fp); ok {
 		return v.(*digestStats)
 	}
-	d := keying.DigestOf(query)
+	d, tables, ok := digestOf(query)
 	qs.mu.Lock()
 	s := qs.digests[d.Fingerprint]
 	switch {
 	case s != nil:
-	case len(qs.digests) < maxDigests:
-		s = &digestStats{digest: d, tables: keying.Analyze(query).Reads}
+	case ok && len(qs.digests) < maxDigests:
+		s = &digestStats{digest: d, tables: tables}
 		qs.digests[d.Fingerprint] = s
 	default:
 		s = qs.overflow
@@ -184,6 +184,18 @@ func (qs *queryStats) statsOf(fp, query string) *digestStats {
 	}
 	qs.memo.Store(fp, s)
 	return s
+}
+
+// digestOf returns the digest of query and the tables it reads. If analysis panics (a defect of package
+// keying, which its fuzzing has not found), it reports false: the statement is counted in the overflow
+// bucket, and the application goes on.
+func digestOf(query string) (d keying.Digest, tables []string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			d, tables, ok = keying.Digest{Fingerprint: keying.StatsOverflow}, nil, false
+		}
+	}()
+	return keying.DigestOf(query), keying.Analyze(query).Reads, true
 }
 
 // read counts one read event.

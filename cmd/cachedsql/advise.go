@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -128,43 +129,66 @@ func hitCostOf(stats []cachedsql.QueryStat, id cachedsql.DatabaseID, given time.
 	return cost{}
 }
 
-// Measuring a hit's cost when no hit was observed: the median of probeRounds round trips, each a
-// pipelined GET of a probe value and of a missing token, as a hit reads an entry and its tokens, times
-// hitOverhead for hashing and decoding (BENCHMARKS.md: a hit costs 1.14–1.18× a raw MGET of its keys).
+// Measuring a hit's cost when no hit was observed: the median of probeHits hits of a one-row
+// statement through cachedsql on this store (hashing, the pipelined round trip for the entry and its
+// token, decoding), as the library's Observer times them, in a throwaway namespace flushed afterwards.
 const (
-	probeRounds = 21
-	probeBytes  = 1024
-	hitOverhead = 1.15
+	probeHits = 21
 	// memoryHit is what a hit costs in the in-process memory store (BENCHMARKS.md: 2.75–5.4µs through
 	// database/sql).
 	memoryHit = 3 * time.Microsecond
 )
 
-// measureHitCost measures what a hit costs on the Redis rdb reaches.
+// hitTimes is the Observer of the probe: it records the time of each hit.
+type hitTimes struct {
+	mu   sync.Mutex
+	hits []time.Duration
+}
+
+func (h *hitTimes) ObserveRead(_ context.Context, ev cachedsql.ReadEvent) {
+	if ev.Outcome == cachedsql.OutcomeHit {
+		h.mu.Lock()
+		h.hits = append(h.hits, ev.Duration)
+		h.mu.Unlock()
+	}
+}
+
+// measureHitCost measures what a hit costs on the Redis rdb reaches, through an in-memory SQLite
+// database cached there under a namespace of its own (nested in ns), which it deletes afterwards.
 func measureHitCost(ctx context.Context, rdb redis.UniversalClient, ns string) (cost, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	key := keying.NewLayout(ns, "").Prefix() + "advise-probe:" + hex.EncodeToString(b[:])
-	if err := rdb.Set(ctx, key, strings.Repeat("x", probeBytes), time.Minute).Err(); err != nil {
-		return cost{}, fmt.Errorf("advise: measuring a round trip: %w", err)
+	probeNS := nsName(ns) + ":advise-probe-" + hex.EncodeToString(b[:])
+	rules, err := cachedsql.NewRules(cachedsql.Rule{Name: "probe", Match: cachedsql.Match{Default: true}, TTL: time.Minute})
+	if err != nil {
+		return cost{}, err
 	}
-	defer rdb.Del(context.WithoutCancel(ctx), key)
-	rtts := make([]time.Duration, probeRounds)
-	for i := range rtts {
-		start := time.Now()
-		pipe := rdb.Pipeline()
-		pipe.Get(ctx, key)
-		pipe.Get(ctx, key+":token")
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return cost{}, fmt.Errorf("advise: measuring a round trip: %w", err)
+	obs := &hitTimes{}
+	db, err := cachedsql.Open("sqlite3", ":memory:", cachedsql.Options{Redis: rdb, Namespace: probeNS, Rules: rules,
+		Observer: obs, QueryStatsInterval: -1})
+	if err != nil {
+		return cost{}, fmt.Errorf("advise: measuring a hit: %w", err)
+	}
+	defer func() {
+		db.Close()
+		_, _ = cachedsql.NewAdmin(rdb, probeNS).Flush(context.WithoutCancel(ctx))
+	}()
+	for range probeHits + 1 { // a miss, then hits
+		var n int64
+		var s string
+		if err := db.QueryRowContext(ctx, `SELECT ?, 'a short text'`, 7).Scan(&n, &s); err != nil {
+			return cost{}, fmt.Errorf("advise: measuring a hit: %w", err)
 		}
-		rtts[i] = time.Since(start)
 	}
-	slices.Sort(rtts)
-	rtt := rtts[len(rtts)/2]
-	return cost{time.Duration(float64(rtt) * hitOverhead), fmt.Sprintf(
-		"measured: no hits observed; median of %d pipelined GET round trips (%s, %d-byte value) × %.2f for hashing and decoding",
-		probeRounds, dur(rtt), probeBytes, hitOverhead)}, nil
+	obs.mu.Lock()
+	hits := slices.Clone(obs.hits)
+	obs.mu.Unlock()
+	if len(hits) < probeHits/2 {
+		return cost{}, fmt.Errorf("advise: measuring a hit: %d of %d reads were hits (is the store failing?)", len(hits), probeHits)
+	}
+	slices.Sort(hits)
+	return cost{hits[len(hits)/2], fmt.Sprintf(
+		"measured: no hits observed; median of %d hits of a one-row statement through cachedsql on this store", len(hits))}, nil
 }
 
 // verdict is the advice on one statement.
@@ -225,7 +249,7 @@ func judge(q cachedsql.QueryStat, hit cost, wrates map[string]float64, now time.
 	}
 	if v.maxHit < 0.5 {
 		v.cache = false
-		v.reasons = append(v.reasons, fmt.Sprintf("written too often: its tables are written %.2g times per read (%s, for %.3g reads/s): at most %.0f%% of its reads could be hits",
+		v.reasons = append(v.reasons, fmt.Sprintf("written too often: its tables are written %.2g× as often as it is read (%s, for %.3g reads/s): at most %.0f%% of its reads could be hits",
 			wrate/v.readRate, strings.Join(written, ", "), v.readRate, 100*v.maxHit))
 	} else if v.maxHit < 0.9 {
 		v.reasons = append(v.reasons, fmt.Sprintf("its tables are written often (%s): at most %.0f%% of its reads could be hits",

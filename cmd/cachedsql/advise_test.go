@@ -118,6 +118,9 @@ func TestRunAdvise(t *testing.T) {
 	}
 	out := advise(t, "-namespace", ns)
 	t.Logf("advise:\n%s", out)
+	if left, err := testRedis(t).Keys(context.Background(), ns+":advise-probe*").Result(); err != nil || len(left) > 0 {
+		t.Errorf("the hit probe left keys behind: %v %v", left, err)
+	}
 
 	agg, lookup, written := keying.DigestOf(fmt.Sprintf(adviseAggregate, 1)), keying.DigestOf(adviseLookup), keying.DigestOf(adviseWritten)
 	if !strings.Contains(out, "a hit costs") || !strings.Contains(out, "measured: no hits observed") {
