@@ -160,13 +160,13 @@ func (qs *queryStats) statsOf(fp, query string) *digestStats {
 	if v, ok := qs.memo.Load(fp); ok {
 		return v.(*digestStats)
 	}
-	d, tables, ok := digestOf(query)
+	d, ok := digestOf(query)
 	qs.mu.Lock()
 	s := qs.digests[d.Fingerprint]
 	switch {
 	case s != nil:
 	case ok && len(qs.digests) < maxDigests:
-		s = &digestStats{digest: d, tables: tables}
+		s = &digestStats{digest: d, tables: readsOf(query)} // once per digest
 		qs.digests[d.Fingerprint] = s
 	default:
 		s = qs.overflow
@@ -186,16 +186,26 @@ func (qs *queryStats) statsOf(fp, query string) *digestStats {
 	return s
 }
 
-// digestOf returns the digest of query and the tables it reads. If analysis panics (a defect of package
-// keying, which its fuzzing has not found), it reports false: the statement is counted in the overflow
-// bucket, and the application goes on.
-func digestOf(query string) (d keying.Digest, tables []string, ok bool) {
+// digestOf returns the digest of query. If it panics (a defect of package keying, which its fuzzing has
+// not found), it reports false: the statement is counted in the overflow bucket, and the application
+// goes on.
+func digestOf(query string) (d keying.Digest, ok bool) {
 	defer func() {
 		if recover() != nil {
-			d, tables, ok = keying.Digest{Fingerprint: keying.StatsOverflow}, nil, false
+			d, ok = keying.Digest{Fingerprint: keying.StatsOverflow}, false
 		}
 	}()
-	return keying.DigestOf(query), keying.Analyze(query).Reads, true
+	return keying.DigestOf(query), true
+}
+
+// readsOf returns the tables query reads (none if analysis panics, as digestOf).
+func readsOf(query string) (tables []string) {
+	defer func() {
+		if recover() != nil {
+			tables = nil
+		}
+	}()
+	return keying.Analyze(query).Reads
 }
 
 // read counts one read event.
