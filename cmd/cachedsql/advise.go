@@ -300,9 +300,12 @@ func adviseDatabase(out io.Writer, id cachedsql.DatabaseID, stats []cachedsql.Qu
 	for i, v := range cands {
 		tag := "do not cache"
 		if v.cache {
-			r := ruleFor(v.q)
-			rules = append(rules, r)
-			tag = "CACHE (rule " + r.name + ")"
+			if r := ruleFor(v.q); len(r.value) <= maxPatternBytes {
+				rules = append(rules, r)
+				tag = "CACHE (rule " + r.name + ")"
+			} else {
+				tag = "CACHE (no rule printed: its literals would make too long a regexp; write one with match.query_name or match.sql)"
+			}
 		}
 		fmt.Fprintf(out, "#\n# %d. %s: %s\n", i+1, tag, oneLine(v.q.Text))
 		fmt.Fprintf(out, "#    %d calls (%.3g/s), database p50 %s p99 %s, %s in all; tables %s\n", v.q.Calls, v.readRate,
@@ -352,6 +355,10 @@ func ruleFor(q cachedsql.QueryStat) ruleOut {
 	}
 	return r
 }
+
+// maxPatternBytes bounds the regexp of a recommended rule: a rule's regexp is matched against every new
+// statement text, in time that grows with its size (a statement with dozens of literals).
+const maxPatternBytes = 8 << 10
 
 // printRules writes the rule file of rules; with none, a comment saying so (a rule file needs a rule).
 func printRules(out io.Writer, rules []ruleOut) {

@@ -48,3 +48,21 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+// TestAdviseLongPattern: a statement worth caching whose literals would make too long a regexp gets
+// no rule, and advise says why; one with a few literals gets its rule.
+func TestAdviseLongPattern(t *testing.T) {
+	now := time.Now()
+	stat := func(fp, text string) cachedsql.QueryStat {
+		return cachedsql.QueryStat{Database: "0123456789abcdef", Fingerprint: fp, Text: text, Calls: 100, Queries: 100,
+			DBP50: time.Millisecond, DBTime: 100 * time.Millisecond, Tables: []string{"t"}, Since: now.Add(-time.Minute),
+			Bypasses: map[cachedsql.BypassReason]int64{cachedsql.BypassNoRule: 100}}
+	}
+	long := "select * from t where a = ?" + strings.Repeat(" or a = ?", 40)
+	stats := []cachedsql.QueryStat{stat("aa00000000000000", long), stat("bb00000000000000", "select * from t where b = ?")}
+	var out strings.Builder
+	rules := adviseDatabase(&out, "0123456789abcdef", stats, nil, cost{d: 50 * time.Microsecond, how: "given"}, now)
+	if len(rules) != 1 || rules[0].name != "t-bb000000" || !strings.Contains(out.String(), "no rule printed: its literals would make too long a regexp") {
+		t.Errorf("rules %+v\n%s\nwant one rule (the short statement's), and a word on the long one", rules, out.String())
+	}
+}
