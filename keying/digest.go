@@ -140,7 +140,10 @@ const (
 // DigestPattern returns an anchored RE2 expression, for a rule's match.regexp, that matches the
 // normalized text ([Statement].Normalized) of every statement whose digest text is text (a
 // [Digest].Text): each "?" stands for a literal or a "?" placeholder, each "(?)" after IN for a list
-// of them. It may match a few more texts (a "?" stands for any literal, of any type).
+// of them. It may match a few more texts (a "?" stands for any literal, of any type). One kind of text
+// escapes it: a "[" after a keyword or an operator holding a quoted literal, which no dialect accepts
+// (the digest's "[?]" then reads as a bracketed name). The pattern grows with the digest's markers,
+// and RE2 matches in time proportional to pattern × text: keep rules to statements with few literals.
 func DigestPattern(text string) string {
 	var b strings.Builder
 	b.WriteByte('^')
