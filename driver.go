@@ -90,6 +90,12 @@ type Options struct {
 	// Observer is told about every read decision, invalidation and store failure. Default none.
 	Observer Observer
 
+	// QueryStatsInterval is how often this process adds its per-statement statistics (calls, hits,
+	// misses, bypasses, database and hit time, by statement digest: see [Admin.QueryStats]) to Redis.
+	// Default 10s with Redis; without Redis statistics are off unless it is set ([QueryStatsOf] then
+	// reads them in process). Negative turns statistics off.
+	QueryStatsInterval time.Duration
+
 	// testStore replaces the store (tests only).
 	testStore cacheStore
 	// test lets tests force interleavings and inject time, chance and flights (tests only).

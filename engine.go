@@ -68,6 +68,8 @@ type engine struct {
 	// memKey names the shared in-process store e holds ("": e's store is not one).
 	memKey string
 
+	qstats *queryStats // per-statement statistics (querystats.go); nil when off
+
 	closeOnce sync.Once
 }
 
@@ -142,6 +144,9 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	e.bg.init()
 	e.rs.cur.Store(newRuleSet(opts.Rules, nil))
 	e.ks.learnt = make(map[string][][]string)
+	if e.qstats = newQueryStats(e); e.qstats != nil {
+		e.opts.Observer = e.qstats.observer(e.opts.Observer)
+	}
 	e.breaker.Init(opts.BreakerThreshold, opts.BreakerCooldown)
 	e.pending.Init(opts.MaxPending)
 	e.plans.init(e)
@@ -174,6 +179,7 @@ func (e *engine) close() {
 		e.stopDeliverer()
 		e.stopWatch()
 		e.bg.close()
+		e.qstats.close()
 		if e.memKey != "" {
 			releaseMemory(e.memKey)
 		}

@@ -30,6 +30,10 @@ const DefaultNamespace = "cachedsql"
 //	<ns>:h:<db8>:<rule>                         a rule's hot entries, by score (Hot, a sorted set)
 //	<ns>:hq:<db8>:<rule>                        a rule's hot statements, by score (HotQueries, a sorted set)
 //	<ns>:k:<db8>:<rule>:<bucket>                a rule's entries filled in one time bucket (RuleIndex, a set)
+//	<ns>:qs:<db8>                               the statement digests with statistics, by last update (StatsIndex, a sorted set)
+//	<ns>:qs:<db8>:<digest 16 hex>               the statistics of one statement digest (Stats, a hash)
+//	<ns>:qs:<db8>:other                         the statistics of digests past the bound (Stats with StatsOverflow, a hash)
+//	<ns>:qs:<db8>:w                             the writes per table (StatsWrites, a hash)
 //
 // <rule> is a rule's name with every byte outside [A-Za-z0-9_.-] written as
 // %XX (lower-case hex), so it holds no ":", no Redis Cluster hash tag and
@@ -184,12 +188,33 @@ const (
 	KeyHot        KeyKind = "h"    // a rule's hot entries ([Layout.Hot])
 	KeyHotQueries KeyKind = "hq"   // a rule's hot statements ([Layout.HotQueries])
 	KeyRuleIndex  KeyKind = "k"    // a rule's entries of one time bucket ([Layout.RuleIndex])
+	KeyStats      KeyKind = "qs"   // per-statement statistics ([Layout.StatsIndex], [Layout.Stats], [Layout.StatsWrites])
 )
+
+// StatsOverflow is the digest part of the statistics key of the statements past the bound on
+// digests (see [Layout.Stats]).
+const StatsOverflow = "other"
+
+// statsWrites is the part after the database of [Layout.StatsWrites].
+const statsWrites = "w"
+
+// StatsIndex returns the key of the sorted set of the digests ([Digest].Fingerprint) of this database
+// that have statistics, scored by the Unix time of their last update: "<ns>:qs:<db8>".
+func (l Layout) StatsIndex() string { return l.ns + ":qs:" + l.db }
+
+// Stats returns the key of the hash of the statistics of the statements of this database whose
+// digest fingerprint is digest (16 hex digits, or [StatsOverflow]): "<ns>:qs:<db8>:<digest>".
+func (l Layout) Stats(digest string) string { return l.ns + ":qs:" + l.db + ":" + digest }
+
+// StatsWrites returns the key of the hash of this database's writes per table, for statistics:
+// "<ns>:qs:<db8>:w".
+func (l Layout) StatsWrites() string { return l.ns + ":qs:" + l.db + ":" + statsWrites }
 
 // keyKinds is the set of kinds [Layout.Parse] accepts.
 var keyKinds = map[KeyKind]bool{
 	KeyEntry: true, KeyToken: true, KeyEpoch: true, KeyLog: true, KeyLive: true, KeyGeneration: true,
 	KeyRow: true, KeyKeysets: true, KeyLease: true, KeyHot: true, KeyHotQueries: true, KeyRuleIndex: true,
+	KeyStats: true,
 }
 
 // Lease returns the key of the fill lease of the entry at key entry (from
@@ -245,6 +270,9 @@ type KeyName struct {
 	Rule string
 	// Bucket is the time bucket of a rule index; 0 for the other kinds.
 	Bucket int64
+	// Digest is, for a statistics key, the digest of [Layout.Stats] (16 hex digits or
+	// [StatsOverflow]), "w" for [Layout.StatsWrites], "" for [Layout.StatsIndex]; "" for the other kinds.
+	Digest string
 }
 
 // Parse reads the name of a key of any database of l's namespace. It
@@ -279,6 +307,9 @@ func (l Layout) Parse(key string) (KeyName, bool) {
 	case KeyHot, KeyHotQueries:
 		k.Rule, ok = unescapeRule(rest)
 		ok = ok && more
+	case KeyStats:
+		k.Digest = rest
+		ok = !more || rest == StatsOverflow || rest == statsWrites || len(rest) == 16 && isHex(rest)
 	case KeyRuleIndex: // more is implied: the rule and bucket parts hold a ":"
 		i := strings.LastIndexByte(rest, ':')
 		if i < 0 {
@@ -295,10 +326,10 @@ func (l Layout) Parse(key string) (KeyName, bool) {
 }
 
 // isDB8 reports whether s is a db8 part: 16 lower-case hex digits.
-func isDB8(s string) bool {
-	if len(s) != 16 {
-		return false
-	}
+func isDB8(s string) bool { return len(s) == 16 && isHex(s) }
+
+// isHex reports whether s holds only lower-case hex digits.
+func isHex(s string) bool {
 	for i := range len(s) {
 		if strings.IndexByte(hexDigits, s[i]) < 0 {
 			return false

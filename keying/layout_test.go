@@ -217,6 +217,10 @@ func TestLayoutParse(t *testing.T) {
 		{l.Hot("r"), KeyHot, db},
 		{l.HotQueries("r"), KeyHotQueries, db},
 		{l.RuleIndex("r", 3), KeyRuleIndex, db},
+		{l.StatsIndex(), KeyStats, db},
+		{l.Stats(DigestOf("select 1").Fingerprint), KeyStats, db},
+		{l.Stats(StatsOverflow), KeyStats, db},
+		{l.StatsWrites(), KeyStats, db},
 	}
 	for _, tt := range good {
 		got, ok := l.Parse(tt.key)
@@ -247,6 +251,9 @@ func TestLayoutParse(t *testing.T) {
 		"app:k:" + db + ":r:01",
 		"app:k:" + db + ":r:-1",
 		"app:k:" + db + ":r:1x",
+		"app:qs:" + db + ":0123",             // not a digest
+		"app:qs:" + db + ":0123456789ABCDEF", // not lower-case hex
+		"app:qs:" + db + ":w:x",
 	}
 	for _, k := range bad {
 		if got, ok := l.Parse(k); ok {

@@ -9,6 +9,8 @@
 //	cachedsql hot -redis URL [-namespace NS] [-db ID] [-n N] [-f FILE] [-rules FILES] [-dsn DSN...]
 //	cachedsql invalidations -redis URL [-namespace NS] [-db ID] [-n N] [-f FILE] [-dsn DSN...]
 //	cachedsql flush -redis URL [-namespace NS] (-all | -rule R [-db ID] | -table T -dsn DSN [-driver D])
+//	cachedsql stats -redis URL [-namespace NS] [-db ID] [-n N] [-json]
+//	cachedsql advise -redis URL [-namespace NS] [-db ID] [-hit-cost D]
 //	cachedsql pg install -dsn DSN [-channel C] [-tables a,b]
 //	cachedsql pg uninstall -dsn DSN
 //
@@ -100,6 +102,8 @@ func init() {
 		{"invalidations", "-redis URL [-namespace NS] [-db ID] [-n N] [-f FILE] [-dsn DSN]...", "list recent invalidations, newest first", (*cli).invalidations},
 		{"flush", "-redis URL [-namespace NS] (-all | -rule R [-db ID] | -table T -dsn DSN [-driver D])",
 			"drop a namespace or a rule's entries, or invalidate a table", (*cli).flush},
+		{"stats", "-redis URL [-namespace NS] [-db ID] [-n N] [-json]", "per-statement statistics of every process sharing the store", (*cli).stats},
+		{"advise", "-redis URL [-namespace NS] [-db ID] [-hit-cost D]", "tell which statements caching would pay for, as a rule file", (*cli).advise},
 		{"pg", "(install -dsn DSN [-channel C] [-tables a,b] | uninstall -dsn DSN)", "install or remove PostgreSQL change-signal triggers", (*cli).pg},
 	}
 }
