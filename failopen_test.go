@@ -28,19 +28,6 @@ func failFastClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
-// eventually polls cond until it holds or a generous deadline passes (no fixed sleeps: the deadline only
-// bounds a broken test).
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func readName(t testing.TB, db *sql.DB, id int) string {
 	t.Helper()
 	var n string

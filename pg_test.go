@@ -22,33 +22,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// pgRedis opens a fresh PostgreSQL schema bare and through the wrapper on a real Redis under a
-// prefix of the test's own.
-func pgRedis(t testing.TB, opts cachedsql.Options) (bare, db *sql.DB, dsn string) {
-	t.Helper()
-	dsn = testenv.Postgres(t)
-	if opts.Redis == nil {
-		opts.Redis = testenv.Redis(t)
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = strings.TrimSuffix(testenv.Prefix(t), ":")
-	}
-	if opts.Rules == nil {
-		opts.Rules = cacheAll(t)
-	}
-	bare, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bare.Close() })
-	db, err = cachedsql.Open("pgx", dsn, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return bare, db, dsn
-}
-
 // pgTypes is one column per PostgreSQL type a user meets, with a value and NULL.
 var pgTypes = []struct{ typ, value string }{
 	{"int2", "'-32768'"}, {"int4", "2147483647"}, {"int8", "'-9223372036854775808'"},

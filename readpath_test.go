@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cachedsql/cachedsql"
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
@@ -30,45 +28,6 @@ func oneRule(t testing.TB, r cachedsql.Rule) *cachedsql.Rules {
 		t.Fatal(err)
 	}
 	return rs
-}
-
-// scanKeys returns the keys of rdb matching pattern.
-func scanKeys(t testing.TB, rdb *redis.Client, pattern string) []string {
-	t.Helper()
-	ctx := context.Background()
-	var keys []string
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
-
-// oneEntryKey returns the only cached result stored under namespace ns.
-func oneEntryKey(t testing.TB, rdb *redis.Client, ns string) string {
-	t.Helper()
-	keys := scanKeys(t, rdb, ns+":q:*")
-	if len(keys) != 1 {
-		t.Fatalf("entries under %s: %v, want exactly one", ns, keys)
-	}
-	return keys[0]
-}
-
-// redisSQLite is openSQLite on the real Redis, under a namespace of the test's own.
-func redisSQLite(t testing.TB, opts cachedsql.Options) (bare, db *sql.DB, rdb *redis.Client, ns string) {
-	t.Helper()
-	rdb = testenv.Redis(t)
-	if opts.Redis == nil {
-		opts.Redis = rdb
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = namespace(t)
-	}
-	bare, db = openSQLite(t, opts)
-	return bare, db, rdb, opts.Namespace
 }
 
 const allUsers = `SELECT id, name FROM users ORDER BY id`

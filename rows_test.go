@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -18,47 +17,6 @@ const (
 	userByID   = `SELECT id, name FROM users WHERE id = ?`
 	countUsers = `SELECT count(*) FROM users`
 )
-
-// rowRules caches userByID as a row rule (write-through if asked) and every other read whole.
-func rowRules(t testing.TB, writeThrough bool) *cachedsql.Rules {
-	t.Helper()
-	return mustRules(t,
-		cachedsql.Rule{Name: "user", Match: cachedsql.Match{SQL: userByID}, Key: []string{"id"}, TTL: time.Minute, WriteThrough: writeThrough},
-		cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, TTL: time.Minute},
-	)
-}
-
-// storeVariants runs f with the in-process store and with Redis.
-func storeVariants(t *testing.T, f func(t *testing.T, opts cachedsql.Options)) {
-	t.Run("memory", func(t *testing.T) { f(t, cachedsql.Options{}) })
-	t.Run("redis", func(t *testing.T) {
-		f(t, cachedsql.Options{Redis: testenv.Redis(t), Namespace: namespace(t)})
-	})
-}
-
-// userName reads one user's name through userByID; "" when there is no such row.
-func userName(t testing.TB, db *sql.DB, id int) string {
-	t.Helper()
-	var got int
-	var name string
-	err := db.QueryRowContext(context.Background(), userByID, id).Scan(&got, &name)
-	if err == sql.ErrNoRows {
-		return ""
-	}
-	if err != nil {
-		t.Fatalf("read user %d: %v", id, err)
-	}
-	return name
-}
-
-// hitsOf runs f and returns the hits and misses it made.
-func hitsOf(t testing.TB, db *sql.DB, f func()) (hits, misses uint64) {
-	t.Helper()
-	before := stats(t, db)
-	f()
-	after := stats(t, db)
-	return after.Hits - before.Hits, after.Misses - before.Misses
-}
 
 // TestRowEntries checks the read side of a row rule: a miss, then hits; a missing row is not cached;
 // with Redis the entry is a hash holding one field per column.

@@ -3,119 +3,13 @@ package cachedsql_test
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/cachedsql/cachedsql"
 )
-
-// cacheAll is a rule set that caches every cacheable read for a minute.
-func cacheAll(t testing.TB) *cachedsql.Rules {
-	t.Helper()
-	rs, err := cachedsql.NewRules(cachedsql.Rule{Name: "all", Match: cachedsql.Match{Default: true}, TTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
-
-// openSQLite opens one SQLite file twice: bare, and through the wrapper with opts (rules default to cacheAll).
-func openSQLite(t testing.TB, opts cachedsql.Options) (bare, db *sql.DB) {
-	t.Helper()
-	_, bare, db = openSQLitePath(t, opts)
-	return bare, db
-}
-
-// openSQLiteDSN opens the SQLite database dsn bare and through the wrapper (with opts, and every read
-// cached when opts has no rules); both are closed when t ends.
-func openSQLiteDSN(t testing.TB, dsn string, opts cachedsql.Options) (bare, db *sql.DB) {
-	t.Helper()
-	if opts.Rules == nil {
-		opts.Rules = cacheAll(t)
-	}
-	bare, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bare.Close() })
-	db, err = cachedsql.Open("sqlite3", dsn, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return bare, db
-}
-
-// openSQLitePath is openSQLite that also returns the file's path.
-func openSQLitePath(t testing.TB, opts cachedsql.Options) (path string, bare, db *sql.DB) {
-	t.Helper()
-	path = filepath.Join(t.TempDir(), "test.db")
-	bare, db = openSQLiteDSN(t, path, opts)
-	mustExec(t, bare, `CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL, born TIMESTAMP, avatar BLOB)`)
-	mustExec(t, bare, `INSERT INTO users VALUES (1, 'ann', 1.5, '2001-02-03 04:05:06', x'0102'), (2, 'bob', NULL, NULL, x''), (3, 'cy', -0.0, '1999-12-31 23:59:59', NULL)`)
-	mustExec(t, bare, `CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, total INTEGER)`)
-	mustExec(t, bare, `INSERT INTO orders VALUES (1, 1, 10), (2, 1, 20), (3, 2, 5)`)
-	return path, bare, db
-}
-
-func mustExec(t testing.TB, db interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, query string, args ...any) sql.Result {
-	t.Helper()
-	res, err := db.ExecContext(context.Background(), query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return res
-}
-
-func stats(t testing.TB, db *sql.DB) cachedsql.Stats {
-	t.Helper()
-	st, ok := cachedsql.StatsOf(db)
-	if !ok {
-		t.Fatal("StatsOf: not a caching DB")
-	}
-	return st
-}
-
-// queryAll reads every row of a query into []any rows.
-func queryAll(t testing.TB, db interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, ctx context.Context, query string, args ...any) [][]any {
-	t.Helper()
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return collectRows(t, rows)
-}
-
-// collectRows reads every row into []any values and closes rows.
-func collectRows(t testing.TB, rows *sql.Rows) [][]any {
-	t.Helper()
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out [][]any
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, vals)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func TestSQLiteMissThenHit(t *testing.T) {
 	bare, db := openSQLite(t, cachedsql.Options{})

@@ -184,15 +184,6 @@ func TestSingleFlight(t *testing.T) {
 	}
 }
 
-func mustRules(t testing.TB, rules ...cachedsql.Rule) *cachedsql.Rules {
-	t.Helper()
-	rs, err := cachedsql.NewRules(rules...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
-
 // TestRecheckInsideFlight forces the interleaving the re-check prevents: A misses; B misses, loads
 // and fills, and its flight ends; only then does A start a flight, which must find B's entry instead
 // of querying the database again.

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -252,13 +251,6 @@ func TestMethodSetsPgxConnector(t *testing.T) {
 	checkColumnTypes(t, bare, db, `SELECT id, code, price, note, at, ok, data FROM items WHERE id > $1`, 0)
 }
 
-// namespace returns a Redis namespace of the test's own, removed when it ends.
-func namespace(t testing.TB) string {
-	t.Helper()
-	p := testenv.Prefix(t)
-	return p[:len(p)-1]
-}
-
 // stmtRows reads every row of a prepared statement as []any.
 func stmtRows(t *testing.T, stmt *sql.Stmt, args ...any) [][]any {
 	t.Helper()
@@ -461,10 +453,4 @@ func checkLegacyTx(t *testing.T, db *sql.DB, q string) {
 			t.Errorf("after a legacy transaction (commit %v): got %v, want %v", commit, got, want)
 		}
 	}
-}
-
-// sqliteFile returns a path for a new SQLite database in the test's temporary folder.
-func sqliteFile(t testing.TB, name string) string {
-	t.Helper()
-	return filepath.Join(t.TempDir(), name)
 }

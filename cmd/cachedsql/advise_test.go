@@ -147,8 +147,10 @@ func TestRunAdvise(t *testing.T) {
 	cached := openAdviseApp(t, path, ns, rules)
 	adviseWorkload(t, cached)
 	st, _ := cachedsql.StatsOf(cached)
-	if st.Hits == 0 || st.Hits+st.Misses != 40 {
-		t.Errorf("under the advised rules: %d hits, %d misses; want the 40 reads of the aggregate cached, some hits", st.Hits, st.Misses)
+	// A read whose store round trip exceeded the default StoreTimeout (a loaded host) is a store bypass.
+	if st.Hits == 0 || st.Hits+st.Misses+st.Bypasses[cachedsql.BypassStore] != 40 {
+		t.Errorf("under the advised rules: %d hits, %d misses, %d store bypasses; want the 40 reads of the aggregate cached, some hits",
+			st.Hits, st.Misses, st.Bypasses[cachedsql.BypassStore])
 	}
 	if err := cached.Close(); err != nil {
 		t.Fatal(err)

@@ -135,8 +135,12 @@ func TestRunStatsTwoProcesses(t *testing.T) {
 		t.Fatalf("stats: %d statements, want 2: %+v", len(list), list)
 	}
 	u, o := got[users.Fingerprint], got[orders.Fingerprint]
-	if u.Calls != 55 || u.Hits+u.Misses != 55 || u.Hits == 0 || u.Rule != "users" || u.Text != users.Text || u.HitP50Nanos <= 0 {
-		t.Errorf("users: %+v\nwant 55 calls, all hits or misses, some hits (timed), rule users, text %q", u, users.Text)
+	// A read whose store round trip exceeded the default StoreTimeout (a loaded host) is a bypass for
+	// "store unavailable": counted, in the sum, but neither a hit nor a miss.
+	if storeBypass := u.Bypasses["store unavailable"]; u.Calls != 55 || u.Hits+u.Misses+storeBypass != 55 ||
+		len(u.Bypasses) > 1 || len(u.Bypasses) == 1 && storeBypass == 0 ||
+		u.Hits == 0 || u.Rule != "users" || u.Text != users.Text || u.HitP50Nanos <= 0 {
+		t.Errorf("users: %+v\nwant 55 calls, hits or misses (or store bypasses), some hits (timed), rule users, text %q", u, users.Text)
 	}
 	if o.Calls != 55 || o.Bypasses["no rule"] != 55 || o.Queries != 55 || o.Rule != "" || o.Text != orders.Text || o.DBP50Nanos <= 0 {
 		t.Errorf("orders: %+v\nwant 55 calls, 55 bypasses for no rule, each timed, no rule, text %q", o, orders.Text)
