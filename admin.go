@@ -130,6 +130,10 @@ type Invalidation struct {
 	// Rows counts the rows whose entries were invalidated one by one (a write pinned to key values
 	// under row rules); their tables were invalidated too.
 	Rows int
+	// Text is the write's normalized statement with every literal written as "?" (as in
+	// [QueryStat]), so that it holds no value; "" for a transaction's COMMIT, a call, or an entry
+	// logged by an older version.
+	Text string
 }
 
 // HotSet is the hot set of one refresh-ahead or write-through rule in one database: the entries read
@@ -342,7 +346,7 @@ func (a *Admin) Invalidations(ctx context.Context, db DatabaseID, n int) ([]Inva
 		}
 		for _, e := range entries {
 			out = append(out, Invalidation{Database: DatabaseID(logs[i].Database), Time: e.Time,
-				Cause: e.Cause, Tables: e.Tables, Rows: e.Rows})
+				Cause: e.Cause, Tables: e.Tables, Rows: e.Rows, Text: e.Text})
 		}
 	}
 	// Each log is newest first: a stable sort keeps that order among equal times.

@@ -2,8 +2,10 @@ package cachedsql
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cachedsql/cachedsql/internal/store"
+	"github.com/cachedsql/cachedsql/keying"
 )
 
 // logEntry describes an invalidation for the store's log of recent invalidations (see
@@ -14,7 +16,29 @@ func (e *engine) logEntry(query string, tables []string, rows int) store.LogEntr
 	if tables == nil {
 		tables = []string{"*"}
 	}
-	return store.LogEntry{Time: e.now().UTC(), Cause: e.logCause(query), Tables: tables, Rows: rows}
+	return store.LogEntry{Time: e.now().UTC(), Cause: e.logCause(query), Tables: tables, Rows: rows,
+		Text: logText(query)}
+}
+
+// maxLogText bounds the statement text an invalidation log entry holds.
+const maxLogText = 500
+
+// logText is the literal-free text of the write query for the invalidation log ("" for a COMMIT, a
+// delivery of pending tokens, or a call), cut to maxLogText bytes.
+func logText(query string) string {
+	switch query {
+	case "", "COMMIT", "pending":
+		return ""
+	}
+	t := keying.DigestOf(query).Text
+	if len(t) > maxLogText {
+		cut := maxLogText
+		for cut > 0 && !utf8.RuneStart(t[cut]) {
+			cut--
+		}
+		t = t[:cut] + "…"
+	}
+	return t
 }
 
 // rowCount counts the row tokens among token keys.

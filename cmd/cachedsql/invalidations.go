@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -14,10 +15,11 @@ import (
 const invalidationsAbout = `
 Invalidations prints the most recent invalidations of every database in the namespace (or of the one
 -db names), newest first, from the logs that the wrapper writes with each invalidation (see
-cachedsql.Admin.Invalidations). A write is named by its first word and its sqlc name or fingerprint:
-the store keeps no text of it, which may hold values. -f FILE gives statements the application runs
-(SQL separated by semicolons, such as sqlc's queries): a write whose fingerprint is one of theirs is
-shown with its normalized text. Each -dsn names the database it reaches next to its id.`
+cachedsql.Admin.Invalidations). A write is named by its first word and its sqlc name or fingerprint,
+and shown with its normalized text with every literal written as "?" (the store keeps no value). -f
+FILE gives statements the application runs (SQL separated by semicolons, such as sqlc's queries): a
+write whose fingerprint is one of theirs is shown with its own normalized text. Each -dsn names the
+database it reaches next to its id.`
 
 // invalidations prints the most recent invalidations.
 func (c *cli) invalidations(ctx context.Context, args []string) error {
@@ -73,7 +75,7 @@ func (c *cli) invalidations(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "%s  db %s  %s%s  %s\n", e.Time.Format(time.RFC3339Nano), dbLabel(e.Database, names),
 			strings.Join(e.Tables, ","), rows, e.Cause)
-		if text := causeText(e.Cause, texts); text != "" {
+		if text := cmp.Or(causeText(e.Cause, texts), e.Text); text != "" {
 			fmt.Fprintf(c.stdout, "    %s\n", text)
 		}
 	}

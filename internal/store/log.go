@@ -28,6 +28,9 @@ type LogEntry struct {
 	// Rows counts the rows whose entries were invalidated one by one (a write pinned to key values
 	// under row rules); their tables' result-set entries were invalidated too.
 	Rows int `json:"rows,omitempty"`
+	// Text is the write's statement with every literal written as "?" (keying.DigestOf), so that it
+	// holds no value; "" for an invalidation that no statement made.
+	Text string `json:"text,omitempty"`
 }
 
 // encodeLog returns the stored form of e.
