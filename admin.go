@@ -156,6 +156,7 @@ type HotSet struct {
 type HotQuery struct {
 	Fingerprint string  // the statement's fingerprint, as [ReadEvent] has it
 	Name        string  // its sqlc query name ("-- name: GetUser :one"), "" if none
+	Text        string  // its normalized text with every literal written as "?" (never a value)
 	Score       float64 // the summed score of its entries
 }
 
@@ -387,8 +388,8 @@ func (a *Admin) Hot(ctx context.Context, db DatabaseID, n int) ([]HotSet, error)
 			return nil, fmt.Errorf("cachedsql: hot: %w", err)
 		}
 		for _, m := range top {
-			fp, name := parseHotQuery(m.Member)
-			sets[i].Queries = append(sets[i].Queries, HotQuery{Fingerprint: fp, Name: name, Score: m.Score})
+			fp, name, text := parseHotQuery(m.Member)
+			sets[i].Queries = append(sets[i].Queries, HotQuery{Fingerprint: fp, Name: name, Text: text, Score: m.Score})
 		}
 	}
 	return sets, nil

@@ -152,7 +152,8 @@ func TestAdminTwoDatabases(t *testing.T) {
 		if s.Rule != "users" || (s.Database != dbA && s.Database != dbB) || len(s.Entries) != 1 || s.Entries[0].Score < 1 {
 			t.Errorf("hot set %+v: want rule users of A or B with one entry", s)
 		}
-		if len(s.Queries) != 1 || s.Queries[0].Fingerprint != usersFP || s.Queries[0].Score < 1 {
+		if len(s.Queries) != 1 || s.Queries[0].Fingerprint != usersFP || s.Queries[0].Score < 1 ||
+			s.Queries[0].Text != keying.DigestOf(adminUsers).Text {
 			t.Errorf("hot set %+v: want the statement %s (fingerprint %s)", s, adminUsers, usersFP)
 		}
 	}

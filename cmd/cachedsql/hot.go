@@ -16,11 +16,10 @@ const hotAbout = `
 Hot lists the hot entries that refresh_ahead and write_through rules report to Redis (see
 cachedsql.Admin.Hot): for each rule and database, its hottest statements, then its hottest entries,
 highest score first. A score is about the hits over the last two seconds, summed over every process
-sharing the store. The store keeps no text of a statement, which may hold values: a statement is
-named by its fingerprint (and sqlc name), and an entry by its key, a hash of the database, the
-statement and its arguments. So that the lines say what they are about, -f FILE gives the
-application's statements (SQL separated by semicolons, such as sqlc's queries), whose normalized text
-is shown under their fingerprint; -rules prints each rule's statement (its match.sql, normalized) or
+sharing the store. A statement is named by its fingerprint (and sqlc name) and shown with its text
+with every literal written as "?" (the store keeps no value), and an entry by its key, a hash of the
+database, the statement and its arguments. -f FILE gives the application's statements (SQL separated
+by semicolons, such as sqlc's queries), whose own normalized text is shown under their fingerprint; -rules prints each rule's statement (its match.sql, normalized) or
 conditions; each -dsn names the database it reaches next to its id.`
 
 // hot lists the hot entries of refresh-ahead and write-through rules.
@@ -91,7 +90,7 @@ func printHot(out io.Writer, s cachedsql.HotSet, names map[cachedsql.DatabaseID]
 			name = " " + q.Name
 		}
 		fmt.Fprintf(out, "  %10s  statement %s%s\n", strconv.FormatFloat(q.Score, 'g', 6, 64), q.Fingerprint, name)
-		if text := cmp.Or(texts[q.Fingerprint], texts[q.Name]); text != "" {
+		if text := cmp.Or(texts[q.Fingerprint], texts[q.Name], q.Text); text != "" {
 			fmt.Fprintf(out, "              %s\n", text)
 		}
 	}

@@ -155,4 +155,20 @@ func TestRunHotStatements(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		out = cmd(t, args...).ok(t)
 	}
+	// Without -f, the text the set holds: the same statement with its literals written as "?".
+	const inlined = "SELECT id, name FROM users WHERE id = 2"
+	for range 3 {
+		if err := app.QueryRowContext(ctx, inlined).Scan(new(int64), new(string)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = "statement " + keying.Analyze(inlined).Fingerprint + "\n              select id, name from users where id = ?\n"
+	args = []string{"hot", "-redis", redisURL(t), "-namespace", ns}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("hot never listed %q:\n%s", want, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+		out = cmd(t, args...).ok(t)
+	}
 }
