@@ -79,14 +79,9 @@ func (e *engine) now() time.Time { return e.clock.Now() }
 // cacheStore is what the engine needs of a store: internal/store's Redis and Memory, whose contract
 // (store.Store) says what each method promises.
 type cacheStore interface {
-	// The read path: an entry (a string, or a row's hash) and its tokens in one round trip.
-	Fetch(ctx context.Context, key string, tokenKeys []string, tokens []uint64) ([]byte, error)
-	FetchHash(ctx context.Context, key string, tokenKeys []string, tokens []uint64) (map[string]string, error)
-	EnsureTokens(ctx context.Context, tokenKeys []string, tokens []uint64) error
-	// Fills, and the deletion of a corrupt entry.
-	SetIndexed(ctx context.Context, key string, value []byte, ttl time.Duration, index string, indexTTL time.Duration) error
-	SetHashIf(ctx context.Context, key string, fields []string, ttl time.Duration, guardKey string, guard uint64, index string, indexTTL time.Duration) (bool, error)
-	Delete(ctx context.Context, keys ...string) error
+	// The read path's: an entry and its tokens in one round trip, fills, and the deletion of a corrupt
+	// entry (package strategies declares them).
+	strategies.ReadStore
 	// The write path: token replacement, with the reads write-through and row rules need.
 	Bump(ctx context.Context, tokenKeys []string) error
 	BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry store.LogEntry, read store.BumpRead) (store.BumpResult, error)
