@@ -19,7 +19,7 @@ import (
 // writerAndReader opens one SQLite file twice, standing for two processes sharing a Redis: the writer
 // reaches Redis through a fault proxy, the reader directly. Both use the default options but for the
 // store, the namespace and the identity (the file's, so that they share tokens).
-func writerAndReader(t *testing.T, obs cachedsql.Observer) (proxy *testenv.Proxy, writer, reader *sql.DB, ns string) {
+func writerAndReader(t testing.TB, obs cachedsql.Observer) (proxy *testenv.Proxy, writer, reader *sql.DB, ns string) {
 	t.Helper()
 	rdb0 := testenv.Redis(t)
 	proxy = testenv.NewProxy(t, rdb0.Options().Addr)
@@ -165,7 +165,7 @@ func (o *cutOffObserver) ObserveInvalidate(context.Context, cachedsql.Invalidate
 
 // staleWindow reads user 1 through r until it is no longer the old "ann", and returns how long that
 // took and how many reads served the old row.
-func staleWindow(t *testing.T, r *sql.DB) (time.Duration, int) {
+func staleWindow(t testing.TB, r *sql.DB) (time.Duration, int) {
 	t.Helper()
 	start, stale := time.Now(), 0
 	eventually(t, "the old row to stop being served", func() bool {
@@ -281,7 +281,15 @@ func TestSilentProcessPresumedGone(t *testing.T) {
 // of the watch, so the old rows stop being served. Before the fix they were served until their TTL.
 func TestStoreLostWrites(t *testing.T) {
 	t.Parallel()
+	// The read right after the write is fresh only if the writer's token replacement succeeded: one
+	// that timed out on a loaded host (InvalidateTimeout) leaves the documented window of a writer that
+	// lost Redis, which TestWriterCutOff measures. Such an attempt says nothing here and runs again.
+	onLoadedHost(t, func(t *testenv.Attempt, watch func(*sql.DB)) { testStoreLostWrites(t, watch) })
+}
+
+func testStoreLostWrites(t testing.TB, watch func(*sql.DB)) {
 	_, w, r, ns := writerAndReader(t, nil)
+	watch(w)
 	rdb := testenv.Redis(t)
 	readName(t, r, 1)
 	readName(t, r, 1)
@@ -300,7 +308,7 @@ func TestStoreLostWrites(t *testing.T) {
 }
 
 // dumpPrefix returns a DUMP of every key under prefix.
-func dumpPrefix(t *testing.T, rdb *redis.Client, prefix string) map[string]string {
+func dumpPrefix(t testing.TB, rdb *redis.Client, prefix string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
@@ -321,7 +329,7 @@ func dumpPrefix(t *testing.T, rdb *redis.Client, prefix string) map[string]strin
 }
 
 // restoreKeys makes the keys under prefix exactly those of snapshot, as a restore of it would.
-func restoreKeys(t *testing.T, rdb *redis.Client, prefix string, snapshot map[string]string) {
+func restoreKeys(t testing.TB, rdb *redis.Client, prefix string, snapshot map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
