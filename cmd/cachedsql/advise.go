@@ -44,18 +44,12 @@ func (c *cli) advise(ctx context.Context, args []string) error {
 	if *hitCost < 0 {
 		return usagef("-hit-cost must not be negative, got %v", *hitCost)
 	}
-	o, err := c.options(fs, redisFlag, namespaceFlag)
-	if o.Redis != nil {
-		defer o.Redis.Close()
-	}
+	o, admin, err := c.adminOf(fs, redisFlag, namespaceFlag)
 	if err != nil {
 		return err
 	}
-	if err := needRedis(o); err != nil {
-		return err
-	}
+	defer o.Redis.Close()
 	out, rdb, ns := c.stdout, o.Redis, o.Namespace
-	admin := cachedsql.NewAdmin(rdb, ns)
 	stats, err := admin.QueryStats(ctx, cachedsql.DatabaseID(*db))
 	if err != nil {
 		return err

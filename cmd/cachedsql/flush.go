@@ -48,17 +48,11 @@ func (c *cli) flush(ctx context.Context, args []string) error {
 	case *db != "" && *rule == "":
 		return usagef("-db goes with -rule")
 	}
-	o, err := c.options(fs, redisFlag, namespaceFlag)
-	if o.Redis != nil {
-		defer o.Redis.Close()
-	}
+	o, admin, err := c.adminOf(fs, redisFlag, namespaceFlag)
 	if err != nil {
 		return err
 	}
-	if err := needRedis(o); err != nil {
-		return err
-	}
-	admin := cachedsql.NewAdmin(o.Redis, o.Namespace)
+	defer o.Redis.Close()
 	out := c.stdout
 	switch {
 	case *all:

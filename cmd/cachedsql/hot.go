@@ -44,16 +44,11 @@ func (c *cli) hot(ctx context.Context, args []string) error {
 	if *n <= 0 {
 		return usagef("-n must be positive, got %d", *n)
 	}
-	o, err := c.options(fs, redisFlag, namespaceFlag, rulesFlag)
-	if o.Redis != nil {
-		defer o.Redis.Close()
-	}
+	o, admin, err := c.adminOf(fs, redisFlag, namespaceFlag, rulesFlag)
 	if err != nil {
 		return err
 	}
-	if err := needRedis(o); err != nil {
-		return err
-	}
+	defer o.Redis.Close()
 	names, err := databaseNames(ctx, *drv, dsns)
 	if err != nil {
 		return err
@@ -62,7 +57,7 @@ func (c *cli) hot(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sets, err := cachedsql.NewAdmin(o.Redis, o.Namespace).Hot(ctx, cachedsql.DatabaseID(*db), *n)
+	sets, err := admin.Hot(ctx, cachedsql.DatabaseID(*db), *n)
 	if err != nil {
 		return err
 	}

@@ -42,16 +42,11 @@ func (c *cli) invalidations(ctx context.Context, args []string) error {
 	if *n <= 0 {
 		return usagef("-n must be positive, got %d", *n)
 	}
-	o, err := c.options(fs, redisFlag, namespaceFlag)
-	if o.Redis != nil {
-		defer o.Redis.Close()
-	}
+	o, admin, err := c.adminOf(fs, redisFlag, namespaceFlag)
 	if err != nil {
 		return err
 	}
-	if err := needRedis(o); err != nil {
-		return err
-	}
+	defer o.Redis.Close()
 	texts, err := c.statementTexts(*file)
 	if err != nil {
 		return err
@@ -60,7 +55,7 @@ func (c *cli) invalidations(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	invs, err := cachedsql.NewAdmin(o.Redis, o.Namespace).Invalidations(ctx, cachedsql.DatabaseID(*db), *n)
+	invs, err := admin.Invalidations(ctx, cachedsql.DatabaseID(*db), *n)
 	if err != nil {
 		return err
 	}

@@ -346,3 +346,20 @@ func needRedis(o cachedsql.Options) error {
 	}
 	return nil
 }
+
+// adminOf reads the options of vars (-redis and -namespace among them) as options does, requires a
+// Redis, and returns them with the Admin of that Redis and namespace. The caller closes o.Redis; after
+// an error it is closed already.
+func (c *cli) adminOf(fs *flagSet, vars ...envFlag) (cachedsql.Options, *cachedsql.Admin, error) {
+	o, err := c.options(fs, vars...)
+	if err == nil {
+		err = needRedis(o)
+	}
+	if err != nil {
+		if o.Redis != nil {
+			o.Redis.Close()
+		}
+		return o, nil, err
+	}
+	return o, cachedsql.NewAdmin(o.Redis, o.Namespace), nil
+}

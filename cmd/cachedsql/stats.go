@@ -37,17 +37,12 @@ func (c *cli) stats(ctx context.Context, args []string) error {
 	if *n <= 0 {
 		return usagef("-n must be positive, got %d", *n)
 	}
-	o, err := c.options(fs, redisFlag, namespaceFlag)
-	if o.Redis != nil {
-		defer o.Redis.Close()
-	}
+	o, admin, err := c.adminOf(fs, redisFlag, namespaceFlag)
 	if err != nil {
 		return err
 	}
-	if err := needRedis(o); err != nil {
-		return err
-	}
-	stats, err := cachedsql.NewAdmin(o.Redis, o.Namespace).QueryStats(ctx, cachedsql.DatabaseID(*db))
+	defer o.Redis.Close()
+	stats, err := admin.QueryStats(ctx, cachedsql.DatabaseID(*db))
 	if err != nil {
 		return err
 	}
