@@ -219,8 +219,8 @@ func (e *engine) endTx(ctx context.Context, c *wrap.Conn, commit bool) {
 	if !commit {
 		return
 	}
-	if eff != nil && !eff.all {
-		eff.tables = slices.Sorted(slices.Values(eff.tables))
+	if eff != nil && !eff.All {
+		eff.Tables = slices.Sorted(slices.Values(eff.Tables))
 	}
 	e.apply(ctx, e.throughConn(c), eff, "COMMIT")
 }

@@ -25,12 +25,10 @@ import (
 type engine struct {
 	opts Options
 	st   cacheStore
-	// layout names generation tokens and the epoch; entries names cached results. Both, and
-	// rowTokenPrefix, are set once, by the first connection (identity.go): every use comes after one.
+	// layout names generation tokens and the epoch; entries names cached results. Both are set once,
+	// by the first connection (identity.go): every use comes after one.
 	layout  keying.Layout
 	entries keying.Layout
-	// rowTokenPrefix starts the key of every row token of this database.
-	rowTokenPrefix string
 	// rs holds the rules (ruleset.go): SetRules replaces them while reads run.
 	rs  rulesState
 	log *slog.Logger
@@ -47,19 +45,16 @@ type engine struct {
 	cat     catalogState
 	stats   stats
 	breaker health.Breaker // the read path's circuit breaker
-	pending health.Pending // invalidations not delivered yet (deliver.go)
+	pending health.Pending // invalidations not delivered yet (strategies/deliver.go)
 
-	// aside is the cache-aside read, with its stampede control (package strategies); bg the
-	// background refresher.
+	// aside is the cache-aside read, with its stampede control, and inval the invalidation of writes,
+	// with the delivery of what the store could not take (package strategies); bg the background
+	// refresher.
 	aside strategies.CacheAside
+	inval strategies.Invalidation
 	bg    background
 
-	// ks knows the key column sets of row entries learnt from the store's registries.
-	ks keySetState
-
-	// dl delivers the invalidations that writes could not (deliver.go); watch watches the other
-	// processes sharing the database, and the store (watch.go).
-	dl    deliverer
+	// watch watches the other processes sharing the database, and the store (watch.go).
 	watch watchState
 
 	// analysisLogged is set once a failure of statement analysis has been logged.
@@ -82,9 +77,8 @@ type cacheStore interface {
 	// The read path's: an entry and its tokens in one round trip, fills, and the deletion of a corrupt
 	// entry (package strategies declares them).
 	strategies.ReadStore
-	// The write path: token replacement, with the reads write-through and row rules need.
-	Bump(ctx context.Context, tokenKeys []string) error
-	BumpAndRead(ctx context.Context, tokenKeys []string, logKey string, entry store.LogEntry, read store.BumpRead) (store.BumpResult, error)
+	// The write path's: token replacement, with the reads write-through and row rules need.
+	strategies.WriteStore
 	AddMembers(ctx context.Context, key string, members ...string) error
 	// Hot entries of refresh-ahead and write-through rules.
 	AddHot(ctx context.Context, key string, hits map[string]float64, decay float64, ttl time.Duration) error
@@ -138,7 +132,12 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		BeforeFill: opts.test.beforeFill, SkipTokenCheck: opts.testSkipTokenCheck}
 	e.bg.init()
 	e.rs.cur.Store(newRuleSet(opts.Rules, nil))
-	e.ks.learnt = make(map[string][][]string)
+	v := &e.inval
+	v.Store, v.Events, v.Pending, v.Timer, v.Log = e.st, e, &e.pending, e.clock, e.log
+	v.KeySets.Own = func(t string) [][]string { return e.ruleSet().own[t] }
+	if !e.local {
+		v.Timeout = opts.InvalidateTimeout // the in-process store never waits on I/O
+	}
 	if e.qstats = newQueryStats(e); e.qstats != nil {
 		e.opts.Observer = e.qstats.observer(e.opts.Observer)
 	}
@@ -171,7 +170,7 @@ func maxEntryBytes(rules *Rules) int64 {
 // waits for it, then lets go of a shared in-process store.
 func (e *engine) close() {
 	e.closeOnce.Do(func() {
-		e.stopDeliverer()
+		e.inval.Close()
 		e.stopWatch()
 		e.bg.close()
 		e.qstats.close()
@@ -449,16 +448,6 @@ func (e *engine) analysisFailed(site string, r any) {
 	}
 	e.log.Warn("cachedsql: statement analysis failed (a bug: please report it); the statement bypasses the cache",
 		"site", site, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-}
-
-// invalidateCtx bounds the replacement of tokens after a write: it ignores the caller's cancellation,
-// since the write has happened.
-func (e *engine) invalidateCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx = context.WithoutCancel(ctx)
-	if e.local {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, e.opts.InvalidateTimeout)
 }
 
 // hook runs a test hook, if set.

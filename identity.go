@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cachedsql/cachedsql/keying"
+	"github.com/cachedsql/cachedsql/strategies"
 )
 
 // Identity and session (see the package doc, "Isolation"). Generation tokens are kept per database
@@ -327,7 +328,7 @@ func (e *engine) useIdentity(db string) {
 	if e.local && e.st == nil {
 		e.memKey = memoryStoreKey(e.opts.Namespace, db)
 		sm := acquireMemory(e.memKey, e.opts.MemoryMaxBytes, e.clock)
-		e.st, e.aside.Store, e.aside.Leases = sm.st, sm.st, sm.leases
+		e.st, e.aside.Store, e.aside.Leases, e.inval.Store = sm.st, sm.st, sm.leases, sm.st
 	}
 	e.startWatch()
 }
@@ -337,7 +338,7 @@ func (e *engine) useIdentity(db string) {
 func (e *engine) setLayouts(db, session string) {
 	e.layout = keying.NewLayout(e.opts.Namespace, db)
 	e.entries = keying.NewLayout(e.opts.Namespace, db+"\x00driver "+e.id.driver+"\x00session "+session)
-	e.rowTokenPrefix = strings.TrimSuffix(e.layout.RowToken(keying.Hash{}), "{"+keying.Hash{}.String()+"}")
+	e.inval.SetLayout(e.layout)
 }
 
 // resolveIdentity makes sure the engine knows its identity before a use that does not come through one
@@ -367,7 +368,7 @@ func (ci *connIdentity) writeEffect(e *engine, eff *writeEffect) *writeEffect {
 	if epoch == "" {
 		return nil
 	}
-	return &writeEffect{keys: []string{epoch}, all: true}
+	return &writeEffect{Effect: strategies.Effect{Keys: []string{epoch}, All: true}}
 }
 
 // bypass returns why reads on a connection with identity ci do not use the cache (bypassNone: they do).

@@ -8,11 +8,11 @@ import (
 	"github.com/cachedsql/cachedsql/keying"
 )
 
-// logEntry describes an invalidation for the store's log of recent invalidations (see
-// [keying.Layout.Log]): query is the write's statement text ("COMMIT" for a transaction, "" for a
+// LogEntry describes an invalidation for the store's log of recent invalidations (see
+// [keying.Layout.Log]), for strategies.Invalidation: query is the write's statement text ("COMMIT" for a transaction, "" for a
 // call of [Invalidate]) and tables its tables (nil: the whole database, logged as "*"); rows counts the
-// rows invalidated one by one (rowCount).
-func (e *engine) logEntry(query string, tables []string, rows int) store.LogEntry {
+// rows invalidated one by one.
+func (e *engine) LogEntry(query string, tables []string, rows int) store.LogEntry {
 	if tables == nil {
 		tables = []string{"*"}
 	}
@@ -39,17 +39,6 @@ func logText(query string) string {
 		t = t[:cut] + "…"
 	}
 	return t
-}
-
-// rowCount counts the row tokens among token keys.
-func (e *engine) rowCount(keys []string) int {
-	rows := 0
-	for _, k := range keys {
-		if strings.HasPrefix(k, e.rowTokenPrefix) {
-			rows++
-		}
-	}
-	return rows
 }
 
 // adminCause is the cause the invalidation log records for [Admin.InvalidateTables].

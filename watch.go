@@ -66,6 +66,7 @@ func (e *engine) startWatch() {
 	}
 	ws := &e.watch
 	ws.w, ws.member = w, rand.Text()
+	e.inval.Generation = e.layout.Generation()
 	ws.stop, ws.done = make(chan struct{}), make(chan struct{})
 	go e.watchLoop()
 }
@@ -109,7 +110,7 @@ func (e *engine) watchOnce(mode int) {
 	// Only generations seen before the call went out bound what it reads: a write's increment seen while
 	// the call is on its way may have reached the store after the call read the counter.
 	before := ws.gen.Load()
-	ctx, cancel := e.invalidateCtx(context.Background())
+	ctx, cancel := e.inval.Bound(context.Background())
 	res, err := ws.w.Watch(ctx, e.layout.Live(), ws.member, mode, watchLapse, watchGone, e.layout.Generation())
 	cancel()
 	if err != nil {
@@ -124,7 +125,7 @@ func (e *engine) watchOnce(mode int) {
 		e.log.Warn("cachedsql: a silent process is presumed gone; replacing the database's epoch", "processes", len(res.Gone))
 		e.invalidateTables(context.Background(), nil, "process gone")
 		if !e.pending.Holds([]string{e.layout.Epoch()}) {
-			ctx, cancel := e.invalidateCtx(context.Background())
+			ctx, cancel := e.inval.Bound(context.Background())
 			if err := ws.w.Forget(ctx, e.layout.Live(), watchGone, res.Gone); err != nil {
 				e.log.Debug("cachedsql: watch failed", "err", err)
 			}
@@ -146,14 +147,6 @@ func (e *engine) watchOnce(mode int) {
 		return
 	}
 	ws.seen(res.Counter)
-}
-
-// generationKey is the key of the write generation that writes increment, "" when not watching.
-func (e *engine) generationKey() string {
-	if e.watch.w == nil {
-		return ""
-	}
-	return e.layout.Generation()
 }
 
 // seen raises the highest write generation seen to n.

@@ -78,13 +78,13 @@ func (s *subject) QueryAlone(ctx context.Context, q Query) (driver.Rows, error) 
 	return q(ctx)
 }
 
-// health is a store that never fails, as far as the read path can tell.
-type health struct{ failed atomic.Int64 }
+// healthy is a store that never fails, as far as the read path can tell.
+type healthy struct{ failed atomic.Int64 }
 
-func (*health) Usable([]string) bool                         { return true }
-func (*health) Allow() bool                                  { return true }
-func (*health) StoreOK()                                     {}
-func (h *health) StoreFailed(context.Context, string, error) { h.failed.Add(1) }
+func (*healthy) Usable([]string) bool                         { return true }
+func (*healthy) Allow() bool                                  { return true }
+func (*healthy) StoreOK()                                     {}
+func (h *healthy) StoreFailed(context.Context, string, error) { h.failed.Add(1) }
 
 // scriptedStore passes every call to the in-process store, except Fetch calls that a script replaces.
 type scriptedStore struct {
@@ -108,8 +108,8 @@ func (s *scriptedStore) Fetch(ctx context.Context, key string, tokenKeys []strin
 	return s.Memory.Fetch(ctx, key, tokenKeys, tokens)
 }
 
-func newCacheAside(st ReadStore) (*CacheAside, *health) {
-	h := new(health)
+func newCacheAside(st ReadStore) (*CacheAside, *healthy) {
+	h := new(healthy)
 	c := &CacheAside{Store: st, Health: h, Leases: lockstore.NewMemory(clock.System), Clock: clock.System,
 		Rand: func() float64 { return 0.5 }, FillTimeout: time.Second, Log: slog.New(slog.DiscardHandler),
 		LeaseKey: func(key string) string { return "lease:" + key }}
