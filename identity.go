@@ -136,7 +136,7 @@ type identityState struct {
 
 	// mu serializes the first adoption.
 	mu sync.Mutex
-	// resolved is set (after layout, entries and rowTokenPrefix of the engine) once the identity is known.
+	// resolved is set (after the layouts of the engine and of its invalidation) once the identity is known.
 	resolved atomic.Bool
 	db       string // the engine's database identity
 	session  string // the engine's session

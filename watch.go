@@ -15,7 +15,7 @@ import (
 // and the store, so that two failures a token cannot describe are bounded in time.
 //
 //   - A writer out of reach. A write whose tokens could not be replaced is known only to its writer,
-//     which delivers it later (deliver.go). So that the others do not serve what it changed meanwhile,
+//     which delivers it later (strategies.Invalidation). So that the others do not serve what it changed meanwhile,
 //     every process that has written through the wrapper beats every watchEvery into a sorted set of
 //     the database, timed by the Redis server's clock, and does not beat while it holds undelivered
 //     invalidations (processes that only read look, without beating). A process that sees

@@ -56,16 +56,19 @@ func (v *Invalidation) queue(keys []string) {
 	go v.deliverLoop()
 }
 
-// Close makes a last delivery attempt, bounded by Timeout, and stops the deliverer.
+// Close makes a last delivery attempt, bounded by Timeout, and stops the deliverer. Calls after the
+// first wait for it to end.
 func (v *Invalidation) Close() {
 	v.dl.mu.Lock()
-	started := v.dl.started
+	started, first := v.dl.started, !v.dl.closed
 	v.dl.closed = true
 	v.dl.mu.Unlock()
 	if !started {
 		return
 	}
-	close(v.dl.stop)
+	if first {
+		close(v.dl.stop)
+	}
 	<-v.dl.done
 }
 

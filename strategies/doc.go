@@ -7,14 +7,17 @@
 //   - stampede control of a miss: single flight in the process, a fill lease among processes, a bounded
 //     wait for another process's fill, serve-stale windows (stampede.go); write-through's own fill
 //     ([CacheAside.Refill]);
-//   - invalidation: which generation tokens a write replaces for the row entries of a table, down to
-//     the rows it is pinned to ([RowTokens], [ResolvePins]);
+//   - invalidation ([Invalidation]): which generation tokens a write replaces, down to the rows it is
+//     pinned to ([Invalidation.EffectOf], [RowTokens], [ResolvePins]); their replacement before the
+//     write returns ([Invalidation.Apply]); the delivery, in the background, of what the store could
+//     not take (deliver.go);
 //   - write-through: the arguments with which a row lookup reads back the rows a write pinned
 //     ([LookupArgs]).
 //
-// The read strategies work against interfaces declared here: the store ([ReadStore]), its health as the
-// caller has found it ([Health]), and the statement being read ([Subject]: it hears every event, for
-// counters and observers, and does what needs the caller, such as refreshing in the background). The
+// The strategies work against interfaces declared here: the store ([ReadStore], [WriteStore]), its health
+// as the caller has found it ([Health]), the statement being read ([Subject]: it hears every event, for
+// counters and observers, and does what needs the caller, such as refreshing in the background), and
+// the hearer of invalidations ([WriteEvents]). The
 // root package names keys and entries, adapts the events to its Stats and Observer, and documents what
 // the policies promise together.
 package strategies
