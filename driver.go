@@ -280,7 +280,7 @@ func WrapConnector(parent driver.Connector, opts Options) (*Connector, error) {
 // through it.
 func newConnectorOver(parent driver.Connector, eng *engine) *Connector {
 	c := &Connector{parent: parent, eng: eng}
-	eng.bg.open = func() *sql.DB { return sql.OpenDB(refreshConnector{c}) }
+	eng.rdb.open = func() *sql.DB { return sql.OpenDB(refreshConnector{c}) }
 	return c
 }
 

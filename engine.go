@@ -47,12 +47,13 @@ type engine struct {
 	breaker health.Breaker // the read path's circuit breaker
 	pending health.Pending // invalidations not delivered yet (strategies/deliver.go)
 
-	// aside is the cache-aside read, with its stampede control, and inval the invalidation of writes,
-	// with the delivery of what the store could not take (package strategies); bg the background
-	// refresher.
+	// aside is the cache-aside read, with its stampede control, inval the invalidation of writes, with
+	// the delivery of what the store could not take, and bg the background refresher (package
+	// strategies); rdb is the *sql.DB the refresher reads through.
 	aside strategies.CacheAside
 	inval strategies.Invalidation
-	bg    background
+	bg    strategies.Refresher[*hotKey]
+	rdb   refreshDB
 
 	// watch watches the other processes sharing the database, and the store (watch.go).
 	watch watchState
@@ -130,7 +131,12 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	a.Flight.NoDedup = opts.test.noDedup
 	a.Hooks = strategies.TestHooks{AfterTokens: opts.test.afterTokens, BeforeQuery: opts.test.beforeQuery,
 		BeforeFill: opts.test.beforeFill, SkipTokenCheck: opts.testSkipTokenCheck}
-	e.bg.init()
+	bg := &e.bg
+	bg.Run, bg.Store, bg.Clock, bg.Health, bg.BeforeRefresh = e.refresh, e.st, e.clock, e, opts.test.beforeRefresh
+	if !e.local {
+		bg.FeedTimeout = opts.InvalidateTimeout // a feed may carry thousands of members
+	}
+	bg.Init()
 	e.rs.cur.Store(newRuleSet(opts.Rules, nil))
 	v := &e.inval
 	v.Store, v.Events, v.Pending, v.Timer, v.Log = e.st, e, &e.pending, e.clock, e.log
@@ -172,7 +178,8 @@ func (e *engine) close() {
 	e.closeOnce.Do(func() {
 		e.inval.Close()
 		e.stopWatch()
-		e.bg.close()
+		e.bg.Close()
+		e.rdb.close()
 		e.qstats.close()
 		if e.memKey != "" {
 			releaseMemory(e.memKey)
@@ -258,6 +265,8 @@ type plan struct {
 	cat        *catalog
 	alsoWrites []string
 	session    bool
+	// hot says how the plan's entries take part in refresh-ahead (nil: they do not).
+	hot *strategies.HotPolicy
 	// delta is the last measured query time of a fill (ns), which sizes fill leases.
 	delta atomic.Int64
 }
@@ -339,7 +348,7 @@ func (e *engine) newPlan(rs *ruleSet, query string) (p *plan) {
 				if r.Disabled {
 					p.reason = BypassRuleDisabled
 				} else {
-					p.rule = r
+					p.rule, p.hot = r, e.hotPolicy(p, r)
 					if r.row != nil {
 						p.row = e.newRowPlan(rs, r)
 					}

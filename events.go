@@ -139,7 +139,7 @@ func (p *plan) Register(ctx context.Context, again bool) bool {
 
 // Revalidate refreshes the entry at key in the background (refresh.go).
 func (p *plan) Revalidate(key string, args []driver.NamedValue) {
-	p.e.refreshArgs(p, key, sqlArgs(args))
+	p.e.bg.Refresh(key, &hotKey{p: p, args: sqlArgs(args)})
 }
 
 // Touch counts a hit of the entry at key for refresh-ahead and write-through (refresh.go).

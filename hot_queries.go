@@ -22,15 +22,6 @@ func hotQuery(st *keying.Statement) string {
 	return m + "\t" + logText(st.Query)
 }
 
-// addHotQuery adds n hits of st to the hits of a rule's statements, made when m is nil.
-func addHotQuery(m map[string]float64, st *keying.Statement, n int64) map[string]float64 {
-	if m == nil {
-		m = make(map[string]float64)
-	}
-	m[hotQuery(st)] += float64(n)
-	return m
-}
-
 // parseHotQuery reads a member of a hot statements set (one written before members held a text has
 // none).
 func parseHotQuery(member string) (fingerprint, name, text string) {

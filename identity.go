@@ -328,7 +328,8 @@ func (e *engine) useIdentity(db string) {
 	if e.local && e.st == nil {
 		e.memKey = memoryStoreKey(e.opts.Namespace, db)
 		sm := acquireMemory(e.memKey, e.opts.MemoryMaxBytes, e.clock)
-		e.st, e.aside.Store, e.aside.Leases, e.inval.Store = sm.st, sm.st, sm.leases, sm.st
+		e.st, e.aside.Leases = sm.st, sm.leases
+		e.aside.Store, e.inval.Store, e.bg.Store = sm.st, sm.st, sm.st
 	}
 	e.startWatch()
 }

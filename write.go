@@ -172,18 +172,17 @@ func (e *engine) writeThrough(ctx context.Context, conn driver.Conn, eff *writeE
 // a table eff wrote.
 func (e *engine) recomputeHot(ctx context.Context, conn driver.Conn, r *Rule, eff *writeEffect) {
 	sctx, cancel := e.storeCtx(ctx)
-	top, err := e.st.TopHot(sctx, e.hotSetKey(r.Name), r.WriteThroughLimit)
+	top, err := e.st.TopHot(sctx, e.layout.Hot(r.Name), r.WriteThroughLimit)
 	cancel()
 	if err != nil {
 		e.StoreFailed(ctx, "top hot", err)
 		return
 	}
 	for _, m := range top {
-		v, ok := e.bg.hot.Load(m.Member)
+		hk, ok := e.bg.Hot(m.Member)
 		if !ok {
 			continue
 		}
-		hk := v.(*hotKey)
 		if hk.p.rule != r || !eff.All && !slices.ContainsFunc(hk.p.st.Reads, func(t string) bool { return slices.Contains(eff.Tables, t) }) {
 			continue
 		}
