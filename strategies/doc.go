@@ -12,12 +12,15 @@
 //     write returns ([Invalidation.Apply]); the delivery, in the background, of what the store could
 //     not take (deliver.go);
 //   - write-through: the arguments with which a row lookup reads back the rows a write pinned
-//     ([LookupArgs]).
+//     ([LookupArgs]);
+//   - background refresh ([Refresher]): entries served stale and hot entries close to expiry are
+//     refreshed in the background, a bounded number at a time, each key once at a time; hits feed the
+//     hot sets that processes share.
 //
-// The strategies work against interfaces declared here: the store ([ReadStore], [WriteStore]), its health
-// as the caller has found it ([Health]), the statement being read ([Subject]: it hears every event, for
-// counters and observers, and does what needs the caller, such as refreshing in the background), and
-// the hearer of invalidations ([WriteEvents]). The
-// root package names keys and entries, adapts the events to its Stats and Observer, and documents what
-// the policies promise together.
+// The strategies work against interfaces declared here: the store ([ReadStore], [WriteStore],
+// [HotStore]), its health as the caller has found it ([Health]), the statement being read ([Subject]: it
+// hears every event, for counters and observers, and does what needs the caller, such as refreshing in
+// the background), and the hearer of invalidations ([WriteEvents]). The root package names keys and
+// entries, adapts the events to its Stats and Observer, and documents what the policies promise
+// together.
 package strategies
