@@ -154,4 +154,3 @@ func scanOnce(t *testing.T, fake *clock.Fake) {
 	}
 	fake.Advance(scanInterval)
 }
-
