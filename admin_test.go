@@ -258,6 +258,7 @@ func TestAdminInvalidateTablesRows(t *testing.T) {
 
 // TestAdminCluster: every operation works on a Redis Cluster, whose keys spread over several masters.
 func TestAdminCluster(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := testenv.RedisCluster(t)
 	ns := clusterNamespace(t, c)

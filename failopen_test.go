@@ -45,6 +45,7 @@ func failOpenOptions(t testing.TB, rdb *redis.Client) cachedsql.Options {
 }
 
 func TestFailOpenRedisStopped(t *testing.T) {
+	t.Parallel()
 	srv := testenv.StartRedis(t)
 	rdb := failFastClient(t, srv.Addr())
 	_, db := openSQLite(t, failOpenOptions(t, rdb))

@@ -72,6 +72,7 @@ return 0`)
 // floor is a stale read. With token checking on there must be none; with it off there must be some,
 // which shows that the test can fail.
 func TestFreshness(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		unchecked bool
@@ -342,6 +343,7 @@ func (w *freshnessWorkers) summary(hits uint64) freshnessSummary {
 // hits although their table is written all the time; with table-level invalidation they mostly miss
 // (measured in the same run, which shows the count can fail).
 func TestFreshnessRows(t *testing.T) {
+	t.Parallel()
 	coldRatio := map[string]float64{}
 	for _, tc := range []struct {
 		name string

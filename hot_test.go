@@ -18,6 +18,7 @@ import (
 // by the entry's key and scored by the hits, and the score halves at each later feed without hits
 // until it drops below 1 and the member goes.
 func TestHotSetFeed(t *testing.T) {
+	t.Parallel()
 	const hits = 4
 	rdb, prefix := testenv.Redis(t), testenv.Prefix(t)
 	opts := cachedsql.Options{

@@ -58,6 +58,7 @@ type qsSummary struct {
 // TestQueryStatsTwoProcesses: two processes run the workload on one SQLite file, sharing a Redis with
 // the default options; once they have closed, the store holds, per digest, the sum of both.
 func TestQueryStatsTwoProcesses(t *testing.T) {
+	t.Parallel()
 	rdb, ns := testenv.Redis(t), namespace(t)
 	path, _, _ := openSQLitePath(t, cachedsql.Options{})
 	cfgs := []qsConfig{

@@ -109,6 +109,7 @@ type stampedeSummary struct {
 // once per process; without either, about once per connection that missed. The last two show that the
 // first can fail.
 func TestStampedeMultiProcess(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name             string
 		noLease, noDedup bool

@@ -116,6 +116,7 @@ func readConcurrently(t *testing.T, db *sql.DB, q string, n int) {
 // in one process reached the database 32 times: a failed lookup went straight to the database,
 // skipping single flight. They must share one query.
 func TestStampedeSlowStore(t *testing.T) {
+	t.Parallel()
 	const n = 32
 	opts, proxy, _ := proxiedStore(t)
 	var db *sql.DB
@@ -140,6 +141,7 @@ func TestStampedeSlowStore(t *testing.T) {
 // TestStampedeBreakerOpen: while the circuit breaker is open, 32 concurrent identical reads in one
 // process each went to the database. They must share one query, and call the store not at all.
 func TestStampedeBreakerOpen(t *testing.T) {
+	t.Parallel()
 	const n = 32
 	opts, proxy, cmds := proxiedStore(t)
 	var db *sql.DB
