@@ -80,9 +80,10 @@ type cacheStore interface {
 	strategies.ReadStore
 	// The write path's: token replacement, with the reads write-through and row rules need.
 	strategies.WriteStore
+	// The registries of row rules' key sets (row.go).
 	AddMembers(ctx context.Context, key string, members ...string) error
-	// Hot entries of refresh-ahead and write-through rules.
-	AddHot(ctx context.Context, key string, hits map[string]float64, decay float64, ttl time.Duration) error
+	// Hot entries of refresh-ahead and write-through rules: fed by the refresher, read by write-through.
+	strategies.HotStore
 	TopHot(ctx context.Context, key string, n int) ([]store.HotMember, error)
 }
 

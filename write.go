@@ -9,14 +9,13 @@ import (
 	"github.com/cachedsql/cachedsql/strategies"
 )
 
-// The write path (DESIGN.md, "Write path"), with row-level precision and write-through.
+// The write path (DESIGN.md, "Write path"), with row-level precision and write-through, as the engine
+// sees it: which tokens a write replaces, and their replacement and delivery, are
+// strategies.Invalidation's; this file hands it each write's plan, and re-reads what write-through
+// rules store again.
 //
 // What a write does to the cache is learnt when the statement runs, while its arguments are at hand,
-// and applied once the write is complete: at once in autocommit, after Commit in a transaction. Which
-// generation tokens a write replaces depends on the statement and its arguments, and on the key column
-// sets that row rules use for the table written; those come from this process's rules and from the
-// registry in the store, which the replacement reads in the same round trip, so that processes with
-// other rules (during a deployment, say) are told of writes to the rows they cache.
+// and applied once the write is complete: at once in autocommit, after Commit in a transaction.
 
 // maxWriteThroughRows bounds the rows one write (or transaction) re-reads for write-through.
 const maxWriteThroughRows = 100
