@@ -460,13 +460,6 @@ func (e *engine) analysisFailed(site string, r any) {
 		"site", site, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 }
 
-// hook runs a test hook, if set.
-func hook(f func()) {
-	if f != nil {
-		f()
-	}
-}
-
 // storeCtx bounds one store round trip. The in-process store never waits on I/O, so it gets no timer.
 func (e *engine) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if e.local {
