@@ -74,8 +74,8 @@ const (
 // would serve one tenant's rows to another. Do not replace it with a fast
 // non-cryptographic hash.
 func HashArgs(args []driver.NamedValue) (Hash, error) {
-	var stack [256]byte
-	e := encoder{buf: stack[:0]}
+	e := encoders.Get().(*encoder)
+	defer e.release()
 	e.uvarint(uint64(len(args)))
 	for i := range args {
 		nv := &args[i]
@@ -93,6 +93,23 @@ func HashArgs(args []driver.NamedValue) (Hash, error) {
 type encoder struct {
 	buf   []byte
 	nodes int
+}
+
+// encoders holds encoders between calls of HashArgs: its buffer escapes (value recurses through
+// reflection), so a buffer of its own would cost an allocation on every read.
+var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 256)} }}
+
+// maxPooledBuf bounds the buffer an encoder keeps in the pool: a rare huge argument does not pin its
+// memory.
+const maxPooledBuf = 64 << 10
+
+// release returns e, emptied, to the pool.
+func (e *encoder) release() {
+	if cap(e.buf) > maxPooledBuf {
+		return
+	}
+	e.buf, e.nodes = e.buf[:0], 0
+	encoders.Put(e)
 }
 
 func (e *encoder) tag(t byte)         { e.buf = append(e.buf, t) }
