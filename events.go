@@ -137,12 +137,12 @@ func (p *plan) Register(ctx context.Context, again bool) bool {
 	return p.e.registerRow(ctx, p)
 }
 
-// Revalidate refreshes the entry at key in the background (refresh.go).
+// Revalidate refreshes the entry at key in the background (strategies.Refresher).
 func (p *plan) Revalidate(key string, args []driver.NamedValue) {
 	p.e.bg.Refresh(key, &hotKey{p: p, args: sqlArgs(args)})
 }
 
-// Touch counts a hit of the entry at key for refresh-ahead and write-through (refresh.go).
+// Touch counts a hit of the entry at key for refresh-ahead and write-through (strategies.Refresher, refresh.go).
 func (p *plan) Touch(key string, expires time.Time, delta time.Duration, args []driver.NamedValue) {
 	p.e.touchHot(p, key, expires, delta, args)
 }
