@@ -9,12 +9,14 @@ import (
 	"time"
 )
 
-// entryBlock lets one allocation hold an Entry together with the tokens and the
-// row slice of the common small case.
+// entryBlock lets one allocation hold an Entry together with the tokens, the
+// row slice and the values of the common small case: a lookup by key, one row
+// of a few columns.
 type entryBlock struct {
-	e   Entry
-	tok [4]uint64
-	row [1][]driver.Value
+	e    Entry
+	tok  [4]uint64
+	row  [1][]driver.Value
+	vals [8]driver.Value
 }
 
 // reader consumes b from off. The first failure is kept in err; later reads
@@ -290,7 +292,12 @@ func (d *bodyDecoder) rows(blk *entryBlock) {
 		d.fail("%d rows of %d columns exceed the %d bytes left", n, cols, d.remaining())
 		return
 	}
-	values := make([]driver.Value, int(n)*cols)
+	var values []driver.Value
+	if n == 1 && cols <= len(blk.vals) {
+		values = blk.vals[:cols]
+	} else {
+		values = make([]driver.Value, int(n)*cols)
+	}
 	rows := blk.row[:]
 	if n > 1 {
 		rows = make([][]driver.Value, n)
