@@ -121,7 +121,10 @@ type Invalidation struct {
 	Time time.Time
 	// Cause names what made it: the write's first word and its sqlc name or fingerprint (never its
 	// text, which may hold values), "COMMIT" for a transaction, "cachedsql.Invalidate" or
-	// "cachedsql.Admin" for a call. An entry the log holds in an unknown form is returned with its
+	// "cachedsql.Admin" for a call, and for what the cache did of its own accord
+	// "cachedsql.deliver" (invalidations delivered after the store came back),
+	// "cachedsql.watch: a silent process presumed gone" or "cachedsql.watch: the store lost writes"
+	// (the database's epoch replaced). An entry the log holds in an unknown form is returned with its
 	// raw text as Cause.
 	Cause string
 	// Tables names the invalidated tables, as the store keys them (lower-cased, without schema);

@@ -44,8 +44,8 @@ func TestWatchGenerationRace(t *testing.T) {
 	// A generation below one seen before the call is a loss.
 	e.watch.w = raceWatcher{during: func() {}, counter: 3}
 	e.watchOnce(store.WatchCheck)
-	if log, _ := mem.RecentLog(context.Background(), e.layout.Log(), 10); len(log) != 1 {
-		t.Errorf("a lower generation than seen before the call did not replace the epoch: %+v", log)
+	if log, _ := mem.RecentLog(context.Background(), e.layout.Log(), 10); len(log) != 1 || log[0].Cause != causeLostWrites || log[0].Text != "" {
+		t.Errorf("a lower generation than seen before the call did not replace the epoch, logged as %q: %+v", causeLostWrites, log)
 	}
 }
 

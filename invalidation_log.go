@@ -26,8 +26,7 @@ const maxLogText = 500
 // logText is the literal-free text of the write query for the invalidation log ("" for a COMMIT, a
 // delivery of pending tokens, or a call), cut to maxLogText bytes.
 func logText(query string) string {
-	switch query {
-	case "", "COMMIT", "pending":
+	if query == "" || query == "COMMIT" || strings.HasPrefix(query, ownCause) {
 		return ""
 	}
 	t := keying.DigestOf(query).Text
@@ -44,14 +43,22 @@ func logText(query string) string {
 // adminCause is the cause the invalidation log records for [Admin.InvalidateTables].
 const adminCause = "cachedsql.Admin"
 
+// The causes of the invalidations the cache makes of its own accord, as the log and the observer name
+// them: each starts with ownCause, which no statement does.
+const (
+	ownCause         = "cachedsql."
+	causeProcessGone = "cachedsql.watch: a silent process presumed gone"
+	causeLostWrites  = "cachedsql.watch: the store lost writes"
+)
+
 // logCause names the statement behind an invalidation without its text: a statement may hold
 // literal values (a password hash in an UPDATE) that must not be copied into the shared store. It is
 // the statement's first word and its sqlc name, or its fingerprint, which `cachedsql explain` prints.
 func (e *engine) logCause(query string) string {
-	switch query {
-	case "":
+	switch {
+	case query == "":
 		return "cachedsql.Invalidate"
-	case "COMMIT":
+	case query == "COMMIT", strings.HasPrefix(query, ownCause):
 		return query
 	}
 	st := e.plans.get(query).st

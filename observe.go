@@ -209,7 +209,9 @@ type ReadEvent struct {
 
 // InvalidateEvent describes one invalidation.
 type InvalidateEvent struct {
-	Query  string   // the write's text; "COMMIT" for a transaction's writes
+	// Query is the write's text; "COMMIT" for a transaction's writes, "" for a call of Invalidate, and
+	// for what the cache does of its own accord the cause [Invalidation.Cause] names.
+	Query  string
 	Tables []string // tables written; nil when the whole database (the epoch) was invalidated
 	// Rows counts the rows whose entries the write invalidated one by one (a write pinned to key
 	// values, under row rules); the tables' result-set entries were invalidated as well.

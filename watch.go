@@ -123,7 +123,7 @@ func (e *engine) watchOnce(mode int) {
 		// epoch has been replaced (clearing away first let a read serve the old row in between).
 		ws.away.Store(true)
 		e.log.Warn("cachedsql: a silent process is presumed gone; replacing the database's epoch", "processes", len(res.Gone))
-		e.invalidateTables(context.Background(), nil, "process gone")
+		e.invalidateTables(context.Background(), nil, causeProcessGone)
 		if !e.pending.Holds([]string{e.layout.Epoch()}) {
 			ctx, cancel := e.inval.Bound(context.Background())
 			if err := ws.w.Forget(ctx, e.layout.Live(), watchGone, res.Gone); err != nil {
@@ -143,7 +143,7 @@ func (e *engine) watchOnce(mode int) {
 		e.log.Warn("cachedsql: the store lost writes (flushed, restored or failed over); replacing the database's epoch",
 			"generation", res.Counter, "seen", before)
 		ws.gen.Store(res.Counter)
-		e.invalidateTables(context.Background(), nil, "store lost writes")
+		e.invalidateTables(context.Background(), nil, causeLostWrites)
 		return
 	}
 	ws.seen(res.Counter)
