@@ -299,7 +299,7 @@ func (a *Admin) InvalidateTables(ctx context.Context, identity string, tables ..
 	}
 	entry := store.LogEntry{Time: time.Now().UTC(), Cause: adminCause, Tables: logged}
 	// As a write through the wrapper does, it also counts in the database's write generation, by which
-	// the processes tell that a store restored from an older copy lost writes (watch.go).
+	// the processes tell that a store restored from an older copy lost writes (strategies.Watch).
 	if _, err := a.st.BumpAndRead(ctx, keys, l.Log(), entry, store.BumpRead{Counter: l.Generation()}); err != nil {
 		return fmt.Errorf("cachedsql: invalidate: %w", err)
 	}

@@ -187,8 +187,8 @@ func (e *engine) afterStatement(ctx context.Context, c *wrap.Conn, p *plan, eff 
 	default:
 		eff = cs.id.writeEffect(e, eff)
 		if eff != nil {
-			// From now on this process beats in the watch (watch.go): it writes.
-			e.watch.wrote.Store(true)
+			// From now on this process beats in the watch (strategies.Watch): it writes.
+			e.watch.Wrote()
 		}
 		if eff != nil && err != nil {
 			eff.through = nil

@@ -55,8 +55,8 @@ type engine struct {
 	bg    strategies.Refresher[*hotKey]
 	rdb   refreshDB
 
-	// watch watches the other processes sharing the database, and the store (watch.go).
-	watch watchState
+	// watch watches the other processes sharing the database, and the store (strategies.Watch).
+	watch strategies.Watch
 
 	// analysisLogged is set once a failure of statement analysis has been logged.
 	analysisLogged atomic.Bool
@@ -142,6 +142,7 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	v := &e.inval
 	v.Store, v.Events, v.Pending, v.Timer, v.Log = e.st, e, &e.pending, e.clock, e.log
 	v.KeySets.Own = func(t string) [][]string { return e.ruleSet().own[t] }
+	e.watch.Inval, e.watch.Log = v, e.log
 	if !e.local {
 		v.Timeout = opts.InvalidateTimeout // the in-process store never waits on I/O
 	}
@@ -178,7 +179,7 @@ func maxEntryBytes(rules *Rules) int64 {
 func (e *engine) close() {
 	e.closeOnce.Do(func() {
 		e.inval.Close()
-		e.stopWatch()
+		e.watch.Stop()
 		e.bg.Close()
 		e.rdb.close()
 		e.qstats.close()

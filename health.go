@@ -19,9 +19,9 @@ func (e *engine) StoreOK() {
 
 // Usable reports whether a read of keys may use the store: the breaker lets it, no replacement of one
 // of its tokens (or of the epoch) is waiting for delivery, and no process sharing the database is out
-// of reach (watch.go). It does no I/O.
+// of reach (strategies.Watch). It does no I/O.
 func (e *engine) Usable(keys []string) bool {
-	return !e.watch.away.Load() && e.breaker.Allow(e.now()) && !e.pending.Holds(keys)
+	return !e.watch.Away() && e.breaker.Allow(e.now()) && !e.pending.Holds(keys)
 }
 
 // StoreFailed records a failure of a read-path store call: counters, breaker, logger, observer.

@@ -331,7 +331,9 @@ func (e *engine) useIdentity(db string) {
 		e.st, e.aside.Leases = sm.st, sm.leases
 		e.aside.Store, e.inval.Store, e.bg.Store = sm.st, sm.st, sm.st
 	}
-	e.startWatch()
+	if w, ok := e.st.(strategies.WatchStore); ok && !e.local {
+		e.watch.Start(w, e.layout) // a Redis shared with other processes
+	}
 }
 
 // setLayouts fixes the engine's key layouts: tokens under the database identity db, entries also under

@@ -43,13 +43,9 @@ func logText(query string) string {
 // adminCause is the cause the invalidation log records for [Admin.InvalidateTables].
 const adminCause = "cachedsql.Admin"
 
-// The causes of the invalidations the cache makes of its own accord, as the log and the observer name
-// them: each starts with ownCause, which no statement does.
-const (
-	ownCause         = "cachedsql."
-	causeProcessGone = "cachedsql.watch: a silent process presumed gone"
-	causeLostWrites  = "cachedsql.watch: the store lost writes"
-)
+// ownCause starts the cause of every invalidation the cache makes of its own accord (such as
+// strategies.CauseLostWrites): no statement starts with it.
+const ownCause = "cachedsql."
 
 // logCause names the statement behind an invalidation without its text: a statement may hold
 // literal values (a password hash in an UPDATE) that must not be copied into the shared store. It is

@@ -140,8 +140,8 @@ func (e *engine) DeliveryFailed(ctx context.Context, op string, err error) {
 	e.observeStoreError(ctx, op, err)
 }
 
-// Generation raises the highest write generation the watch has seen (watch.go) to n.
-func (e *engine) Generation(n uint64) { e.watch.seen(n) }
+// Generation raises the highest write generation the watch has seen to n.
+func (e *engine) Generation(n uint64) { e.watch.Seen(n) }
 
 // invalidateTables replaces the tokens of tables (nil: the epoch), as an unpinned write to them does.
 func (e *engine) invalidateTables(ctx context.Context, tables []string, cause string) {

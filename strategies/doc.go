@@ -10,7 +10,8 @@
 //   - invalidation ([Invalidation]): which generation tokens a write replaces, down to the rows it is
 //     pinned to ([Invalidation.EffectOf], [RowTokens], [ResolvePins]); their replacement before the
 //     write returns ([Invalidation.Apply]); the delivery, in the background, of what the store could
-//     not take (deliver.go);
+//     not take (deliver.go); the watch of the processes sharing a database and of the store ([Watch]),
+//     which bounds in time what a writer out of reach or a store that lost writes could make stale;
 //   - write-through: the arguments with which a row lookup reads back the rows a write pinned
 //     ([LookupArgs]);
 //   - background refresh ([Refresher]): entries served stale and hot entries close to expiry are
@@ -18,7 +19,7 @@
 //     hot sets that processes share.
 //
 // The strategies work against interfaces declared here: the store ([ReadStore], [WriteStore],
-// [HotStore]), its health as the caller has found it ([Health]), the statement being read ([Subject]: it
+// [HotStore], [WatchStore]), its health as the caller has found it ([Health]), the statement being read ([Subject]: it
 // hears every event, for counters and observers, and does what needs the caller, such as refreshing in
 // the background), and the hearer of invalidations ([WriteEvents]). The root package names keys and
 // entries, adapts the events to its Stats and Observer, and documents what the policies promise
