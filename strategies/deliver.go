@@ -24,8 +24,8 @@ import (
 // deliverer's retries, which begin 20 ms later, stand for them. So an outage costs the first write one
 // Timeout and the next ones nothing.
 
-// DeliveryCause is the cause of the invalidation log's entry for a delivery of pending invalidations.
-const DeliveryCause = "cachedsql.deliver"
+// CauseDelivered is the cause of the invalidation log's entry for a delivery of pending invalidations.
+const CauseDelivered = "cachedsql.deliver"
 
 // Backoff of the deliverer between failed attempts.
 const (
@@ -144,7 +144,7 @@ func (v *Invalidation) bumpPending(ctx context.Context, keys []string) (int, err
 			plain = append(plain, k)
 		}
 	}
-	res, err := v.Store.BumpAndRead(ctx, plain, v.layout.Log(), v.Events.LogEntry(DeliveryCause, nil, 0),
+	res, err := v.Store.BumpAndRead(ctx, plain, v.layout.Log(), v.Events.LogEntry(CauseDelivered, nil, 0),
 		store.BumpRead{Sets: sets, Counter: v.Generation})
 	if err != nil {
 		return 0, err
