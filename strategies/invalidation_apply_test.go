@@ -224,6 +224,9 @@ func TestApplyQueuesWhatTheStoreRefusesUntilDelivered(t *testing.T) {
 	if after[0] == before[0] || after[1] == before[1] {
 		t.Errorf("delivery did not replace the table token and the registered set's keyed token: %v -> %v", before, after)
 	}
+	if log, err := st.RecentLog(ctx, testLayout.Log(), 10); err != nil || len(log) == 0 || log[0].Cause != CauseDelivered {
+		t.Errorf("invalidation log %+v, %v; want the delivery logged as %q", log, err, CauseDelivered)
+	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	if ev.failures < failures {
