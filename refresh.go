@@ -33,15 +33,11 @@ type refreshDB struct {
 	db   *sql.DB
 }
 
-// maxRefreshConns bounds the refresh DB's connections (the refresher runs at most two refreshes at
-// once).
-const maxRefreshConns = 2
-
 func (r *refreshDB) get() *sql.DB {
 	r.once.Do(func() {
 		if r.open != nil {
 			r.db = r.open()
-			r.db.SetMaxOpenConns(maxRefreshConns)
+			r.db.SetMaxOpenConns(strategies.MaxRefreshes) // one per refresh running
 		}
 	})
 	return r.db

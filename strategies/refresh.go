@@ -11,11 +11,11 @@ import (
 // refreshing hot entries before they expire (refresh-ahead). What a refresh does is the caller's
 // (Refresher.Run: the root makes an ordinary read through the cache, so it takes the same flight, lease
 // and generation checks as any fill); when it runs is decided here. A refresh never waits for another
-// process's fill, at most maxRefreshes run at once, and one key is refreshed once at a time, so the
+// process's fill, at most MaxRefreshes run at once, and one key is refreshed once at a time, so the
 // refresher cannot become a load of its own.
 
 const (
-	maxRefreshes   = 2                // refreshes running at once per cache
+	MaxRefreshes   = 2                // refreshes running at once per cache
 	maxHotKeys     = 4096             // hot-key candidates tracked per cache
 	refreshTimeout = 30 * time.Second // bounds one refresh
 	// scanInterval is how often refresh-ahead looks for hot entries close to expiry.
@@ -115,7 +115,7 @@ type Refresher[S any] struct {
 // Init prepares r for use.
 func (r *Refresher[S]) Init() {
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.sem = make(chan struct{}, maxRefreshes)
+	r.sem = make(chan struct{}, MaxRefreshes)
 }
 
 // Close stops the refreshes and the scanner, and waits for them.

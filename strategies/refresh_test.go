@@ -53,7 +53,7 @@ func newRefresher(t *testing.T, rec *refreshes) (*Refresher[string], *clock.Fake
 	return r, fake, st
 }
 
-// A key is refreshed once at a time, at most maxRefreshes run at once, and nothing starts after Close.
+// A key is refreshed once at a time, at most MaxRefreshes run at once, and nothing starts after Close.
 func TestRefreshDedupsAndBounds(t *testing.T) {
 	rec := &refreshes{hold: make(chan struct{}), started: make(chan string, 10)}
 	r, _, _ := newRefresher(t, rec)
@@ -62,7 +62,7 @@ func TestRefreshDedupsAndBounds(t *testing.T) {
 	r.Refresh("a", "a again") // running: dropped
 	r.Refresh("b", "b")
 	<-rec.started
-	r.Refresh("c", "c") // maxRefreshes (2) running: dropped
+	r.Refresh("c", "c") // MaxRefreshes (2) running: dropped
 	if n := rec.count(); n != 2 {
 		t.Fatalf("%d refreshes started; want 2 (a once, b; c over the bound)", n)
 	}
