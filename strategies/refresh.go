@@ -14,8 +14,10 @@ import (
 // process's fill, at most MaxRefreshes run at once, and one key is refreshed once at a time, so the
 // refresher cannot become a load of its own.
 
+// MaxRefreshes is the number of refreshes a Refresher runs at once.
+const MaxRefreshes = 2
+
 const (
-	MaxRefreshes   = 2                // refreshes running at once per cache
 	maxHotKeys     = 4096             // hot-key candidates tracked per cache
 	refreshTimeout = 30 * time.Second // bounds one refresh
 	// scanInterval is how often refresh-ahead looks for hot entries close to expiry.
