@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -318,17 +319,19 @@ type cachingDriver struct {
 	opts   Options
 }
 
-// Open opens one connection outside any *sql.DB; its cache lives as long as the connection.
+// Open opens one connection outside any *sql.DB; its cache lives as long as the connection: closing
+// the connection closes it (its last delivery of invalidations, its background work).
 func (d *cachingDriver) Open(dsn string) (driver.Conn, error) {
-	c, err := d.OpenConnector(dsn)
+	c, err := newConnector(d.parent, "", dsn, d.opts)
 	if err != nil {
 		return nil, err
 	}
 	conn, err := c.Connect(context.Background())
 	if err != nil {
-		c.(*Connector).Close()
+		c.Close()
 		return nil, err
 	}
+	conn.(interface{ Core() *wrap.Conn }).Core().OnClose = sync.OnceFunc(func() { c.Close() })
 	return conn, nil
 }
 

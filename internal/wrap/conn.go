@@ -49,6 +49,9 @@ type Conn struct {
 	// State belongs to the interceptor: it sets it once, right after
 	// WrapConn. The wrapper never reads it.
 	State any
+	// OnClose, when set (once, right after WrapConn), runs after every
+	// Close of the conn, once the parent's Close has returned.
+	OnClose func()
 
 	parent driver.Conn
 	ic     Interceptor
@@ -157,8 +160,14 @@ func (b connBase) Prepare(query string) (driver.Stmt, error) {
 	return wrapStmt(b.c, s, query), nil
 }
 
-// Close closes the parent conn.
-func (b connBase) Close() error { return b.c.parent.Close() }
+// Close closes the parent conn, then runs OnClose.
+func (b connBase) Close() error {
+	err := b.c.parent.Close()
+	if b.c.OnClose != nil {
+		b.c.OnClose()
+	}
+	return err
+}
 
 // Begin goes through the interceptor with a background context and zero
 // options; next calls the parent's legacy Begin.
