@@ -4,7 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"path/filepath"
-	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +16,28 @@ import (
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
-// watches counts the running watch loops of caches in this process (one per cache on Redis).
-func watches() int {
-	buf := make([]byte, 1<<22)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "strategies.(*Watch).loop")
+// watches counts the running watch loops of caches in this process (one per cache on Redis), from the
+// goroutine profile, whose records group goroutines with the same stack ("N @ pcs", then a line per
+// frame): a full stack dump of a test binary's goroutines can outgrow any buffer.
+func watches(t *testing.T) int {
+	t.Helper()
+	var b strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, rec := range strings.Split(b.String(), "\n\n") {
+		if !strings.Contains(rec, "strategies.(*Watch).loop") {
+			continue
+		}
+		count, _, _ := strings.Cut(rec, " @ ") // the first record starts with the profile's header line
+		k, err := strconv.Atoi(count[strings.LastIndexByte(count, '\n')+1:])
+		if err != nil {
+			t.Fatalf("goroutine profile record %q: %v", rec, err)
+		}
+		n += k
+	}
+	return n
 }
 
 // A connection opened with the wrapping driver's Open, outside any *sql.DB, has a cache of its own,
@@ -31,7 +50,7 @@ func TestDriverOpenClosesItsCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "open.db")
-	base := watches()
+	base := watches(t)
 	const n = 5
 	var conns []driver.Conn
 	for range n {
@@ -41,9 +60,8 @@ func TestDriverOpenClosesItsCache(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	if got := watches(); got != base+n {
-		t.Fatalf("%d watch loops with %d connections open, %d before: want one per connection's cache", got, n, base)
-	}
+	// A watch loop is counted once its goroutine has begun to run.
+	eventually(t, "a watch loop per connection's cache", func() bool { return watches(t) == base+n })
 	q := conns[0].(driver.QueryerContext)
 	rows, err := q.QueryContext(context.Background(), "SELECT 1", nil)
 	if err != nil {
@@ -57,10 +75,10 @@ func TestDriverOpenClosesItsCache(t *testing.T) {
 	}
 	conns[0].Close() // a second Close does not close the cache twice
 	deadline := time.Now().Add(10 * time.Second)
-	for watches() > base && time.Now().Before(deadline) {
+	for watches(t) > base && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := watches(); got > base {
+	if got := watches(t); got > base {
 		t.Errorf("%d watch loops after every connection closed, %d before: the caches outlived their connections", got, base)
 	}
 }
