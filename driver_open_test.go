@@ -16,9 +16,10 @@ import (
 	"github.com/cachedsql/cachedsql/internal/testenv"
 )
 
-// watches counts the running watch loops of caches in this process (one per cache on Redis), from the
-// goroutine profile, whose records group goroutines with the same stack ("N @ pcs", then a line per
-// frame): a full stack dump of a test binary's goroutines can outgrow any buffer.
+// watches counts the running watch loops (one per cache on Redis) started by a goroutine labelled with
+// t's name (pprof.Do), and so by t alone: goroutines inherit the labels of the goroutine that starts
+// them. It reads the goroutine profile, whose records group goroutines with the same stack and labels
+// ("N @ pcs", "# labels: {…}", then a line per frame).
 func watches(t *testing.T) int {
 	t.Helper()
 	var b strings.Builder
@@ -27,7 +28,7 @@ func watches(t *testing.T) int {
 	}
 	n := 0
 	for _, rec := range strings.Split(b.String(), "\n\n") {
-		if !strings.Contains(rec, "strategies.(*Watch).loop") {
+		if !strings.Contains(rec, "strategies.(*Watch).loop") || !strings.Contains(rec, `"test":"`+t.Name()+`"`) {
 			continue
 		}
 		count, _, _ := strings.Cut(rec, " @ ") // the first record starts with the profile's header line
@@ -42,26 +43,28 @@ func watches(t *testing.T) int {
 
 // A connection opened with the wrapping driver's Open, outside any *sql.DB, has a cache of its own,
 // which its Close closes. Before the fix every such cache's background work (the watch of the processes
-// sharing Redis, here) outlived its connection. Not parallel: it counts the process's goroutines.
+// sharing Redis, here) outlived its connection.
 func TestDriverOpenClosesItsCache(t *testing.T) {
+	t.Parallel()
 	rdb, ns := testenv.Redis(t), namespace(t)
 	d, err := cachedsql.WrapDriver(&sqlite3.SQLiteDriver{}, cachedsql.Options{Redis: rdb, Namespace: ns, Rules: cacheAll(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "open.db")
-	base := watches(t)
 	const n = 5
 	var conns []driver.Conn
-	for range n {
-		c, err := d.Open(path)
-		if err != nil {
-			t.Fatal(err)
+	pprof.Do(context.Background(), pprof.Labels("test", t.Name()), func(context.Context) {
+		for range n {
+			c, err := d.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
 		}
-		conns = append(conns, c)
-	}
+	})
 	// A watch loop is counted once its goroutine has begun to run.
-	eventually(t, "a watch loop per connection's cache", func() bool { return watches(t) == base+n })
+	eventually(t, "a watch loop per connection's cache", func() bool { return watches(t) == n })
 	q := conns[0].(driver.QueryerContext)
 	rows, err := q.QueryContext(context.Background(), "SELECT 1", nil)
 	if err != nil {
@@ -75,10 +78,10 @@ func TestDriverOpenClosesItsCache(t *testing.T) {
 	}
 	conns[0].Close() // a second Close does not close the cache twice
 	deadline := time.Now().Add(10 * time.Second)
-	for watches(t) > base && time.Now().Before(deadline) {
+	for watches(t) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := watches(t); got > base {
-		t.Errorf("%d watch loops after every connection closed, %d before: the caches outlived their connections", got, base)
+	if got := watches(t); got > 0 {
+		t.Errorf("%d watch loops after every connection closed: the caches outlived their connections", got)
 	}
 }
