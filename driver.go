@@ -249,7 +249,8 @@ func Register(name string, parent driver.Driver, opts Options) {
 }
 
 // WrapDriver returns a caching driver over parent, for [sql.Register] or direct use. Each data source name
-// opened through it (as a connector) gets its own cache. It fails for invalid options.
+// opened through it (as a connector) gets its own cache; a connection opened with its Open, outside any
+// *sql.DB, gets a cache of its own, which closing the connection closes. It fails for invalid options.
 func WrapDriver(parent driver.Driver, opts Options) (driver.Driver, error) {
 	if parent == nil {
 		panic("cachedsql: WrapDriver: nil parent driver")
