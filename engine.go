@@ -118,9 +118,6 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 	default:
 		e.local = true // the store itself is acquired with the identity (useIdentity)
 	}
-	if !e.local {
-		a.StoreTimeout = opts.StoreTimeout // the in-process store never waits on I/O
-	}
 	a.Store, a.Health, a.Clock, a.Log = e.st, e, e.clock, e.log
 	a.Backoff.Clock = e.clock
 	a.LeaseKey = func(key string) string { return e.entries.Lease(key) }
@@ -134,17 +131,16 @@ func newEngine(opts Options, driverName, dsn string, parent driver.Driver) (*eng
 		BeforeFill: opts.test.beforeFill, SkipTokenCheck: opts.testSkipTokenCheck}
 	bg := &e.bg
 	bg.Run, bg.Store, bg.Clock, bg.Health, bg.BeforeRefresh = e.refresh, e.st, e.clock, e, opts.test.beforeRefresh
-	if !e.local {
-		bg.FeedTimeout = opts.InvalidateTimeout // a feed may carry thousands of members
-	}
 	bg.Init()
 	e.rs.cur.Store(newRuleSet(opts.Rules, nil))
 	v := &e.inval
 	v.Store, v.Events, v.Pending, v.Timer, v.Log = e.st, e, &e.pending, e.clock, e.log
 	v.KeySets.Own = func(t string) [][]string { return e.ruleSet().own[t] }
 	e.watch.Inval, e.watch.Log = v, e.log
-	if !e.local {
-		v.Timeout = opts.InvalidateTimeout // the in-process store never waits on I/O
+	if !e.local { // the in-process store never waits on I/O: no timeouts
+		a.StoreTimeout = opts.StoreTimeout
+		v.Timeout = opts.InvalidateTimeout
+		bg.FeedTimeout = opts.InvalidateTimeout // a feed may carry thousands of members, as a replacement
 	}
 	if e.qstats = newQueryStats(e); e.qstats != nil {
 		e.opts.Observer = e.qstats.observer(e.opts.Observer)

@@ -9,8 +9,9 @@ import (
 )
 
 // LogEntry describes an invalidation for the store's log of recent invalidations (see
-// [keying.Layout.Log]), for strategies.Invalidation: query is the write's statement text ("COMMIT" for a transaction, "" for a
-// call of [Invalidate]) and tables its tables (nil: the whole database, logged as "*"); rows counts the
+// [keying.Layout.Log]), for strategies.Invalidation: query is the write's statement text ("COMMIT" for
+// a transaction, "" for a call of [Invalidate], a cause starting with ownCause for what the cache does
+// of its own accord) and tables its tables (nil: the whole database, logged as "*"); rows counts the
 // rows invalidated one by one.
 func (e *engine) LogEntry(query string, tables []string, rows int) store.LogEntry {
 	if tables == nil {

@@ -249,7 +249,8 @@ func (e *engine) bypass(ctx context.Context, p *plan, why BypassReason) {
 	}
 }
 
-func (e *engine) observeInvalidate(ctx context.Context, query string, tables []string, rows int) {
+// Invalidating tells the observer of an invalidation, before its round trip (strategies.WriteEvents).
+func (e *engine) Invalidating(ctx context.Context, query string, tables []string, rows int) {
 	if o, ok := e.opts.Observer.(InvalidateObserver); ok {
 		o.ObserveInvalidate(ctx, InvalidateEvent{Query: query, Tables: tables, Rows: rows, Time: e.now()})
 	}

@@ -123,12 +123,8 @@ func (e *engine) apply(ctx context.Context, conn driver.Conn, eff *writeEffect, 
 	}
 }
 
-// The engine hears what strategies.Invalidation does (strategies.WriteEvents).
-
-// Invalidating tells the observer of an invalidation, before its round trip.
-func (e *engine) Invalidating(ctx context.Context, cause string, tables []string, rows int) {
-	e.observeInvalidate(ctx, cause, tables, rows)
-}
+// The engine hears what strategies.Invalidation does (strategies.WriteEvents; Invalidating is in
+// observe.go, LogEntry in invalidation_log.go).
 
 // Replaced counts tokens replaced.
 func (e *engine) Replaced(n int) { e.stats.invalidations.Add(uint64(n)) }

@@ -236,7 +236,8 @@ func (v *Invalidation) Apply(ctx context.Context, eff *Effect, cause string, rea
 		return false
 	}
 	keys := dedupe(eff.Keys)
-	v.Events.Invalidating(ctx, cause, eff.Tables, v.rowCount(keys))
+	rows := v.rowCount(keys)
+	v.Events.Invalidating(ctx, cause, eff.Tables, rows)
 	if v.Pending.Down() {
 		// The store could not be reached at the last attempt: the deliverer's retries stand for this
 		// write's own round trip, which would only wait for the same failure.
@@ -257,7 +258,7 @@ func (v *Invalidation) Apply(ctx context.Context, eff *Effect, cause string, rea
 		tokens = append(tokens, r.TokenKeys...)
 	}
 	sctx, cancel := v.Bound(ctx)
-	res, err := v.Store.BumpAndRead(sctx, keys, v.layout.Log(), v.Events.LogEntry(cause, eff.Tables, v.rowCount(keys)),
+	res, err := v.Store.BumpAndRead(sctx, keys, v.layout.Log(), v.Events.LogEntry(cause, eff.Tables, rows),
 		store.BumpRead{Sets: sets, Tokens: tokens, Counter: v.Generation})
 	cancel()
 	if err != nil {
